@@ -1,0 +1,30 @@
+import { HvmmuError } from '../errors/HvmmuError.js';
+import type { GuestMemory } from './GuestMemory.js';
+
+/**
+ * Guest-physical memory that is one flat image starting at gpa 0: a memory
+ * dump (QEMU `pmemsave`, a core file's RAM) or a test fixture. Optionally
+ * read-only, so introspection can never write A/D bits into an image.
+ */
+export class FlatGuestMemory implements GuestMemory {
+  readonly view: DataView;
+  private readonly size: number;
+  private readonly readOnly: boolean;
+
+  constructor(image: ArrayBufferView | ArrayBuffer, options: { readOnly?: boolean } = {}) {
+    if (image instanceof ArrayBuffer) {
+      this.view = new DataView(image);
+    } else if (ArrayBuffer.isView(image)) {
+      this.view = new DataView(image.buffer, image.byteOffset, image.byteLength);
+    } else {
+      throw new HvmmuError('BAD_ARGUMENT', 'FlatGuestMemory needs an ArrayBuffer or a typed array');
+    }
+    this.size = this.view.byteLength;
+    this.readOnly = options.readOnly === true;
+  }
+
+  resolve(gpa: number, write: boolean): number {
+    if (write && this.readOnly) return -1;
+    return gpa >= 0 && gpa < this.size ? gpa : -1;
+  }
+}

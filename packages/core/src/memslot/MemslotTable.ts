@@ -1,0 +1,467 @@
+import { inject, injectable } from 'tsyringe';
+import { HvmmuError, hex } from '../errors/HvmmuError.js';
+import { HOST_MEMORY, VM_CONFIG } from '../di/tokens.js';
+import { HOST_PAGE_SHIFT, HOST_PAGE_SIZE, type HostMemory } from '../memory/HostMemory.js';
+import type { GuestMemory } from '../memory/GuestMemory.js';
+import { RmapOpsRegistry } from '../rmap/RmapOpsRegistry.js';
+import { RMAP_INVALID, RMAP_NORMAL } from '../rmap/RmapOps.js';
+import type { VmConfig } from '../vm/VmConfig.js';
+import { FRAME_NONE, FRAME_ZERO, MEMSLOT_VALID_FLAGS, Memslot, MemslotFlags, type MemslotChange } from './Memslot.js';
+import type { MemslotListener } from './MemslotListener.js';
+
+/** Largest slot id accepted (KVM_USER_MEM_SLOTS is 32764 on x86). */
+export const MEMSLOT_MAX_ID = 32767;
+
+export interface MemslotRequest {
+  /** Slot id, 0..32767, unique among live slots. */
+  readonly id: number;
+  /** First guest physical address; 4 KiB aligned. */
+  readonly guestPhysAddr: number;
+  /** Size in bytes; a non-zero multiple of 4 KiB. */
+  readonly size: number;
+  /** `MemslotFlags` bits. */
+  readonly flags?: number;
+}
+
+/**
+ * A VM's memslots with KVM semantics: create / delete / move / change flags,
+ * each validated before anything changes (a bad request throws and leaves the
+ * table as it was). gfn → slot lookup is a binary search over slots sorted by
+ * base gfn behind a last-hit cache. Every update bumps `generation`.
+ *
+ * Also the VM's guest-physical memory (`GuestMemory`): gpa → host offset with
+ * frames faulted in on first touch, and copy-on-write of the zero frame.
+ */
+@injectable()
+export class MemslotTable implements GuestMemory {
+  readonly view: DataView;
+  /** Changes with every memslot update (KVM's memslots generation). */
+  generation = 0;
+  /**
+   * Bumped on every host-side invalidation (KVM mmu_invalidate_seq): a fault
+   * that snapshots it before resolving a host frame and sees it moved after
+   * must retry rather than install a stale frame.
+   */
+  invalidationSeq = 0;
+
+  private sorted: Memslot[] = [];
+  private readonly byId = new Map<number, Memslot>();
+  private lastHit: Memslot | undefined = undefined;
+  private readonly listeners: MemslotListener[] = [];
+  private readonly maxGfn: number;
+  /** Reverse map host frame → (slot id, page index) for host-side notifier events. */
+  private readonly hfnSlot: Int32Array;
+  private readonly hfnIndex: Int32Array;
+  private privateFrames = 0;
+
+  constructor(
+    @inject(HOST_MEMORY) readonly host: HostMemory,
+    @inject(RmapOpsRegistry) private readonly rmapRegistry: RmapOpsRegistry,
+    @inject(VM_CONFIG) config: VmConfig,
+  ) {
+    this.view = host.view;
+    this.maxGfn = 2 ** (config.guestPhysBits - HOST_PAGE_SHIFT);
+    this.hfnSlot = new Int32Array(host.frameCount).fill(-1);
+    this.hfnIndex = new Int32Array(host.frameCount);
+  }
+
+  addListener(listener: MemslotListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Number of live slots. */
+  get count(): number {
+    return this.sorted.length;
+  }
+
+  /** Host frames privately owned by this VM's slots (the zero frame excluded). */
+  get framesInUse(): number {
+    return this.privateFrames;
+  }
+
+  /** Live slots in guest-address order. */
+  slots(): readonly Memslot[] {
+    return this.sorted;
+  }
+
+  get(id: number): Memslot {
+    const slot = this.byId.get(id);
+    if (slot === undefined || slot.invalid) throw new HvmmuError('MEMSLOT_UNKNOWN', `no memslot with id ${id}`);
+    return slot;
+  }
+
+  has(id: number): boolean {
+    const slot = this.byId.get(id);
+    return slot !== undefined && !slot.invalid;
+  }
+
+  /** The visible slot containing gfn, or undefined. O(log n), O(1) on a repeat hit. */
+  findByGfn(gfn: number): Memslot | undefined {
+    const last = this.lastHit;
+    if (last !== undefined && gfn >= last.baseGfn && gfn < last.baseGfn + last.npages) return last;
+    const slots = this.sorted;
+    let lo = 0;
+    let hi = slots.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const slot = slots[mid]!;
+      if (gfn < slot.baseGfn) hi = mid - 1;
+      else if (gfn >= slot.baseGfn + slot.npages) lo = mid + 1;
+      else {
+        this.lastHit = slot;
+        return slot;
+      }
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- updates
+
+  create(request: MemslotRequest): Memslot {
+    const flags = request.flags ?? 0;
+    this.checkId(request.id);
+    if (this.byId.has(request.id)) {
+      throw new HvmmuError('MEMSLOT_EXISTS', `memslot ${request.id} already exists`, { id: request.id });
+    }
+    if (!Number.isInteger(flags) || (flags & ~MEMSLOT_VALID_FLAGS) !== 0 || flags < 0) {
+      throw new HvmmuError('MEMSLOT_BAD_FLAGS', `unknown memslot flags ${hex(flags)}`, { flags });
+    }
+    const [baseGfn, npages] = this.checkRange(request.guestPhysAddr, request.size);
+    this.checkNoOverlap(baseGfn, npages, -1);
+
+    const slot = new Memslot(request.id, baseGfn, npages, flags, this.rmapRegistry.get(RMAP_NORMAL));
+    for (const l of this.listeners) l.prepareMemslot(slot, 'create');
+    this.byId.set(slot.id, slot);
+    this.insertSorted(slot);
+    this.generation++;
+    for (const l of this.listeners) l.commitMemslot(slot, 'create', 0);
+    return slot;
+  }
+
+  delete(id: number): void {
+    const slot = this.get(id);
+    this.invalidate(slot, 'delete');
+    for (let i = 0; i < slot.npages; i++) {
+      const hfn = slot.frames[i]!;
+      if (hfn >= 0) {
+        this.hfnSlot[hfn] = -1;
+        this.host.freeFrame(hfn);
+        this.privateFrames--;
+      }
+      slot.frames[i] = FRAME_NONE;
+    }
+    this.byId.delete(id);
+    this.generation++;
+    for (const l of this.listeners) l.commitMemslot(slot, 'delete', slot.flags);
+  }
+
+  /** Move a slot to a new guest physical base; its memory contents move with it (KVM_MR_MOVE). */
+  move(id: number, newGuestPhysAddr: number): void {
+    const slot = this.get(id);
+    const [baseGfn] = this.checkRange(newGuestPhysAddr, slot.npages * HOST_PAGE_SIZE);
+    this.checkNoOverlap(baseGfn, slot.npages, id);
+    this.invalidate(slot, 'move');
+    slot.baseGfn = baseGfn;
+    slot.rmapOps = this.rmapRegistry.get(RMAP_NORMAL);
+    slot.arch = undefined;
+    for (const l of this.listeners) l.prepareMemslot(slot, 'move');
+    slot.invalid = false;
+    this.insertSorted(slot);
+    this.generation++;
+    for (const l of this.listeners) l.commitMemslot(slot, 'move', slot.flags);
+  }
+
+  /** Change flags; only LOG_DIRTY_PAGES may change (READONLY is fixed at creation, as in KVM). */
+  setFlags(id: number, flags: number): void {
+    const slot = this.get(id);
+    if (!Number.isInteger(flags) || flags < 0 || (flags & ~MEMSLOT_VALID_FLAGS) !== 0) {
+      throw new HvmmuError('MEMSLOT_BAD_FLAGS', `unknown memslot flags ${hex(flags)}`, { flags });
+    }
+    if (((flags ^ slot.flags) & MemslotFlags.READONLY) !== 0) {
+      throw new HvmmuError('MEMSLOT_BAD_FLAGS', `READONLY is fixed at creation (slot ${id})`, { id, flags });
+    }
+    if (flags === slot.flags) return;
+    const oldFlags = slot.flags;
+    slot.flags = flags;
+    slot.dirtyBitmap = (flags & MemslotFlags.LOG_DIRTY_PAGES) !== 0 ? new Uint32Array(Math.ceil(slot.npages / 32)) : null;
+    this.generation++;
+    for (const l of this.listeners) l.commitMemslot(slot, 'flags', oldFlags);
+  }
+
+  /**
+   * KVM_GET_DIRTY_LOG: return the pages written since the last call and clear
+   * the log; the MMU re-arms logging (write-protects) for the harvested pages.
+   */
+  getDirtyLog(id: number): Uint32Array {
+    const slot = this.get(id);
+    const bitmap = slot.dirtyBitmap;
+    if (bitmap === null) {
+      throw new HvmmuError('MEMSLOT_BAD_FLAGS', `memslot ${id} does not log dirty pages`, { id });
+    }
+    const harvested = bitmap.slice();
+    bitmap.fill(0);
+    for (const l of this.listeners) l.dirtyLogHarvested(slot, harvested);
+    return harvested;
+  }
+
+  /** Invalidate host frames [startHfn, endHfn) of this VM (MMU notifier). Returns mappings dropped. */
+  invalidateHostRange(startHfn: number, endHfn: number): number {
+    let dropped = 0;
+    this.invalidationSeq++;
+    const lo = Math.max(0, startHfn);
+    const hi = Math.min(this.host.frameCount, endHfn);
+    let runSlot = -1;
+    let runStart = 0;
+    let runEnd = 0;
+    for (let hfn = lo; hfn <= hi; hfn++) {
+      const sid = hfn < hi ? this.hfnSlot[hfn]! : -1;
+      const gfn = sid >= 0 ? this.byId.get(sid)!.baseGfn + this.hfnIndex[hfn]! : -1;
+      if (sid === runSlot && gfn === runEnd) {
+        runEnd++;
+        continue;
+      }
+      if (runSlot >= 0) dropped += this.notifyInvalidate(this.byId.get(runSlot)!, runStart, runEnd);
+      runSlot = sid;
+      runStart = gfn;
+      runEnd = gfn + 1;
+    }
+    return dropped;
+  }
+
+  /**
+   * Move the guest page backed by host frame `hfn` to a fresh frame with the
+   * same contents (host page migration), tell the MMU (change_pte), then free
+   * the old frame. Returns the new frame.
+   */
+  migrateHostFrame(hfn: number): number {
+    const gfn = this.gfnOfHostFrame(hfn);
+    if (gfn < 0) throw new HvmmuError('HOST_BAD_FRAME', `host frame ${hfn} backs no page of this VM`, { hfn });
+    const slot = this.byId.get(this.hfnSlot[hfn]!)!;
+    const index = this.hfnIndex[hfn]!;
+    const newHfn = this.host.allocFrame();
+    this.host.bytes.copyWithin(newHfn * HOST_PAGE_SIZE, hfn * HOST_PAGE_SIZE, (hfn + 1) * HOST_PAGE_SIZE);
+    slot.frames[index] = newHfn;
+    this.hfnSlot[newHfn] = slot.id;
+    this.hfnIndex[newHfn] = index;
+    this.invalidationSeq++;
+    for (const l of this.listeners) l.changeGfnPte(slot, gfn, newHfn);
+    this.hfnSlot[hfn] = -1;
+    this.host.freeFrame(hfn);
+    return newHfn;
+  }
+
+  /** The slot owning host frame hfn, or undefined. */
+  slotOfHostFrame(hfn: number): Memslot | undefined {
+    if (!(hfn >= 0 && hfn < this.host.frameCount)) return undefined;
+    const sid = this.hfnSlot[hfn]!;
+    const slot = sid < 0 ? undefined : this.byId.get(sid);
+    return slot === undefined || slot.invalid ? undefined : slot;
+  }
+
+  /** The gfn host frame hfn backs in a visible slot, or -1. */
+  gfnOfHostFrame(hfn: number): number {
+    if (!(hfn >= 0 && hfn < this.host.frameCount)) return -1;
+    const sid = this.hfnSlot[hfn]!;
+    if (sid < 0) return -1;
+    const slot = this.byId.get(sid)!;
+    return slot.invalid ? -1 : slot.baseGfn + this.hfnIndex[hfn]!;
+  }
+
+  // ------------------------------------------------- guest physical memory
+
+  /**
+   * Host frame backing gfn, for the MMU building a mapping. A read of an
+   * untouched page gives the shared zero frame (map it read-only); a write
+   * gives the page its own frame (copy-on-write, with an invalidation of the
+   * zero-frame mappings first). Returns -1 if no slot holds gfn, or if
+   * `write` and the slot is read-only. Never throws.
+   */
+  gfnToHfn(slot: Memslot, gfn: number, write: boolean): number {
+    const index = gfn - slot.baseGfn;
+    const hfn = slot.frames[index]!;
+    if (hfn >= 0) return write && slot.readOnly ? -1 : hfn;
+    if (!write) {
+      slot.frames[index] = FRAME_ZERO;
+      return this.host.zeroFrame;
+    }
+    if (slot.readOnly) return -1;
+    return this.faultIn(slot, index, hfn === FRAME_ZERO);
+  }
+
+  resolve(gpa: number, write: boolean): number {
+    const offset = gpa % HOST_PAGE_SIZE;
+    const gfn = (gpa - offset) / HOST_PAGE_SIZE;
+    const slot = this.findByGfn(gfn);
+    if (slot === undefined) return -1;
+    const index = gfn - slot.baseGfn;
+    let hfn = slot.frames[index]!;
+    if (write) {
+      if (slot.readOnly) return -1;
+      if (hfn < 0) hfn = this.faultIn(slot, index, hfn === FRAME_ZERO);
+      if (slot.dirtyBitmap !== null) slot.markDirty(gfn);
+    } else if (hfn < 0) {
+      if (hfn === FRAME_NONE) slot.frames[index] = FRAME_ZERO;
+      hfn = this.host.zeroFrame;
+    }
+    return hfn * HOST_PAGE_SIZE + offset;
+  }
+
+  /** Host-side access (the VMM's own mapping): faults frames in, ignores READONLY, marks nothing dirty. */
+  private hostOffset(gpa: number, size: number): number {
+    const offset = gpa % HOST_PAGE_SIZE;
+    const gfn = (gpa - offset) / HOST_PAGE_SIZE;
+    const slot = Number.isSafeInteger(gpa) && gpa >= 0 ? this.findByGfn(gfn) : undefined;
+    if (slot === undefined || offset + size > HOST_PAGE_SIZE) {
+      throw new HvmmuError(
+        'GUEST_NO_MEMORY',
+        slot === undefined ? `no memslot backs guest physical address ${hex(gpa)}` : `access of ${size} bytes at ${hex(gpa)} crosses a page`,
+        { gpa, size },
+      );
+    }
+    const index = gfn - slot.baseGfn;
+    let hfn = slot.frames[index]!;
+    if (hfn < 0) hfn = this.faultIn(slot, index, hfn === FRAME_ZERO);
+    return hfn * HOST_PAGE_SIZE + offset;
+  }
+
+  read8(gpa: number): number {
+    return this.host.bytes[this.hostOffset(gpa, 1)]!;
+  }
+
+  write8(gpa: number, value: number): void {
+    this.host.bytes[this.hostOffset(gpa, 1)] = value;
+  }
+
+  read16(gpa: number, littleEndian: boolean): number {
+    return this.view.getUint16(this.hostOffset(gpa, 2), littleEndian);
+  }
+
+  write16(gpa: number, value: number, littleEndian: boolean): void {
+    this.view.setUint16(this.hostOffset(gpa, 2), value, littleEndian);
+  }
+
+  read32(gpa: number, littleEndian: boolean): number {
+    return this.view.getUint32(this.hostOffset(gpa, 4), littleEndian);
+  }
+
+  write32(gpa: number, value: number, littleEndian: boolean): void {
+    this.view.setUint32(this.hostOffset(gpa, 4), value >>> 0, littleEndian);
+  }
+
+  read64Hi(gpa: number, littleEndian: boolean): number {
+    const at = this.hostOffset(gpa, 8);
+    return this.view.getUint32(littleEndian ? at + 4 : at, littleEndian);
+  }
+
+  read64Lo(gpa: number, littleEndian: boolean): number {
+    const at = this.hostOffset(gpa, 8);
+    return this.view.getUint32(littleEndian ? at : at + 4, littleEndian);
+  }
+
+  write64Halves(gpa: number, hi: number, lo: number, littleEndian: boolean): void {
+    const at = this.hostOffset(gpa, 8);
+    this.view.setUint32(littleEndian ? at + 4 : at, hi >>> 0, littleEndian);
+    this.view.setUint32(littleEndian ? at : at + 4, lo >>> 0, littleEndian);
+  }
+
+  /** Copy bytes into guest memory (may cross pages). */
+  writeBytes(gpa: number, data: Uint8Array): void {
+    let done = 0;
+    while (done < data.length) {
+      const at = gpa + done;
+      const n = Math.min(data.length - done, HOST_PAGE_SIZE - (at % HOST_PAGE_SIZE));
+      const off = this.hostOffset(at, n);
+      this.host.bytes.set(data.subarray(done, done + n), off);
+      done += n;
+    }
+  }
+
+  readBytes(gpa: number, out: Uint8Array): void {
+    let done = 0;
+    while (done < out.length) {
+      const at = gpa + done;
+      const n = Math.min(out.length - done, HOST_PAGE_SIZE - (at % HOST_PAGE_SIZE));
+      const off = this.hostOffset(at, n);
+      out.set(this.host.bytes.subarray(off, off + n), done);
+      done += n;
+    }
+  }
+
+  // ------------------------------------------------------------- internals
+
+  private faultIn(slot: Memslot, index: number, wasZeroMapped: boolean): number {
+    if (wasZeroMapped) {
+      // The guest may map the zero frame read-only at this gfn: drop those
+      // mappings before the page gets its own frame (MMU notifier on COW).
+      this.invalidationSeq++;
+      this.notifyInvalidate(slot, slot.baseGfn + index, slot.baseGfn + index + 1);
+    }
+    const hfn = this.host.allocFrame();
+    slot.frames[index] = hfn;
+    this.hfnSlot[hfn] = slot.id;
+    this.hfnIndex[hfn] = index;
+    this.privateFrames++;
+    return hfn;
+  }
+
+  private notifyInvalidate(slot: Memslot, startGfn: number, endGfn: number): number {
+    let dropped = 0;
+    for (const l of this.listeners) dropped += l.invalidateGfnRange(slot, startGfn, endGfn);
+    return dropped;
+  }
+
+  /** KVM's first half of DELETE/MOVE: invalid rmap table, hidden from lookups, MMU flush. */
+  private invalidate(slot: Memslot, change: MemslotChange): void {
+    slot.rmapOps = this.rmapRegistry.get(RMAP_INVALID);
+    slot.invalid = true;
+    this.sorted.splice(this.sorted.indexOf(slot), 1);
+    this.lastHit = undefined;
+    this.generation++;
+    this.invalidationSeq++;
+    for (const l of this.listeners) l.flushMemslot(slot, change);
+  }
+
+  private insertSorted(slot: Memslot): void {
+    let i = 0;
+    while (i < this.sorted.length && this.sorted[i]!.baseGfn < slot.baseGfn) i++;
+    this.sorted.splice(i, 0, slot);
+    this.lastHit = undefined;
+  }
+
+  private checkId(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id > MEMSLOT_MAX_ID) {
+      throw new HvmmuError('MEMSLOT_BAD_ID', `memslot id must be an integer in 0..${MEMSLOT_MAX_ID}, got ${id}`, { id });
+    }
+  }
+
+  private checkRange(gpa: number, size: number): [number, number] {
+    if (!Number.isSafeInteger(size) || size <= 0) {
+      throw new HvmmuError(size === 0 ? 'MEMSLOT_ZERO_SIZE' : 'MEMSLOT_UNALIGNED', `memslot size must be a positive multiple of 4 KiB, got ${size}`, { size });
+    }
+    if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa % HOST_PAGE_SIZE !== 0 || size % HOST_PAGE_SIZE !== 0) {
+      throw new HvmmuError('MEMSLOT_UNALIGNED', `memslot base ${hex(gpa)} and size ${hex(size)} must be 4 KiB aligned`, { gpa, size });
+    }
+    const baseGfn = gpa / HOST_PAGE_SIZE;
+    const npages = size / HOST_PAGE_SIZE;
+    if (baseGfn + npages > this.maxGfn) {
+      throw new HvmmuError('MEMSLOT_OUT_OF_RANGE', `memslot [${hex(gpa)}, ${hex(gpa + size)}) is outside the guest physical address space`, { gpa, size });
+    }
+    if (npages > 0x7fff_ffff) {
+      throw new HvmmuError('MEMSLOT_OUT_OF_RANGE', `memslot of ${npages} pages is too large`, { npages });
+    }
+    return [baseGfn, npages];
+  }
+
+  private checkNoOverlap(baseGfn: number, npages: number, ignoreId: number): void {
+    for (const other of this.sorted) {
+      if (other.id === ignoreId) continue;
+      if (baseGfn < other.baseGfn + other.npages && other.baseGfn < baseGfn + npages) {
+        throw new HvmmuError(
+          'MEMSLOT_OVERLAP',
+          `guest range [${hex(baseGfn * HOST_PAGE_SIZE)}, ${hex((baseGfn + npages) * HOST_PAGE_SIZE)}) overlaps memslot ${other.id}`,
+          { id: other.id },
+        );
+      }
+    }
+  }
+}

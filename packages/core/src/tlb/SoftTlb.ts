@@ -1,0 +1,111 @@
+import { HvmmuError } from '../errors/HvmmuError.js';
+
+/**
+ * A vCPU's software TLB: direct-mapped by virtual page number, three parallel
+ * typed arrays (tag, host frame, permission mask). A hit is one tag compare
+ * and one permission bit test; every other case goes to the slow path.
+ *
+ * `perm` holds one bit per `Access` kind the entry may serve: clearing a bit
+ * forces that kind of access through the slow path (a clean page that must
+ * fault to set D, a dirty-logged page, a watchpoint). Each entry also records
+ * the generation it was filled under so stale translations can be dropped by
+ * generation after the MMU obsoletes its tables.
+ */
+export class SoftTlb {
+  readonly size: number;
+  readonly mask: number;
+  /** Virtual page number per entry; -1 = empty. Float64 so 45-bit vpns fit. */
+  readonly tags: Float64Array;
+  readonly frames: Int32Array;
+  readonly perms: Uint16Array;
+  readonly gens: Uint32Array;
+  /** Generation stamped on new entries. */
+  generation = 0;
+
+  hits = 0;
+  misses = 0;
+  flushes = 0;
+  pageFlushes = 0;
+
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1 || size > 1 << 24 || (size & (size - 1)) !== 0) {
+      throw new HvmmuError('TLB_BAD_SIZE', `TLB size must be a power of two in 1..2^24, got ${size}`);
+    }
+    this.size = size;
+    this.mask = size - 1;
+    this.tags = new Float64Array(size).fill(-1);
+    this.frames = new Int32Array(size);
+    this.perms = new Uint16Array(size);
+    this.gens = new Uint32Array(size);
+  }
+
+  /** Host frame for vpn if cached and `access` is allowed, else -1 (counts hit/miss). */
+  lookup(vpn: number, access: number): number {
+    const i = vpn & this.mask;
+    if (this.tags[i] === vpn && ((this.perms[i]! >> access) & 1) !== 0) {
+      this.hits++;
+      return this.frames[i]!;
+    }
+    this.misses++;
+    return -1;
+  }
+
+  insert(vpn: number, hfn: number, perm: number): void {
+    const i = vpn & this.mask;
+    this.tags[i] = vpn;
+    this.frames[i] = hfn;
+    this.perms[i] = perm;
+    this.gens[i] = this.generation;
+  }
+
+  flushAll(): void {
+    this.tags.fill(-1);
+    this.flushes++;
+  }
+
+  flushPage(vpn: number): void {
+    const i = vpn & this.mask;
+    if (this.tags[i] === vpn) this.tags[i] = -1;
+    this.pageFlushes++;
+  }
+
+  /** Flush `count` pages from vpn (a large page); falls back to a full flush when cheaper. */
+  flushRange(vpn: number, count: number): void {
+    if (count >= this.size) {
+      this.flushAll();
+      return;
+    }
+    for (let k = 0; k < count; k++) {
+      const v = vpn + k;
+      const i = v & this.mask;
+      if (this.tags[i] === v) this.tags[i] = -1;
+    }
+    this.pageFlushes++;
+  }
+
+  /** Drop every entry that maps host frame hfn (used when a host page goes away). */
+  flushHostFrame(hfn: number): void {
+    const { tags, frames } = this;
+    for (let i = 0; i < this.size; i++) if (frames[i] === hfn && tags[i] !== -1) tags[i] = -1;
+    this.pageFlushes++;
+  }
+
+  /**
+   * Start a new generation: entries filled under an older one are dropped.
+   * Used by MMUs that obsolete all their tables at once (fast zap).
+   */
+  setGeneration(generation: number): void {
+    if (generation === this.generation) return;
+    this.generation = generation >>> 0;
+    const { tags, gens } = this;
+    for (let i = 0; i < this.size; i++) if (gens[i] !== this.generation) tags[i] = -1;
+    this.flushes++;
+  }
+
+  /** Entries currently valid (O(size); for stats and tests). */
+  countValid(): number {
+    let n = 0;
+    for (let i = 0; i < this.size; i++) if (this.tags[i] !== -1) n++;
+    return n;
+  }
+}

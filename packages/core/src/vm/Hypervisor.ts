@@ -1,0 +1,81 @@
+import 'reflect-metadata';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { HOST_MEMORY } from '../di/tokens.js';
+import { HvmmuError } from '../errors/HvmmuError.js';
+import { HostMemory } from '../memory/HostMemory.js';
+import type { TraceHook } from '../trace/TraceHook.js';
+import type { BackendModule } from './BackendModule.js';
+import { Vm } from './Vm.js';
+import type { VmConfig } from './VmConfig.js';
+
+export interface HypervisorOptions {
+  /** Host memory size in bytes (multiple of 4 KiB). */
+  readonly memoryBytes: number;
+  /** Back host memory with a SharedArrayBuffer. */
+  readonly sharedMemory?: boolean;
+  /** Parent container (default: a child of tsyringe's global container). */
+  readonly container?: DependencyContainer;
+}
+
+export interface VmOptions {
+  /** The MMU backend: one module object. */
+  readonly backend: BackendModule;
+  readonly name?: string;
+  /** Guest physical address bits (default 52). */
+  readonly guestPhysBits?: number;
+  /** TLB entries per vCPU, a power of two (default 1024). */
+  readonly tlbEntries?: number;
+  /** Options the backend reads (e.g. `{ memslotInvalidation: 'fast-zap' }`). */
+  readonly backendOptions?: Readonly<Record<string, unknown>>;
+  /** Trace hook; omit for zero-cost tracing off. */
+  readonly trace?: TraceHook;
+}
+
+/**
+ * The top of the composition: host memory plus the VMs running on it. Each VM
+ * gets a child container, so VMs with different backends share nothing but
+ * the host frame pool.
+ */
+export class Hypervisor {
+  readonly memory: HostMemory;
+  readonly container: DependencyContainer;
+  private readonly vmList: Vm[] = [];
+  private nextVmId = 0;
+
+  constructor(options: HypervisorOptions) {
+    this.memory = new HostMemory({ bytes: options.memoryBytes, shared: options.sharedMemory === true });
+    this.container = (options.container ?? rootContainer).createChildContainer();
+    this.container.register(HOST_MEMORY, { useValue: this.memory });
+  }
+
+  createVm(options: VmOptions): Vm {
+    const guestPhysBits = options.guestPhysBits ?? 52;
+    if (!Number.isInteger(guestPhysBits) || guestPhysBits < 12 || guestPhysBits > 52) {
+      throw new HvmmuError('BAD_ARGUMENT', `guestPhysBits must be an integer in 12..52, got ${guestPhysBits}`);
+    }
+    const tlbEntries = options.tlbEntries ?? 1024;
+    if (!Number.isInteger(tlbEntries) || tlbEntries < 1 || tlbEntries > 1 << 24 || (tlbEntries & (tlbEntries - 1)) !== 0) {
+      throw new HvmmuError('TLB_BAD_SIZE', `tlbEntries must be a power of two in 1..2^24, got ${tlbEntries}`);
+    }
+    const id = this.nextVmId++;
+    const config: VmConfig = {
+      name: options.name ?? `vm${id}`,
+      guestPhysBits,
+      tlbEntries,
+      backendOptions: options.backendOptions ?? {},
+    };
+    const vm = new Vm(id, this.container, options.backend, config, options.trace ?? null);
+    this.vmList.push(vm);
+    return vm;
+  }
+
+  get vms(): readonly Vm[] {
+    return this.vmList.filter((vm) => !vm.isDestroyed);
+  }
+
+  destroyVm(vm: Vm): void {
+    vm.destroy();
+    const i = this.vmList.indexOf(vm);
+    if (i >= 0) this.vmList.splice(i, 1);
+  }
+}

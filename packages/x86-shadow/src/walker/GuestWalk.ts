@@ -1,0 +1,33 @@
+/**
+ * Result of one guest page walk, reused across walks (no allocation per
+ * walk). Mirrors KVM's `struct guest_walker` (paging_tmpl.h); arrays are
+ * indexed by level (1 = PTE … 5 = PML5E; index 0 unused). For PAE, level 3 is
+ * the cached PDPTE (its gpa is the PDPTE's address in the PDPT).
+ */
+export class GuestWalk {
+  /** Level of the leaf entry (1 = 4K, 2 = 2M/4M, 3 = 1G); on a fault, the level where the walk stopped. */
+  level = 0;
+  /** Levels in this paging mode (0 paging off, 2, 3, 4, 5). */
+  maxLevel = 0;
+  /** gfn of the guest table read at each level. */
+  readonly tableGfn = new Float64Array(6);
+  /** Guest entry read at each level (as written back after A/D updates). */
+  readonly pteHi = new Uint32Array(6);
+  readonly pteLo = new Uint32Array(6);
+  /** Guest physical address of the entry read at each level. */
+  readonly pteGpa = new Float64Array(6);
+  /** ACC bits (X=1, W=2, U=4) accumulated from the levels above this one (KVM pt_access). */
+  readonly ptAccess = new Uint8Array(6);
+  /** ACC bits of the whole translation, leaf included (KVM pte_access). */
+  pteAccess = 0;
+  /** Guest frame of the accessed 4 KiB page. */
+  gfn = 0;
+  /** Protection key of the leaf (0 when PK does not apply). */
+  pkey = 0;
+  /** True if the walk succeeded; false = fault (see errorCode). */
+  ok = false;
+  /** #PF error code when !ok (PFERR bits). */
+  errorCode = 0;
+  /** True when the fault is not a #PF but a failed read of guest memory (table outside RAM). */
+  badTableGpa = false;
+}
