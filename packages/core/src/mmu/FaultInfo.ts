@@ -9,6 +9,12 @@ export const FaultKind = {
   READ_ONLY: 3,
   /** The fault handler kept asking for a retry; bounded so a hostile guest cannot spin the host. */
   RETRY_LIMIT: 4,
+  /**
+   * The access is legal for the guest but cannot complete in hardware: the
+   * MMU keeps the page write-protected (it holds guest page tables) and the
+   * write must be emulated at `gpa` (KVM's RET_PF_EMULATE), then resumed.
+   */
+  EMULATE: 5,
 } as const;
 export type FaultKindValue = (typeof FaultKind)[keyof typeof FaultKind];
 
