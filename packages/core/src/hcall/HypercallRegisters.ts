@@ -27,6 +27,7 @@ export class HypercallRegisters {
 
   /** Argument i as a number, or -1 if it does not fit in 53 bits (callers treat that as a bad parameter). */
   arg(i: number): number {
+    this.checkIndex(i);
     const hi = this.argHi[i]!;
     return hi > 0x1f_ffff ? -1 : hi * TWO_POW_32 + this.argLo[i]!;
   }
@@ -51,16 +52,26 @@ export class HypercallRegisters {
 
   /** Return register i as a number, or -1 if it exceeds 53 bits. */
   ret(i: number): number {
+    this.checkIndex(i);
     const hi = this.retHi[i]!;
     return hi > 0x1f_ffff ? -1 : hi * TWO_POW_32 + this.retLo[i]!;
   }
 
+  /**
+   * Set return register i from an integer in (-2^53, 2^53); a negative value
+   * is stored as its 64-bit two's complement (e.g. a PAPR status in r3).
+   */
   setRet(i: number, value: number): void {
+    this.checkIndex(i);
+    if (!Number.isSafeInteger(value)) {
+      throw new HvmmuError('HCALL_BAD_REGISTER', `hypercall return ${i} must be a safe integer, got ${value}; use setRetHalves`);
+    }
     this.retHi[i] = Math.floor(value / TWO_POW_32);
     this.retLo[i] = value >>> 0;
   }
 
   setRetHalves(i: number, hi: number, lo: number): void {
+    this.checkIndex(i);
     this.retHi[i] = hi >>> 0;
     this.retLo[i] = lo >>> 0;
   }

@@ -11,20 +11,23 @@ export class FlatGuestMemory implements GuestMemory {
   private readonly size: number;
   private readonly readOnly: boolean;
 
-  constructor(image: ArrayBufferView | ArrayBuffer, options: { readOnly?: boolean } = {}) {
-    if (image instanceof ArrayBuffer) {
+  constructor(image: ArrayBufferView | ArrayBuffer | SharedArrayBuffer, options: { readOnly?: boolean } = {}) {
+    if (image instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && image instanceof SharedArrayBuffer)) {
       this.view = new DataView(image);
     } else if (ArrayBuffer.isView(image)) {
       this.view = new DataView(image.buffer, image.byteOffset, image.byteLength);
     } else {
       throw new HvmmuError('BAD_ARGUMENT', 'FlatGuestMemory needs an ArrayBuffer or a typed array');
     }
-    this.size = this.view.byteLength;
+    // Walkers read naturally aligned entries of up to 8 bytes at the offset
+    // `resolve` returns; a ragged tail of an image shorter than 8 bytes is
+    // not resolvable, so no such read can run past the view and throw.
+    this.size = this.view.byteLength - (this.view.byteLength % 8);
     this.readOnly = options.readOnly === true;
   }
 
   resolve(gpa: number, write: boolean): number {
     if (write && this.readOnly) return -1;
-    return gpa >= 0 && gpa < this.size ? gpa : -1;
+    return gpa >= 0 && gpa < this.size && gpa % 1 === 0 ? gpa : -1;
   }
 }

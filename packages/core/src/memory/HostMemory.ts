@@ -40,7 +40,13 @@ export class HostMemory {
     if (!Number.isSafeInteger(size) || size <= 0 || size % HOST_PAGE_SIZE !== 0) {
       throw new HvmmuError('HOST_BAD_SIZE', `host memory size must be a positive multiple of 4 KiB, got ${size}`);
     }
-    this.buffer = options.shared === true ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
+    try {
+      this.buffer = options.shared === true ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
+    } catch (error) {
+      // The engine refuses the allocation (RangeError): report it as the host
+      // being out of memory rather than leaking an engine error.
+      throw new HvmmuError('HOST_OUT_OF_MEMORY', `cannot allocate ${size} bytes of host memory (${(error as Error).message})`, { bytes: size });
+    }
     this.view = new DataView(this.buffer);
     this.bytes = new Uint8Array(this.buffer);
     this.byteLength = size;
@@ -82,10 +88,17 @@ export class HostMemory {
     return hfn;
   }
 
-  /** Return a frame to the pool. Freeing a frame that is not allocated throws. */
+  /**
+   * Return a frame to the pool. Freeing a frame that is not allocated throws,
+   * and so does freeing the zero frame: guests may still map it, and handing
+   * it out again would show one guest's data where others expect zeros.
+   */
   freeFrame(hfn: number): void {
     if (!Number.isInteger(hfn) || hfn < 0 || hfn >= this.frameCount || this.inUse[hfn] === 0) {
       throw new HvmmuError('HOST_BAD_FRAME', `frame ${hfn} is not an allocated host frame`);
+    }
+    if (hfn === this.zeroHfn) {
+      throw new HvmmuError('HOST_BAD_FRAME', `frame ${hfn} is the shared zero frame and is never freed`);
     }
     this.inUse[hfn] = 0;
     this.freeStack[this.freeTop++] = hfn;

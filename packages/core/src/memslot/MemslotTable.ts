@@ -106,11 +106,10 @@ export class MemslotTable implements GuestMemory {
       const mid = (lo + hi) >>> 1;
       const slot = slots[mid]!;
       if (gfn < slot.baseGfn) hi = mid - 1;
-      else if (gfn >= slot.baseGfn + slot.npages) lo = mid + 1;
-      else {
+      else if (gfn < slot.baseGfn + slot.npages) {
         this.lastHit = slot;
         return slot;
-      }
+      } else lo = mid + 1; // also where NaN goes, so it matches no slot
     }
     return undefined;
   }
@@ -160,6 +159,8 @@ export class MemslotTable implements GuestMemory {
     const slot = this.get(id);
     const [baseGfn] = this.checkRange(newGuestPhysAddr, slot.npages * HOST_PAGE_SIZE);
     this.checkNoOverlap(baseGfn, slot.npages, id);
+    // Same base: nothing changes (KVM turns an identical request into a no-op).
+    if (baseGfn === slot.baseGfn) return;
     this.invalidate(slot, 'move');
     slot.baseGfn = baseGfn;
     slot.rmapOps = this.rmapRegistry.get(RMAP_NORMAL);
@@ -206,6 +207,9 @@ export class MemslotTable implements GuestMemory {
 
   /** Invalidate host frames [startHfn, endHfn) of this VM (MMU notifier). Returns mappings dropped. */
   invalidateHostRange(startHfn: number, endHfn: number): number {
+    if (!(startHfn <= endHfn)) {
+      throw new HvmmuError('BAD_ARGUMENT', `bad host frame range [${startHfn}, ${endHfn})`, { startHfn, endHfn });
+    }
     let dropped = 0;
     this.invalidationSeq++;
     const lo = Math.max(0, startHfn);
@@ -252,7 +256,7 @@ export class MemslotTable implements GuestMemory {
 
   /** The slot owning host frame hfn, or undefined. */
   slotOfHostFrame(hfn: number): Memslot | undefined {
-    if (!(hfn >= 0 && hfn < this.host.frameCount)) return undefined;
+    if (!(Number.isInteger(hfn) && hfn >= 0 && hfn < this.host.frameCount)) return undefined;
     const sid = this.hfnSlot[hfn]!;
     const slot = sid < 0 ? undefined : this.byId.get(sid);
     return slot === undefined || slot.invalid ? undefined : slot;
@@ -260,7 +264,7 @@ export class MemslotTable implements GuestMemory {
 
   /** The gfn host frame hfn backs in a visible slot, or -1. */
   gfnOfHostFrame(hfn: number): number {
-    if (!(hfn >= 0 && hfn < this.host.frameCount)) return -1;
+    if (!(Number.isInteger(hfn) && hfn >= 0 && hfn < this.host.frameCount)) return -1;
     const sid = this.hfnSlot[hfn]!;
     if (sid < 0) return -1;
     const slot = this.byId.get(sid)!;
@@ -273,12 +277,15 @@ export class MemslotTable implements GuestMemory {
    * Host frame backing gfn, for the MMU building a mapping. A read of an
    * untouched page gives the shared zero frame (map it read-only); a write
    * gives the page its own frame (copy-on-write, with an invalidation of the
-   * zero-frame mappings first). Returns -1 if no slot holds gfn, or if
-   * `write` and the slot is read-only. Never throws.
+   * zero-frame mappings first). Returns -1 if `slot` does not hold gfn (or
+   * is being deleted or moved), or if `write` and the slot is read-only.
+   * Never throws.
    */
   gfnToHfn(slot: Memslot, gfn: number, write: boolean): number {
     const index = gfn - slot.baseGfn;
-    const hfn = slot.frames[index]!;
+    const hfn = slot.frames[index];
+    // Outside the slot (also NaN or a fraction): the typed array gives undefined.
+    if (hfn === undefined || slot.invalid) return -1;
     if (hfn >= 0) return write && slot.readOnly ? -1 : hfn;
     if (!write) {
       slot.frames[index] = FRAME_ZERO;
@@ -289,6 +296,8 @@ export class MemslotTable implements GuestMemory {
   }
 
   resolve(gpa: number, write: boolean): number {
+    // A negative gpa would give a negative offset into the page before.
+    if (!Number.isSafeInteger(gpa) || gpa < 0) return -1;
     const offset = gpa % HOST_PAGE_SIZE;
     const gfn = (gpa - offset) / HOST_PAGE_SIZE;
     const slot = this.findByGfn(gfn);
@@ -306,8 +315,13 @@ export class MemslotTable implements GuestMemory {
     return hfn * HOST_PAGE_SIZE + offset;
   }
 
-  /** Host-side access (the VMM's own mapping): faults frames in, ignores READONLY, marks nothing dirty. */
-  private hostOffset(gpa: number, size: number): number {
+  /**
+   * Host-side access (the VMM's own mapping): ignores READONLY and marks
+   * nothing dirty. A write faults the page's frame in; a read of a page that
+   * has none reads the zero frame and allocates nothing, so dumping guest
+   * memory does not populate it.
+   */
+  private hostOffset(gpa: number, size: number, write: boolean): number {
     const offset = gpa % HOST_PAGE_SIZE;
     const gfn = (gpa - offset) / HOST_PAGE_SIZE;
     const slot = Number.isSafeInteger(gpa) && gpa >= 0 ? this.findByGfn(gfn) : undefined;
@@ -320,70 +334,91 @@ export class MemslotTable implements GuestMemory {
     }
     const index = gfn - slot.baseGfn;
     let hfn = slot.frames[index]!;
-    if (hfn < 0) hfn = this.faultIn(slot, index, hfn === FRAME_ZERO);
+    if (hfn < 0) hfn = write ? this.faultIn(slot, index, hfn === FRAME_ZERO) : this.host.zeroFrame;
     return hfn * HOST_PAGE_SIZE + offset;
   }
 
   read8(gpa: number): number {
-    return this.host.bytes[this.hostOffset(gpa, 1)]!;
+    return this.host.bytes[this.hostOffset(gpa, 1, false)]!;
   }
 
   write8(gpa: number, value: number): void {
-    this.host.bytes[this.hostOffset(gpa, 1)] = value;
+    this.host.bytes[this.hostOffset(gpa, 1, true)] = value;
   }
 
   read16(gpa: number, littleEndian: boolean): number {
-    return this.view.getUint16(this.hostOffset(gpa, 2), littleEndian);
+    return this.view.getUint16(this.hostOffset(gpa, 2, false), littleEndian);
   }
 
   write16(gpa: number, value: number, littleEndian: boolean): void {
-    this.view.setUint16(this.hostOffset(gpa, 2), value, littleEndian);
+    this.view.setUint16(this.hostOffset(gpa, 2, true), value, littleEndian);
   }
 
   read32(gpa: number, littleEndian: boolean): number {
-    return this.view.getUint32(this.hostOffset(gpa, 4), littleEndian);
+    return this.view.getUint32(this.hostOffset(gpa, 4, false), littleEndian);
   }
 
   write32(gpa: number, value: number, littleEndian: boolean): void {
-    this.view.setUint32(this.hostOffset(gpa, 4), value >>> 0, littleEndian);
+    this.view.setUint32(this.hostOffset(gpa, 4, true), value >>> 0, littleEndian);
   }
 
   read64Hi(gpa: number, littleEndian: boolean): number {
-    const at = this.hostOffset(gpa, 8);
+    const at = this.hostOffset(gpa, 8, false);
     return this.view.getUint32(littleEndian ? at + 4 : at, littleEndian);
   }
 
   read64Lo(gpa: number, littleEndian: boolean): number {
-    const at = this.hostOffset(gpa, 8);
+    const at = this.hostOffset(gpa, 8, false);
     return this.view.getUint32(littleEndian ? at : at + 4, littleEndian);
   }
 
   write64Halves(gpa: number, hi: number, lo: number, littleEndian: boolean): void {
-    const at = this.hostOffset(gpa, 8);
+    const at = this.hostOffset(gpa, 8, true);
     this.view.setUint32(littleEndian ? at + 4 : at, hi >>> 0, littleEndian);
     this.view.setUint32(littleEndian ? at : at + 4, lo >>> 0, littleEndian);
   }
 
-  /** Copy bytes into guest memory (may cross pages). */
+  /**
+   * Copy bytes into guest memory (may cross pages). Every page of the range
+   * is checked first, so a range running into a hole writes nothing.
+   */
   writeBytes(gpa: number, data: Uint8Array): void {
+    this.checkHostRange(gpa, data.length);
     let done = 0;
     while (done < data.length) {
       const at = gpa + done;
       const n = Math.min(data.length - done, HOST_PAGE_SIZE - (at % HOST_PAGE_SIZE));
-      const off = this.hostOffset(at, n);
+      const off = this.hostOffset(at, n, true);
       this.host.bytes.set(data.subarray(done, done + n), off);
       done += n;
     }
   }
 
+  /** Copy bytes out of guest memory (may cross pages); a range running into a hole reads nothing. */
   readBytes(gpa: number, out: Uint8Array): void {
+    this.checkHostRange(gpa, out.length);
     let done = 0;
     while (done < out.length) {
       const at = gpa + done;
       const n = Math.min(out.length - done, HOST_PAGE_SIZE - (at % HOST_PAGE_SIZE));
-      const off = this.hostOffset(at, n);
+      const off = this.hostOffset(at, n, false);
       out.set(this.host.bytes.subarray(off, off + n), done);
       done += n;
+    }
+  }
+
+  private checkHostRange(gpa: number, length: number): void {
+    if (length === 0) return;
+    if (!Number.isSafeInteger(gpa) || gpa < 0) {
+      throw new HvmmuError('GUEST_NO_MEMORY', `no memslot backs guest physical address ${hex(gpa)}`, { gpa, size: length });
+    }
+    const firstGfn = Math.floor(gpa / HOST_PAGE_SIZE);
+    const lastGfn = Math.floor((gpa + length - 1) / HOST_PAGE_SIZE);
+    for (let gfn = firstGfn; gfn <= lastGfn; gfn++) {
+      if (this.findByGfn(gfn) === undefined) {
+        const at = Math.max(gpa, gfn * HOST_PAGE_SIZE);
+        throw new HvmmuError('GUEST_NO_MEMORY', `no memslot backs guest physical address ${hex(at)}`, { gpa: at, size: length });
+      }
     }
   }
 
@@ -435,10 +470,15 @@ export class MemslotTable implements GuestMemory {
   }
 
   private checkRange(gpa: number, size: number): [number, number] {
-    if (!Number.isSafeInteger(size) || size <= 0) {
-      throw new HvmmuError(size === 0 ? 'MEMSLOT_ZERO_SIZE' : 'MEMSLOT_UNALIGNED', `memslot size must be a positive multiple of 4 KiB, got ${size}`, { size });
+    if (size === 0) {
+      throw new HvmmuError('MEMSLOT_ZERO_SIZE', 'memslot size must be a positive multiple of 4 KiB, got 0', { size });
     }
-    if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa % HOST_PAGE_SIZE !== 0 || size % HOST_PAGE_SIZE !== 0) {
+    // KVM's guest_phys_addr and memory_size are u64: a negative or unbounded
+    // value is an address outside the guest physical space, not a misalignment.
+    if (!(gpa >= 0 && gpa <= Number.MAX_SAFE_INTEGER) || !(size > 0 && size <= Number.MAX_SAFE_INTEGER)) {
+      throw new HvmmuError('MEMSLOT_OUT_OF_RANGE', `memslot [${gpa}, +${size}) is outside the guest physical address space`, { gpa, size });
+    }
+    if (gpa % HOST_PAGE_SIZE !== 0 || size % HOST_PAGE_SIZE !== 0) {
       throw new HvmmuError('MEMSLOT_UNALIGNED', `memslot base ${hex(gpa)} and size ${hex(size)} must be 4 KiB aligned`, { gpa, size });
     }
     const baseGfn = gpa / HOST_PAGE_SIZE;

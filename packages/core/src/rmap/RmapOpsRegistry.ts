@@ -12,7 +12,9 @@ import { RMAP_INVALID, RMAP_NORMAL, type RmapOps } from './RmapOps.js';
 export class RmapOpsRegistry {
   private readonly byName = new Map<string, RmapOps>();
 
-  constructor(@injectAll(RMAP_OPS) tables: RmapOps[]) {
+  // Optional so that a backend registering no table at all gets
+  // BACKEND_MISSING_BINDING below instead of tsyringe's unregistered-token error.
+  constructor(@injectAll(RMAP_OPS, { isOptional: true }) tables: RmapOps[]) {
     for (const table of tables) {
       if (this.byName.has(table.name)) {
         throw new HvmmuError('RMAP_DUPLICATE_STRATEGY', `two rmap strategies are registered as '${table.name}'`);

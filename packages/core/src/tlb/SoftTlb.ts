@@ -14,7 +14,11 @@ import { HvmmuError } from '../errors/HvmmuError.js';
 export class SoftTlb {
   readonly size: number;
   readonly mask: number;
-  /** Virtual page number per entry; -1 = empty. Float64 so 45-bit vpns fit. */
+  /**
+   * Virtual page number per entry; -1 = empty. Float64 so 45-bit vpns fit.
+   * An empty entry also has `perms` 0, so a lookup of vpn -1 (which equals the
+   * empty tag) can never hit a stale frame.
+   */
   readonly tags: Float64Array;
   readonly frames: Int32Array;
   readonly perms: Uint16Array;
@@ -60,12 +64,13 @@ export class SoftTlb {
 
   flushAll(): void {
     this.tags.fill(-1);
+    this.perms.fill(0);
     this.flushes++;
   }
 
   flushPage(vpn: number): void {
     const i = vpn & this.mask;
-    if (this.tags[i] === vpn) this.tags[i] = -1;
+    if (this.tags[i] === vpn) this.drop(i);
     this.pageFlushes++;
   }
 
@@ -78,7 +83,7 @@ export class SoftTlb {
     for (let k = 0; k < count; k++) {
       const v = vpn + k;
       const i = v & this.mask;
-      if (this.tags[i] === v) this.tags[i] = -1;
+      if (this.tags[i] === v) this.drop(i);
     }
     this.pageFlushes++;
   }
@@ -86,7 +91,7 @@ export class SoftTlb {
   /** Drop every entry that maps host frame hfn (used when a host page goes away). */
   flushHostFrame(hfn: number): void {
     const { tags, frames } = this;
-    for (let i = 0; i < this.size; i++) if (frames[i] === hfn && tags[i] !== -1) tags[i] = -1;
+    for (let i = 0; i < this.size; i++) if (frames[i] === hfn && tags[i] !== -1) this.drop(i);
     this.pageFlushes++;
   }
 
@@ -98,8 +103,13 @@ export class SoftTlb {
     if (generation === this.generation) return;
     this.generation = generation >>> 0;
     const { tags, gens } = this;
-    for (let i = 0; i < this.size; i++) if (gens[i] !== this.generation) tags[i] = -1;
+    for (let i = 0; i < this.size; i++) if (gens[i] !== this.generation && tags[i] !== -1) this.drop(i);
     this.flushes++;
+  }
+
+  private drop(i: number): void {
+    this.tags[i] = -1;
+    this.perms[i] = 0;
   }
 
   /** Entries currently valid (O(size); for stats and tests). */

@@ -57,7 +57,8 @@ export class Hypervisor {
     if (!Number.isInteger(tlbEntries) || tlbEntries < 1 || tlbEntries > 1 << 24 || (tlbEntries & (tlbEntries - 1)) !== 0) {
       throw new HvmmuError('TLB_BAD_SIZE', `tlbEntries must be a power of two in 1..2^24, got ${tlbEntries}`);
     }
-    const id = this.nextVmId++;
+    // The id is consumed only when the VM is built: a rejected backend changes nothing.
+    const id = this.nextVmId;
     const config: VmConfig = {
       name: options.name ?? `vm${id}`,
       guestPhysBits,
@@ -65,6 +66,7 @@ export class Hypervisor {
       backendOptions: options.backendOptions ?? {},
     };
     const vm = new Vm(id, this.container, options.backend, config, options.trace ?? null);
+    this.nextVmId++;
     this.vmList.push(vm);
     return vm;
   }

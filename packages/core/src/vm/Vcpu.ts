@@ -36,6 +36,8 @@ export class Vcpu {
   faults = 0;
   /** MMU fault-handler invocations (table misses). */
   tableMisses = 0;
+  /** Set when the VM is destroyed: the MMU has let go of this vCPU. */
+  private released = false;
 
   constructor(id: number, tlbEntries: number, mmu: Mmu, hypercalls: HypercallDispatcher) {
     this.id = id;
@@ -74,13 +76,17 @@ export class Vcpu {
   }
 
   private translateSlow(vpn: number, offset: number, access: number): number {
-    this.tlb.misses++;
+    // Validate before counting, so a rejected call changes nothing.
     if (!(vpn >= 0 && Number.isSafeInteger(vpn)) || !isValidAccess(access)) {
       throw new HvmmuError('BAD_ARGUMENT', `translate: bad virtual page ${vpn} or access ${access}`);
     }
+    if (this.released) this.throwReleased();
+    this.tlb.misses++;
     const result = this.result;
     const fault = this.fault;
     for (let attempt = 0; attempt < MAX_FAULT_RETRIES; attempt++) {
+      // `cacheable` defaults to true for every walk; a translator only clears it.
+      result.cacheable = true;
       const hfn = this.translator.translate(vpn, access, result);
       if (hfn >= 0) {
         if (result.cacheable) this.tlb.insert(vpn, hfn, result.perm);
@@ -103,6 +109,25 @@ export class Vcpu {
 
   /** Issue hypercall `number` with the arguments already placed in `hcallRegs`; returns the status. */
   hypercall(number: number): number {
+    if (this.released) this.throwReleased();
     return this.hypercalls.dispatch(this, number, this.hcallRegs);
+  }
+
+  /**
+   * Called by the VM on teardown, after the MMU detached this vCPU: drop every
+   * cached translation (their host frames are about to be freed and reused)
+   * so later accesses cannot reach them, and refuse further use.
+   */
+  release(): void {
+    this.released = true;
+    this.tlb.flushAll();
+  }
+
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  private throwReleased(): never {
+    throw new HvmmuError('VM_DESTROYED', `vCPU ${this.id} belongs to a destroyed VM`);
   }
 }

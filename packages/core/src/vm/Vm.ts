@@ -150,6 +150,7 @@ export class Vm {
     for (const v of this.vcpuList) {
       this.mmu.detachVcpu(v);
       this.tlbs.remove(v.tlb);
+      v.release();
     }
     this.mmu.zapAll();
     for (const slot of [...this.memslots.slots()]) this.memslots.delete(slot.id);
@@ -162,6 +163,9 @@ export class Vm {
 
   private forHostRange(startHfn: number, endHfn: number, testOnly: boolean): boolean {
     this.checkAlive();
+    if (!(startHfn <= endHfn)) {
+      throw new HvmmuError('BAD_ARGUMENT', `bad host frame range [${startHfn}, ${endHfn})`);
+    }
     let young = false;
     const end = Math.min(endHfn, this.memslots.host.frameCount);
     for (let hfn = Math.max(0, startHfn); hfn < end; hfn++) {
