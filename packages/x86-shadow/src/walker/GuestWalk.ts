@@ -30,4 +30,16 @@ export class GuestWalk {
   errorCode = 0;
   /** True when the fault is not a #PF but a failed read of guest memory (table outside RAM). */
   badTableGpa = false;
+  /**
+   * True when the walk was refused because the virtual address is not
+   * canonical for the long-mode paging mode (SDM 3.3.7.1): hardware raises
+   * #GP(0), not #PF, and reads no table. `errorCode` is 0 then.
+   */
+  nonCanonical = false;
+  /**
+   * ACC bits the guest tables grant for this translation (AND of W and U,
+   * X = no XD anywhere): `pteAccess` before KVM takes W away from a clean
+   * leaf on a non-write access (paging_tmpl.h `protect_clean_gpte`).
+   */
+  grantedAccess = 0;
 }

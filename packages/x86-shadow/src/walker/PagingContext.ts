@@ -1,0 +1,212 @@
+import { HvmmuError } from '@hvmmu/core';
+import { CR0, CR4, EFER, PFERR, PagingMode, type PagingModeValue, type X86Registers } from './X86Registers.js';
+
+/**
+ * KVM's ACC bits (mmu.h): the access a translation grants. W and U sit where
+ * R/W and U/S sit in an entry (bits 1 and 2); X is bit 0 and means
+ * "executable", the inverse of XD, so that every right is ANDed over levels.
+ */
+export const ACC = { EXEC: 1, WRITE: 2, USER: 4, ALL: 7 } as const;
+
+/**
+ * Index into `PagingContext.permFault` / `pkMask`: the kind of access being
+ * checked. Mirrors KVM's `pfec >> 1` index with the RSVD slot reused for
+ * "SMAP overridden by EFLAGS.AC" (mmu.h `permission_fault`).
+ */
+export const PERM_INDEX = { WRITE: 1, FETCH: 2, USER: 4, SMAP_OVERRIDE: 8 } as const;
+
+/** Lowest / highest MAXPHYADDR a guest CPUID can report (SDM 4.1.4: at most 52). */
+export const MIN_MAXPHYADDR = 32;
+export const MAX_MAXPHYADDR = 52;
+
+/** Mask with bits lo..hi (inclusive, 0..31) set; 0 if hi < lo. */
+export function bitRange(lo: number, hi: number): number {
+  return hi < lo ? 0 : ((hi === 31 ? 0xffffffff : (1 << (hi + 1)) - 1) & ~((1 << lo) - 1)) >>> 0;
+}
+
+/** Throws `HvmmuError` unless `maxPhyAddr` is a MAXPHYADDR a guest CPUID can report (host misuse). */
+export function checkMaxPhyAddr(maxPhyAddr: number): void {
+  if (!Number.isInteger(maxPhyAddr) || maxPhyAddr < MIN_MAXPHYADDR || maxPhyAddr > MAX_MAXPHYADDR) {
+    throw new HvmmuError('BAD_ARGUMENT', `guest MAXPHYADDR must be an integer in ${MIN_MAXPHYADDR}..${MAX_MAXPHYADDR}, got ${maxPhyAddr}`);
+  }
+}
+
+/** High half of the PAE PDPTE reserved bits (MAXPHYADDR..63; SDM 4.4.1, KVM `pdptr_rsvd_bits`). */
+export function pdpteReservedHi(maxPhyAddr: number): number {
+  return bitRange(maxPhyAddr - 32, 31);
+}
+
+/** Low half of the PAE PDPTE reserved bits: 1..2 and 5..8 (SDM 4.4.1). */
+export const PDPTE_RESERVED_LO = (bitRange(1, 2) | bitRange(5, 8)) >>> 0;
+
+/**
+ * Everything about a walk that depends only on CR0/CR4/EFER and the guest
+ * CPUID (MAXPHYADDR, 1 GiB pages, vendor), precomputed once per register
+ * change as KVM does in `reset_guest_rsvds_bits_mask` and
+ * `update_permission_bitmask` / `update_pkru_bitmask`; the walk then costs a
+ * few table lookups per level.
+ */
+export class PagingContext {
+  /** Register values this context was computed from (compared on every walk). */
+  cr0 = -1;
+  cr4 = -1;
+  efer = -1;
+  maxPhyAddr = -1;
+  gbPages = false;
+  amd = false;
+
+  mode: PagingModeValue = PagingMode.NONE;
+  /** EFER.NXE: XD is honoured (and bit 63 is not reserved). */
+  nxe = false;
+  /** CR4.PSE: 4 MiB pages in 32-bit mode. */
+  pse = false;
+  /** Protection keys apply: EFER.LMA && CR4.PKE (KVM `cr4_pke`). */
+  pke = false;
+  /** PFERR.ID when a fetch fault reports I/D: EFER.NXE || CR4.SMEP (paging_tmpl.h error path). */
+  fetchPfec = 0;
+  /**
+   * Reserved-bit masks, index `(large << 3) | level` where large = bit 7 of
+   * the entry (KVM `rsvd_bits_mask[large][level-1]`), as two uint32 halves.
+   */
+  readonly rsvdLo = new Uint32Array(16);
+  readonly rsvdHi = new Uint32Array(16);
+  /** PAE PDPTE reserved bits checked at CR3 load (x86.c `pdptr_rsvd_bits`). */
+  pdpteRsvdLo = 0;
+  pdpteRsvdHi = 0;
+  /** Per access kind (`PERM_INDEX` bits): bit n set = a translation with ACC value n faults. */
+  readonly permFault = new Uint8Array(16);
+  /**
+   * Per access kind without the SMAP-override bit, times two, plus the
+   * effective U bit of the translation: 1 = check PKRU.AD, 2 = check PKRU.WD.
+   */
+  readonly pkMask = new Uint8Array(16);
+
+  /** True if `regs` select the same context as the one computed last. */
+  matches(regs: X86Registers): boolean {
+    return regs.cr0 === this.cr0 && regs.cr4 === this.cr4 && regs.efer === this.efer &&
+      regs.maxPhyAddr === this.maxPhyAddr && regs.gbPages === this.gbPages && regs.amd === this.amd;
+  }
+
+  /** Recompute every mask from `regs`. Throws `HvmmuError` on an impossible MAXPHYADDR (host misuse). */
+  update(regs: X86Registers): void {
+    const maxPhyAddr = regs.maxPhyAddr;
+    checkMaxPhyAddr(maxPhyAddr);
+    this.cr0 = regs.cr0;
+    this.cr4 = regs.cr4;
+    this.efer = regs.efer;
+    this.maxPhyAddr = maxPhyAddr;
+    this.gbPages = regs.gbPages;
+    this.amd = regs.amd;
+
+    const mode = regs.pagingMode;
+    const paging = mode !== PagingMode.NONE;
+    this.mode = mode;
+    // KVM's cpu role leaves every permission bit clear when CR0.PG=0 (kvm_calc_cpu_role).
+    this.nxe = paging && (regs.efer & EFER.NXE) !== 0;
+    this.pse = (regs.cr4 & CR4.PSE) !== 0;
+    const wp = paging && (regs.cr0 & CR0.WP) !== 0;
+    const smep = paging && (regs.cr4 & CR4.SMEP) !== 0;
+    const smap = paging && (regs.cr4 & CR4.SMAP) !== 0;
+    this.pke = paging && (regs.efer & EFER.LMA) !== 0 && (regs.cr4 & CR4.PKE) !== 0;
+    this.fetchPfec = this.nxe || smep ? PFERR.ID : 0;
+
+    this.computeReservedBits(mode, maxPhyAddr);
+    this.computePermissions(wp, smep, smap);
+    this.computePkMask(wp);
+  }
+
+  private computeReservedBits(mode: PagingModeValue, maxPhyAddr: number): void {
+    const lo = this.rsvdLo;
+    const hi = this.rsvdHi;
+    lo.fill(0);
+    hi.fill(0);
+    // Physical-address bits above MAXPHYADDR: up to bit 51 in long mode, up
+    // to bit 62 in PAE mode (SDM 4.4.2, tables 4-8..4-11: PAE entries reserve 62:M).
+    const topAddrBit = mode === PagingMode.PAE ? 62 : 51;
+    let highHi = bitRange(maxPhyAddr - 32, topAddrBit - 32);
+    // SDM 4.4.2 / 4.5.4: XD is reserved while IA32_EFER.NXE = 0.
+    if (!this.nxe) highHi = (highHi | 0x8000_0000) >>> 0;
+    // PDPTE checks at CR3 load: MAXPHYADDR..63, 5..8, 1..2 (SDM 4.4.1, KVM pdptr_rsvd_bits).
+    this.pdpteRsvdHi = pdpteReservedHi(maxPhyAddr);
+    this.pdpteRsvdLo = PDPTE_RESERVED_LO;
+
+    const bit7 = 0x80;
+    const nl8 = this.amd ? 0x100 : 0; // AMD reserves bit 8 of PML4Es/PML5Es (KVM nonleaf_bit8_rsvd).
+    const gb = this.gbPages ? 0 : bit7; // PS in a PDPTE is reserved without PDPE1GB.
+    const large = 8;
+    switch (mode) {
+      case PagingMode.BITS32:
+        // 32-bit entries reserve nothing but the PSE-36 hole of a 4 MiB PDE
+        // (KVM behaves as PSE-36: bits 17..21 reserved, 13..16 = PA 35:32).
+        lo[large | 2] = this.pse ? bitRange(17, 21) : 0;
+        break;
+      case PagingMode.PAE:
+        hi[3] = hi[large | 3] = this.pdpteRsvdHi;
+        lo[3] = lo[large | 3] = this.pdpteRsvdLo;
+        hi[2] = hi[1] = hi[large | 1] = highHi;
+        hi[large | 2] = highHi;
+        lo[large | 2] = bitRange(13, 20); // 2 MiB leaf: address bits 20:13 must be 0
+        break;
+      case PagingMode.LONG5:
+      case PagingMode.LONG4:
+        for (const level of [4, 5]) {
+          hi[level] = hi[large | level] = highHi;
+          lo[level] = lo[large | level] = bit7 | nl8; // SDM 4.5: PS is reserved in PML4Es and PML5Es
+        }
+        hi[3] = hi[large | 3] = highHi;
+        lo[3] = gb;
+        lo[large | 3] = (gb | bitRange(13, 29)) >>> 0; // 1 GiB leaf: address bits 29:13 must be 0
+        hi[2] = hi[large | 2] = highHi;
+        lo[large | 2] = bitRange(13, 20);
+        hi[1] = hi[large | 1] = highHi;
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** KVM `update_permission_bitmask` for a non-EPT MMU. */
+  private computePermissions(wp: boolean, smep: boolean, smap: boolean): void {
+    for (let index = 0; index < 16; index++) {
+      const write = (index & PERM_INDEX.WRITE) !== 0;
+      const fetch = (index & PERM_INDEX.FETCH) !== 0;
+      const user = (index & PERM_INDEX.USER) !== 0;
+      const smapOverride = (index & PERM_INDEX.SMAP_OVERRIDE) !== 0;
+      let faults = 0;
+      for (let acc = 0; acc < 8; acc++) {
+        const x = (acc & ACC.EXEC) !== 0;
+        const w = (acc & ACC.WRITE) !== 0;
+        const u = (acc & ACC.USER) !== 0;
+        // SDM 4.6.1: user accesses need U/S=1 at every level.
+        const userFault = user && !u;
+        // User writes need R/W=1; supervisor writes too when CR0.WP=1.
+        const writeFault = write && !w && (user || wp);
+        // Fetches from XD pages fault when IA32_EFER.NXE=1.
+        const fetchFault = fetch && this.nxe && !x;
+        // A supervisor access to a user page (the SMEP/SMAP case).
+        const supervisorOnUser = !user && u;
+        const smepFault = smep && fetch && supervisorOnUser;
+        // SMAP covers supervisor data accesses unless EFLAGS.AC overrides an explicit one.
+        const smapFault = smap && !fetch && !smapOverride && supervisorOnUser;
+        if (userFault || writeFault || fetchFault || smepFault || smapFault) faults |= 1 << acc;
+      }
+      this.permFault[index] = faults;
+    }
+  }
+
+  /** KVM `update_pkru_bitmask`: which PKRU bits a data access to a user page consults. */
+  private computePkMask(wp: boolean): void {
+    this.pkMask.fill(0);
+    if (!this.pke) return;
+    for (let index = 0; index < 8; index++) {
+      const write = (index & PERM_INDEX.WRITE) !== 0;
+      const fetch = (index & PERM_INDEX.FETCH) !== 0;
+      const user = (index & PERM_INDEX.USER) !== 0;
+      // SDM 4.6.2: keys apply to data accesses to user-mode addresses only;
+      // WD blocks user writes, and supervisor writes only with CR0.WP=1.
+      const checkAd = !fetch;
+      const checkWd = checkAd && write && (user || wp);
+      this.pkMask[index * 2 + 1] = (checkAd ? 1 : 0) | (checkWd ? 2 : 0);
+    }
+  }
+}
