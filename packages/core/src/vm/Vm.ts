@@ -50,7 +50,9 @@ export class Vm {
     const c = parent.createChildContainer();
     this.container = c;
     c.register(VM_CONFIG, { useValue: config });
-    c.register(TRACE_HOOK, { useValue: trace });
+    // A factory, not `useValue`: tsyringe treats `useValue: null` as no value
+    // provider at all, so `@inject(TRACE_HOOK)` would fail whenever tracing is off.
+    c.register(TRACE_HOOK, { useFactory: () => trace });
     c.registerSingleton(RmapOpsRegistry);
     c.registerSingleton(MemslotTable);
     c.registerSingleton(TlbShootdown);
