@@ -61,6 +61,10 @@ export class Vm {
     if (!c.isRegistered(MMU, true)) {
       throw new HvmmuError('BACKEND_MISSING_BINDING', `backend '${backend.id}' registered no MMU (token MMU)`);
     }
+    // Resolve the registry on its own first: resolved as a dependency of
+    // MemslotTable, its HvmmuError (missing or duplicate strategy) would reach
+    // the caller wrapped in tsyringe's plain "Cannot inject" Error.
+    c.resolve(RmapOpsRegistry);
     const handlers: HypercallHandler[] = c.isRegistered(HYPERCALL_HANDLER, true) ? c.resolveAll(HYPERCALL_HANDLER) : [];
     const abi = c.isRegistered(HYPERCALL_ABI, true) ? c.resolve(HYPERCALL_ABI) : NO_HYPERCALL_ABI;
     this.hypercalls = new HypercallDispatcher(handlers, abi, trace);
