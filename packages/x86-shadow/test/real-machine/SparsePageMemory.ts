@@ -1,0 +1,43 @@
+import type { GuestMemory } from '@hvmmu/core';
+
+const PAGE = 4096;
+
+/**
+ * Guest memory holding only some 4 KiB pages (a fixture's page-table pages),
+ * packed into one buffer. Writable on purpose: a walker that wrote guest
+ * memory during a side-effect-free walk would change these bytes, and the
+ * tests compare them before and after.
+ */
+export class SparsePageMemory implements GuestMemory {
+  readonly view: DataView;
+  readonly bytes: Uint8Array;
+  private readonly offsetOfPage = new Map<number, number>();
+
+  /** `pages`: page gpa (4 KiB aligned) -> 4096 bytes. */
+  constructor(pages: ReadonlyMap<number, Uint8Array>) {
+    this.bytes = new Uint8Array(pages.size * PAGE);
+    let offset = 0;
+    for (const [gpa, data] of pages) {
+      if (gpa % PAGE !== 0 || data.length !== PAGE) throw new Error(`page 0x${gpa.toString(16)} is not a whole aligned page`);
+      this.bytes.set(data, offset);
+      this.offsetOfPage.set(gpa, offset);
+      offset += PAGE;
+    }
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  get pageCount(): number {
+    return this.offsetOfPage.size;
+  }
+
+  hasPage(gpa: number): boolean {
+    return this.offsetOfPage.has(gpa - (gpa % PAGE));
+  }
+
+  resolve(gpa: number, _write: boolean): number {
+    if (!Number.isSafeInteger(gpa) || gpa < 0) return -1;
+    const inPage = gpa % PAGE;
+    const base = this.offsetOfPage.get(gpa - inPage);
+    return base === undefined ? -1 : base + inPage;
+  }
+}
