@@ -1,4 +1,16 @@
 import { HvmmuError } from '../errors/HvmmuError.js';
+import { ACCESS_KINDS, isValidAccess } from '../mmu/Access.js';
+
+/**
+ * Permission bits of the access kinds that exist (a write is never also a
+ * fetch: kinds 3, 7, 11 and 15 do not). Entries never allow the others, so an
+ * impossible access misses and reaches the slow path's argument check.
+ */
+const EXISTING_KINDS_PERM = (() => {
+  let perm = 0;
+  for (let kind = 0; kind < ACCESS_KINDS; kind++) if (isValidAccess(kind)) perm |= 1 << kind;
+  return perm;
+})();
 
 /**
  * A vCPU's software TLB: direct-mapped by virtual page number, three parallel
@@ -58,7 +70,7 @@ export class SoftTlb {
     const i = vpn & this.mask;
     this.tags[i] = vpn;
     this.frames[i] = hfn;
-    this.perms[i] = perm;
+    this.perms[i] = perm & EXISTING_KINDS_PERM;
     this.gens[i] = this.generation;
   }
 
