@@ -247,6 +247,15 @@ describe('Vcpu.translate', () => {
     expect([vcpu.tlb.misses, vcpu.tlb.hits, vcpu.tableMisses, vcpu.faults, mmu.walks]).toEqual(before);
   });
 
+  it('a write-and-fetch access is BAD_ARGUMENT even on a page cached with every permission', () => {
+    const { mmu, vcpu } = scripted();
+    mmu.table.set(4, { hfn: 40, perm: PERM_ALL, cacheable: true });
+    expect(vcpu.translate(4 * PAGE, Access.READ)).toBe(40 * PAGE);
+    expectHvmmuError(() => vcpu.translate(4 * PAGE, Access.WRITE | Access.FETCH), 'BAD_ARGUMENT');
+    expectHvmmuError(() => vcpu.translate(4 * PAGE, Access.WRITE | Access.FETCH | Access.USER | Access.IMPLICIT), 'BAD_ARGUMENT');
+    expectHvmmuError(() => vcpu.translate(4 * PAGE, 16), 'BAD_ARGUMENT');
+  });
+
   it('issues hypercalls with its own registers', () => {
     const add = new AddHypercall(0x1000);
     const mmu = new ScriptedMmu();
