@@ -1,0 +1,24 @@
+import type { Vm } from '@hvmmu/core';
+import type { MmuSnapshot } from '../MmuSnapshot.js';
+import { checkDirtyLogArmed, checkFrameAccounting, checkMappingsMatchMemslots } from './checkMappingsMatchMemslots.js';
+import { checkRmapConsistency } from './checkRmapConsistency.js';
+import { checkTlbCoherence } from './checkTlbCoherence.js';
+import type { GuestView } from './GuestView.js';
+
+export interface InvariantOptions {
+  /** The guest's mappings; without it the TLB is not checked (the suite only knows them for its own guests). */
+  readonly guestView?: GuestView;
+  /** Check that dirty logging is armed (only for backends that declare dirty logging). */
+  readonly dirtyLogging: boolean;
+}
+
+/** Every invariant the suite holds a backend to at rest, as a list of violations (empty: all hold). */
+export function checkMmuInvariants(vm: Vm, snapshot: MmuSnapshot, options: InvariantOptions): string[] {
+  return [
+    ...checkRmapConsistency(snapshot),
+    ...checkMappingsMatchMemslots(vm, snapshot),
+    ...checkFrameAccounting(vm),
+    ...(options.dirtyLogging ? checkDirtyLogArmed(vm, snapshot) : []),
+    ...(options.guestView !== undefined ? checkTlbCoherence(vm, snapshot, options.guestView) : []),
+  ];
+}

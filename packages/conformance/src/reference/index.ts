@@ -1,0 +1,20 @@
+// The identity-mapped reference backend and its conformance harness. This entry point
+// does not import vitest, so programs (the CLI, benchmarks) can use the backend alone.
+// Core first: it loads reflect-metadata, which tsyringe needs before it is imported (toolchain.md, DI pitfall 4).
+import '@hvmmu/core';
+
+export { createIdentityMapBackend, identityMapBackend, IDENTITY_PAGING_MODE, type IdentityMapOptions } from './IdentityMapBackend.js';
+export { createIdentityMapHarness } from './IdentityMapHarness.js';
+export { IdentityMmu, IdentityPageState } from './IdentityMmu.js';
+export { IdentityTranslator, IDENTITY_MISS_HOST } from './IdentityTranslator.js';
+export { HostStageTable, HostStageFlags } from './HostStageTable.js';
+export { IdentitySlotRmap, RMAP_EMPTY } from './IdentitySlotRmap.js';
+export { IdentityNormalRmapOps } from './IdentityNormalRmapOps.js';
+export { IdentityInvalidRmapOps } from './IdentityInvalidRmapOps.js';
+export { IdentityRmapContext, type IdentityRmapCounters, type IdentityRmapOpsClass } from './IdentityRmapContext.js';
+export { IdentityFaultCode } from './IdentityFaultCode.js';
+export { ProtectionBits, PROTECTION_ALL, PROTECTION_RESERVED, PERM_BY_PROTECTION, protectionAllows, accessFaultBits } from './IdentityProtection.js';
+export { IDENTITY_HYPERCALL_ABI, IdentityHypercall } from './IdentityHypercallAbi.js';
+export { SetProtectionTableHypercall } from './SetProtectionTableHypercall.js';
+export { QueryPageHypercall } from './QueryPageHypercall.js';
+export { IDENTITY_FEATURES, IdentityMemslotInvalidation, type IdentityMapFeatures, type IdentityMemslotInvalidationValue } from './IdentityMapFeatures.js';
