@@ -22,9 +22,9 @@ import { GuestModel } from './model/GuestModel.js';
 import { mmuOperationsArbitrary, runMmuOperations } from './random/MmuOperations.js';
 
 export interface MmuConformanceOptions {
-  /** fast-check runs of the random-operation property, per variant (default 60). */
+  /** fast-check runs of the random-operation property, per variant (default 100). */
   readonly numRuns?: number;
-  /** Longest random operation sequence (default 40). */
+  /** Longest random operation sequence (default 50). */
   readonly maxOperations?: number;
   /** fast-check runs of the random-hypercall property, per variant (default 100). */
   readonly hypercallRuns?: number;
@@ -515,8 +515,8 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
   describe('random operation sequences', () => {
     it('keep the model\'s predictions and every invariant after each step', () => {
       fc.assert(
-        fc.property(mmuOperationsArbitrary(harness, options.maxOperations ?? 40), (ops) => runMmuOperations(harness, variant, ops)),
-        { numRuns: options.numRuns ?? 60 },
+        fc.property(mmuOperationsArbitrary(harness, options.maxOperations ?? 50), (ops) => runMmuOperations(harness, variant, ops)),
+        { numRuns: options.numRuns ?? 100 },
       );
     });
   });

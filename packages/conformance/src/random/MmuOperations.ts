@@ -9,16 +9,23 @@ import { checkHostRangeUnmapped } from '../invariants/checkTlbCoherence.js';
 import { checkedAccess } from '../model/checkedAccess.js';
 import { GuestModel } from '../model/GuestModel.js';
 
-/** One step of a random sequence. Pages are offsets into the harness's data region. */
+/**
+ * One step of a random sequence. Pages are offsets into the harness's data
+ * region. Host events (invalidateFrame, migrate, age, testAge) take `page` as
+ * a pick among the pages that have a private frame at that moment; a
+ * `targeted` access picks among the guest's mapped pages, a `targeted` harvest
+ * among the slots that log dirty pages. Untargeted forms hit whatever is (or
+ * is not) there, which covers the refusals.
+ */
 export type MmuOperation =
   | { readonly op: 'create'; readonly slot: number; readonly page: number; readonly pages: number; readonly flags: number }
   | { readonly op: 'delete'; readonly slot: number }
   | { readonly op: 'move'; readonly slot: number; readonly page: number }
   | { readonly op: 'setFlags'; readonly slot: number; readonly logDirty: boolean }
-  | { readonly op: 'getDirtyLog'; readonly slot: number }
+  | { readonly op: 'getDirtyLog'; readonly slot: number; readonly targeted: boolean }
   | { readonly op: 'map'; readonly page: number; readonly perm: number }
   | { readonly op: 'unmap'; readonly page: number }
-  | { readonly op: 'access'; readonly vcpu: number; readonly page: number; readonly access: number; readonly flushFirst: boolean }
+  | { readonly op: 'access'; readonly vcpu: number; readonly page: number; readonly targeted: boolean; readonly access: number; readonly flushFirst: boolean }
   | { readonly op: 'invalidateFrame'; readonly page: number; readonly count: number }
   | { readonly op: 'invalidateRange'; readonly startHfn: number; readonly count: number }
   | { readonly op: 'migrate'; readonly page: number }
@@ -28,6 +35,8 @@ export type MmuOperation =
 
 /** Pages of the data region random sequences use: few enough that slots collide and pages repeat. */
 const SPAN = 64;
+/** The working set most page choices fall in. */
+const HOT_PAGES = 8;
 /** Memslot ids random sequences use. */
 const SLOT_IDS = 4;
 const ACCESSES = [Access.READ, Access.WRITE, Access.FETCH, Access.USER, Access.USER | Access.WRITE, Access.USER | Access.FETCH];
@@ -38,30 +47,41 @@ const ACCESSES = [Access.READ, Access.WRITE, Access.FETCH, Access.USER, Access.U
  * vCPUs, host invalidation, migration, aging, dirty-log harvests and zap-all.
  * Operations a capability gates are only generated when it is declared.
  */
-export function mmuOperationsArbitrary(harness: ConformanceHarness, maxLength = 40): fc.Arbitrary<MmuOperation[]> {
+export function mmuOperationsArbitrary(harness: ConformanceHarness, maxLength = 50): fc.Arbitrary<MmuOperation[]> {
   const caps = harness.backend.capabilities;
   const span = Math.min(SPAN, harness.dataRegion.pages);
   const slot = fc.integer({ min: 0, max: Math.min(SLOT_IDS, harness.dataRegion.slotIds.length) - 1 });
-  const page = fc.integer({ min: 0, max: span - 1 });
+  // Mostly a small working set, so creates, maps, accesses and host events meet on the same pages.
+  const page = fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: HOT_PAGES - 1 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: span - 1 }) });
+  // Mostly full permissions, so accesses get past the guest stage and reach the MMU.
+  const perm = fc.oneof({ weight: 2, arbitrary: fc.constant(GUEST_PERM_ALL) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: GUEST_PERM_ALL }) });
+  // Rarely: a full flush erases the very TLB entries a missing shootdown would leave behind.
+  const flushFirst = fc.oneof({ weight: 7, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) });
+  const pick = fc.nat({ max: 255 });
   const frames = (harness.hostMemoryBytes ?? DEFAULT_HOST_MEMORY_BYTES) / 4096;
-  const flagChoices = [0, MemslotFlags.LOG_DIRTY_PAGES, MemslotFlags.READONLY, MemslotFlags.READONLY | MemslotFlags.LOG_DIRTY_PAGES];
+  const flags = fc.oneof(
+    { weight: 2, arbitrary: fc.constant(0) },
+    { weight: 2, arbitrary: fc.constant(MemslotFlags.LOG_DIRTY_PAGES) },
+    { weight: 1, arbitrary: fc.constant(MemslotFlags.READONLY) },
+    { weight: 1, arbitrary: fc.constant(MemslotFlags.READONLY | MemslotFlags.LOG_DIRTY_PAGES) },
+  );
   const arbitraries: { arbitrary: fc.Arbitrary<MmuOperation>; weight: number }[] = [
-    { weight: 3, arbitrary: fc.record({ op: fc.constant('create' as const), slot, page, pages: fc.integer({ min: 1, max: 16 }), flags: fc.constantFrom(...flagChoices) }) },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant('create' as const), slot, page, pages: fc.integer({ min: 1, max: 16 }), flags }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('delete' as const), slot }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('move' as const), slot, page }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('setFlags' as const), slot, logDirty: caps.dirtyLogging ? fc.boolean() : fc.constant(false) }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('getDirtyLog' as const), slot }) },
-    { weight: 4, arbitrary: fc.record({ op: fc.constant('map' as const), page, perm: fc.integer({ min: 0, max: GUEST_PERM_ALL }) }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('getDirtyLog' as const), slot, targeted: fc.boolean() }) },
+    { weight: 4, arbitrary: fc.record({ op: fc.constant('map' as const), page, perm }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('unmap' as const), page }) },
-    { weight: 8, arbitrary: fc.record({ op: fc.constant('access' as const), vcpu: fc.integer({ min: 0, max: 1 }), page, access: fc.constantFrom(...ACCESSES), flushFirst: fc.boolean() }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('invalidateFrame' as const), page, count: fc.integer({ min: 1, max: 3 }) }) },
+    { weight: 10, arbitrary: fc.record({ op: fc.constant('access' as const), vcpu: fc.integer({ min: 0, max: 1 }), page, targeted: fc.boolean(), access: fc.constantFrom(...ACCESSES), flushFirst }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('invalidateFrame' as const), page: pick, count: fc.integer({ min: 1, max: 3 }) }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('invalidateRange' as const), startHfn: fc.integer({ min: 0, max: frames - 1 }), count: fc.integer({ min: 1, max: 64 }) }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('migrate' as const), page }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('migrate' as const), page: pick }) },
     { weight: 1, arbitrary: fc.constant({ op: 'zapAll' as const }) },
   ];
   if (caps.hostInvalidation) {
-    arbitraries.push({ weight: 1, arbitrary: fc.record({ op: fc.constant('age' as const), page }) });
-    arbitraries.push({ weight: 1, arbitrary: fc.record({ op: fc.constant('testAge' as const), page }) });
+    arbitraries.push({ weight: 1, arbitrary: fc.record({ op: fc.constant('age' as const), page: pick }) });
+    arbitraries.push({ weight: 1, arbitrary: fc.record({ op: fc.constant('testAge' as const), page: pick }) });
   }
   return fc.array(fc.oneof(...arbitraries), { minLength: 1, maxLength, size: 'max' });
 }
@@ -149,7 +169,12 @@ class OperationRunner {
         return [];
       }
       case 'getDirtyLog': {
-        const id = region.slotIds[op.slot]!;
+        let id = region.slotIds[op.slot]!;
+        if (op.targeted) {
+          const logging = [...this.model.slots.values()].filter((s) => (s.flags & MemslotFlags.LOG_DIRTY_PAGES) !== 0).map((s) => s.id).sort((a, b) => a - b);
+          if (logging.length === 0) return [];
+          id = logging[op.slot % logging.length]!;
+        }
         const slot = this.model.slots.get(id);
         if (slot === undefined) return this.refused('MEMSLOT_UNKNOWN', () => memslots.getDirtyLog(id));
         if ((slot.flags & MemslotFlags.LOG_DIRTY_PAGES) === 0) return this.refused('MEMSLOT_BAD_FLAGS', () => memslots.getDirtyLog(id));
@@ -181,14 +206,15 @@ class OperationRunner {
         const vcpu = this.fixture.vcpus[op.vcpu]!;
         // A host-side full flush first forces the walk (hardware may drop TLB entries at any time).
         if (op.flushFirst) vcpu.tlb.flushAll();
-        const gfn = region.baseGfn + op.page;
+        const mapped = [...this.model.mappings.keys()].sort((a, b) => a - b);
+        const gfn = op.targeted && mapped.length > 0 ? mapped[op.page % mapped.length]! : region.baseGfn + op.page;
         const violations = checkedAccess(this.fixture, this.model, vcpu, gfn, op.access, stampFor(step));
         const hfn = this.privateFrameOf(gfn);
         if (hfn >= 0) this.aged.delete(hfn);
         return violations;
       }
       case 'invalidateFrame': {
-        const hfn = this.privateFrameOf(region.baseGfn + op.page);
+        const hfn = this.privateFrameOf(this.pickBackedGfn(op.page));
         if (hfn < 0) return [];
         vm.invalidateHostRange(hfn, hfn + op.count);
         return checkHostRangeUnmapped(vm, guest.inspect(), hfn, hfn + op.count);
@@ -198,7 +224,7 @@ class OperationRunner {
         return checkHostRangeUnmapped(vm, guest.inspect(), op.startHfn, op.startHfn + op.count);
       }
       case 'migrate': {
-        const gfn = region.baseGfn + op.page;
+        const gfn = this.pickBackedGfn(op.page);
         const hfn = this.privateFrameOf(gfn);
         if (hfn < 0) return this.refused('HOST_BAD_FRAME', () => vm.migrateHostFrame(vm.memslots.host.zeroFrame));
         const moved = vm.migrateHostFrame(hfn);
@@ -209,14 +235,14 @@ class OperationRunner {
         return violations;
       }
       case 'age': {
-        const hfn = this.privateFrameOf(region.baseGfn + op.page);
+        const hfn = this.privateFrameOf(this.pickBackedGfn(op.page));
         if (hfn < 0) return [];
         vm.ageHostRange(hfn, hfn + 1);
         this.aged.add(hfn);
         return [];
       }
       case 'testAge': {
-        const hfn = this.privateFrameOf(region.baseGfn + op.page);
+        const hfn = this.privateFrameOf(this.pickBackedGfn(op.page));
         if (hfn < 0) return [];
         const young = vm.testAgeHostRange(hfn, hfn + 1);
         const again = vm.testAgeHostRange(hfn, hfn + 1);
@@ -235,6 +261,16 @@ class OperationRunner {
         return violations;
       }
     }
+  }
+
+  /** The `pick`-th (mod count) gfn that has a private frame, in gfn order; −1 if none has. */
+  private pickBackedGfn(pick: number): number {
+    const backed: number[] = [];
+    for (const slot of this.fixture.vm.memslots.slots()) {
+      if (!this.model.slots.has(slot.id)) continue;
+      for (let i = 0; i < slot.npages; i++) if (slot.frames[i]! >= 0) backed.push(slot.baseGfn + i);
+    }
+    return backed.length === 0 ? -1 : backed[pick % backed.length]!;
   }
 
   /** The private host frame backing gfn, or −1 (no slot, untouched, or on the zero frame). */
