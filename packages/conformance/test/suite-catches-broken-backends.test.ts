@@ -19,6 +19,7 @@ import {
   runMmuOperations,
   type ConformanceFixture,
   type ConformanceHarness,
+  type IdentityMapOptions,
   type MmuSnapshot,
 } from '@hvmmu/conformance';
 
@@ -62,7 +63,7 @@ class LazyDirtyRmapOps extends IdentityNormalRmapOps {
   }
 }
 
-const broken = (id: string, tables: Parameters<typeof createIdentityMapBackend>[0]['rmapTables']): ConformanceHarness =>
+const broken = (id: string, tables: IdentityMapOptions['rmapTables']): ConformanceHarness =>
   createIdentityMapHarness(createIdentityMapBackend({ id, ...(tables !== undefined ? { rmapTables: tables } : {}) }));
 
 const forgetful = broken('broken-forgetful-rmap', { normal: ForgetfulRmapOps });
