@@ -1,10 +1,11 @@
-import { Access, ACCESS_MASK, HvmmuError, type GuestMemory } from '@hvmmu/core';
+import { Access, ACCESS_MASK, FlatGuestMemory, HvmmuError, type GuestMemory } from '@hvmmu/core';
 import { GuestWalk } from './GuestWalk.js';
-import { ACC, PERM_INDEX, PagingContext } from './PagingContext.js';
+import { ACC, ACCESS_KEY_AC, ACCESS_KEY_CPL3, PagingContext } from './PagingContext.js';
 import { PFERR, PagingMode, type X86Registers } from './X86Registers.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
 const TWO_POW_20 = 0x10_0000;
+const TWO_POW_27 = 0x800_0000;
 const TWO_POW_52 = 2 ** 52;
 /** Largest page number of a 64-bit virtual address. */
 export const MAX_VPN = TWO_POW_52 - 1;
@@ -14,17 +15,8 @@ const PTE_P = 1 << 0;
 const PTE_A = 1 << 5;
 const PTE_D = 1 << 6;
 const PTE_PS = 1 << 7;
-
-/**
- * How often a walk restarts because an entry changed between the read and the
- * A/D update (KVM retries its cmpxchg the same way). Only aliasing entries or
- * a concurrent writer can cause it; the bound keeps a hostile writer from
- * making the walk loop.
- */
-const MAX_AD_RETRIES = 4;
-const WALK_FAULT = 0;
-const WALK_OK = 1;
-const WALK_RETRY = 2;
+const ACC_WU = ACC.WRITE | ACC.USER;
+const WRITE_AND_FETCH = Access.WRITE | Access.FETCH;
 
 /**
  * The x86 guest page-table walker: KVM's `walk_addr_generic`
@@ -40,9 +32,10 @@ const WALK_RETRY = 2;
  */
 export class GuestWalker {
   private readonly ctx = new PagingContext();
-  /** Table index per level for the current walk. */
-  private readonly index = new Int32Array(6);
   private readonly scratch = new GuestWalk();
+  /** CR3 value the cached root table address was computed from. */
+  private rootCr3 = -1;
+  private rootGpa = 0;
 
   /** The precomputed masks for `regs` (recomputed only if they changed since the last call). */
   prepare(regs: X86Registers): PagingContext {
@@ -68,53 +61,130 @@ export class GuestWalker {
    * `regs.maxPhyAddr`).
    */
   walk(regs: X86Registers, mem: GuestMemory, vpn: number, access: number, out: GuestWalk, setAccessedDirty: boolean): boolean {
-    if ((access >>> 0) !== access || access > ACCESS_MASK || (access & (Access.WRITE | Access.FETCH)) === (Access.WRITE | Access.FETCH)) {
-      throw new HvmmuError('BAD_ARGUMENT', `invalid access ${access}: Access bits, not both WRITE and FETCH`);
-    }
-    if (!(vpn >= 0 && vpn <= MAX_VPN) || Math.floor(vpn) !== vpn) {
-      throw new HvmmuError('BAD_ARGUMENT', `virtual page number must be an integer in 0..2^52-1, got ${vpn}`);
+    if ((access >>> 0) !== access || access > ACCESS_MASK || (access & WRITE_AND_FETCH) === WRITE_AND_FETCH ||
+      !(vpn >= 0 && vpn <= MAX_VPN) || Math.floor(vpn) !== vpn) {
+      throw badArgument(access, vpn);
     }
     const ctx = this.ctx;
     if (!ctx.matches(regs)) ctx.update(regs);
-
+    const key = access | (regs.cpl === 3 ? ACCESS_KEY_CPL3 : 0) | (regs.rflagsAc ? ACCESS_KEY_AC : 0);
+    const kind = ctx.accessKind[key]!;
+    const pfec = ctx.accessPfec[key]!;
     const write = (access & Access.WRITE) !== 0;
-    const fetch = (access & Access.FETCH) !== 0;
-    const implicit = (access & Access.IMPLICIT) !== 0;
-    // SDM 4.6: implicit supervisor accesses (descriptor tables …) are supervisor accesses even at CPL 3.
-    const user = !implicit && ((access & Access.USER) !== 0 || regs.cpl === 3);
-    let kind = (write ? PERM_INDEX.WRITE : 0) | (fetch ? PERM_INDEX.FETCH : 0);
-    // Error-code bits every #PF of this access carries (paging_tmpl.h error path).
-    let pfec = (write ? PFERR.W : 0) | (fetch ? ctx.fetchPfec : 0);
-    if (user) {
-      kind |= PERM_INDEX.USER;
-      pfec |= PFERR.U;
-    } else if (!implicit && regs.rflagsAc) {
-      // SDM 4.6.1: EFLAGS.AC=1 lifts SMAP for explicit supervisor accesses only.
-      kind |= PERM_INDEX.SMAP_OVERRIDE;
-    }
-
-    out.ok = false;
-    out.errorCode = 0;
-    out.badTableGpa = false;
-    out.nonCanonical = false;
-    out.pkey = 0;
     const mode = ctx.mode;
     out.maxLevel = mode;
-    if (mode === PagingMode.NONE) {
-      // Paging off: linear = physical, 32 bits wide (SDM 3.3.6), no checks, nothing to update.
-      out.level = 0;
-      out.gfn = vpn & 0xfffff;
-      out.pteAccess = out.grantedAccess = ACC.ALL;
-      out.ok = true;
-      return true;
+
+    // The 8-byte-entry walk (PAE, 4-level, 5-level) is written out here, in
+    // one function, because it is the path every shadow fault starts with.
+    // vaLow / vaHigh: vpn bits 26:0 (levels 1..3) and 51:27 (levels 4..5),
+    // both exact uint32s.
+    let vaLow: number;
+    let vaHigh: number;
+    let table: number;
+    let level: number;
+    if (mode >= PagingMode.LONG4) {
+      vaLow = vpn & 0x7ffffff;
+      vaHigh = (vpn - vaLow) / TWO_POW_27;
+      // SDM 3.3.7.1: VA bits 63:47 (63:56 with LA57) must be equal, i.e. vpn bits 51:35 (51:44).
+      const top = mode === PagingMode.LONG5 ? vaHigh >>> 17 : vaHigh >>> 8;
+      if (top !== 0 && top !== (mode === PagingMode.LONG5 ? 0xff : 0x1ffff)) return this.failNonCanonical(out);
+      if (regs.cr3 !== this.rootCr3) this.setRoot(regs.cr3);
+      table = this.rootGpa;
+      level = mode;
+    } else if (mode === PagingMode.PAE) {
+      // Linear addresses are 32 bits outside long mode; the walk starts at
+      // the PDPTE cached at CR3 load (SDM 4.4.1), not read from memory.
+      vaLow = vpn & 0xfffff;
+      vaHigh = 0;
+      const slot = vaLow >>> 18;
+      const pdptGpa = (regs.cr3 & 0xffffffe0) >>> 0;
+      const pdpteLo = regs.pdpteLo[slot]!;
+      const pdpteHi = regs.pdpteHi[slot]!;
+      out.tableGfn[3] = pdptGpa >>> 12;
+      out.pteGpa[3] = pdptGpa + slot * 8;
+      out.pteLo[3] = pdpteLo;
+      out.pteHi[3] = pdpteHi;
+      out.ptAccess[3] = ACC.ALL;
+      // Only P matters: reserved bits were refused at load, and PDPTEs carry no R/W, U/S or XD.
+      if ((pdpteLo & PTE_P) === 0) return this.failEntry(out, 3, pdpteLo, pfec);
+      table = (pdpteHi & 0xfffff) * TWO_POW_32 + ((pdpteLo & 0xfffff000) >>> 0);
+      level = 2;
+    } else if (mode === PagingMode.BITS32) {
+      return this.walk32(regs, mem, vpn, kind, pfec, write, out, setAccessedDirty);
+    } else {
+      return this.walkUnpaged(vpn, out);
     }
-    for (let attempt = 0; ; attempt++) {
-      const lastTry = attempt === MAX_AD_RETRIES;
-      const result = mode === PagingMode.BITS32
-        ? this.walk32(regs, mem, vpn, kind, pfec, write, out, setAccessedDirty, lastTry)
-        : this.walk64(regs, mem, vpn, kind, pfec, write, out, setAccessedDirty, lastTry);
-      if (result !== WALK_RETRY) return result === WALK_OK;
+    // PDPTEs have no A bit (bits 5..8 reserved): in PAE mode A/D updates start at the PD.
+    const adTop = level;
+
+    const view = mem.view;
+    const limit = view.byteLength - 8;
+    // A flat image maps gpa to the same offset (FlatGuestMemory's contract):
+    // a bounds check replaces the resolve call on the hot path.
+    const flat = mem.constructor === FlatGuestMemory;
+    const rsvdHi = ctx.entryRsvdHi;
+    const topRsvdLo = ctx.topRsvdLo;
+    const tableGfn = out.tableGfn;
+    const pteGpa = out.pteGpa;
+    const pteLo = out.pteLo;
+    const pteHi = out.pteHi;
+    const ptAccess = out.ptAccess;
+    let acc: number = ACC.ALL;
+    let accessed = PTE_A;
+    let lo = 0;
+    let hi = 0;
+    for (;;) {
+      const index = level <= 3 ? (vaLow >>> (9 * level - 9)) & 511 : (vaHigh >>> (9 * level - 36)) & 511;
+      const gpa = table + index * 8;
+      tableGfn[level] = table / 4096;
+      pteGpa[level] = gpa;
+      ptAccess[level] = acc;
+      const off = flat ? (gpa <= limit ? gpa : -1) : mem.resolve(gpa, false);
+      if (off < 0 || off > limit) return this.failBadTable(out, level, pfec);
+      lo = pteLo[level] = view.getUint32(off, true);
+      hi = pteHi[level] = view.getUint32(off + 4, true);
+      if ((lo & PTE_P) === 0 || (hi & rsvdHi) !== 0) return this.failEntry(out, level, lo, pfec);
+      // W and U are ANDed over levels; XD (bit 63) is inverted into X so it ANDs too (KVM walk_nx_mask).
+      acc &= (lo & ACC_WU) | (~hi >>> 31);
+      accessed &= lo;
+      if (level === 1) break;
+      if ((lo & PTE_PS) !== 0) {
+        // A large leaf, or PS where it is reserved (PML4E/PML5E; PDPTE without PDPE1GB).
+        if ((lo & ctx.largeRsvdLo[level]!) !== 0) return this.failEntry(out, level, lo, pfec);
+        break;
+      }
+      // AMD reserves bit 8 of PML4Es and PML5Es (KVM nonleaf_bit8_rsvd).
+      if ((lo & topRsvdLo) !== 0 && level >= 4) return this.failEntry(out, level, lo, pfec);
+      table = (hi & 0xfffff) * TWO_POW_32 + ((lo & 0xfffff000) >>> 0);
+      level--;
     }
+
+    out.level = level;
+    out.grantedAccess = acc;
+    let code = PFERR.P;
+    let fault = (ctx.permFault[kind]! >>> acc) & 1;
+    let pkey = 0;
+    if (ctx.pke) {
+      // SDM 4.6.2: the key is in leaf bits 62:59; PKRU is consulted for data accesses to user pages.
+      pkey = (hi >>> 27) & 15;
+      if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) {
+        fault = 1;
+        code |= PFERR.PK;
+      }
+    }
+    out.pkey = pkey;
+    if (fault !== 0) {
+      out.pteAccess = acc;
+      return this.fail(out, level, pfec | code);
+    }
+    let gfn = (hi & 0xfffff) * TWO_POW_20 + (lo >>> 12);
+    if (level > 1) {
+      // Large leaf: the address bits below the page size come from the VA.
+      const mask = level === 2 ? 0x1ff : 0x3ffff;
+      gfn = gfn - (gfn & mask) + (vaLow & mask);
+    }
+    out.gfn = gfn;
+    return this.finish(mem, out, acc, accessed, lo, write, adTop, level, setAccessedDirty);
   }
 
   /**
@@ -145,157 +215,48 @@ export class GuestWalker {
     return this.walk(regs, mem, vpn, access, out, false) ? out.gfn * 4096 + offset : -1;
   }
 
-  /** 8-byte entries: PAE (from the cached PDPTEs), 4-level and 5-level. */
-  private walk64(
-    regs: X86Registers, mem: GuestMemory, vpn: number, kind: number, pfec: number, write: boolean,
-    out: GuestWalk, setAccessedDirty: boolean, lastTry: boolean,
-  ): number {
-    const ctx = this.ctx;
-    const index = this.index;
-    const view = mem.view;
-    const limit = view.byteLength - 8;
-    let lo32: number;
-    let level: number;
-    let tableGpa: number;
-    let adTop: number;
-    if (ctx.mode === PagingMode.PAE) {
-      lo32 = vpn & 0xfffff;
-      index[1] = lo32 & 511;
-      index[2] = (lo32 >>> 9) & 511;
-      const slot = lo32 >>> 18;
-      // The PDPTE comes from the registers loaded at CR3 load (SDM 4.4.1), not from memory.
-      const pdptGpa = (regs.cr3 & 0xffffffe0) >>> 0;
-      const lo = regs.pdpteLo[slot]!;
-      const hi = regs.pdpteHi[slot]!;
-      out.tableGfn[3] = pdptGpa >>> 12;
-      out.pteGpa[3] = pdptGpa + slot * 8;
-      out.pteLo[3] = lo;
-      out.pteHi[3] = hi;
-      out.ptAccess[3] = ACC.ALL;
-      if ((lo & PTE_P) === 0) return this.fail(out, 3, pfec);
-      tableGpa = (hi & 0xfffff) * TWO_POW_32 + ((lo & 0xfffff000) >>> 0);
-      // PDPTEs have no A bit (bits 5..8 reserved): A/D updates start at the PD.
-      level = adTop = 2;
-    } else {
-      lo32 = vpn >>> 0;
-      const hi20 = (vpn - lo32) / TWO_POW_32;
-      // SDM 3.3.7.1: bits 63:47 (63:56 with LA57) must be equal, i.e. vpn bits 51:35 (51:44).
-      const top = ctx.mode === PagingMode.LONG5 ? hi20 >>> 12 : hi20 >>> 3;
-      if (top !== 0 && top !== (ctx.mode === PagingMode.LONG5 ? 0xff : 0x1ffff)) {
-        out.level = 0;
-        out.nonCanonical = true;
-        return WALK_FAULT;
-      }
-      index[1] = lo32 & 511;
-      index[2] = (lo32 >>> 9) & 511;
-      index[3] = (lo32 >>> 18) & 511;
-      index[4] = ((lo32 >>> 27) | (hi20 << 5)) & 511;
-      index[5] = (hi20 >>> 4) & 511;
-      const cr3 = regs.cr3;
-      // CR3 bits 51:12 hold the root table (SDM 4.5.2); PCID / flags below are ignored.
-      tableGpa = (Math.floor(cr3 / TWO_POW_32) & 0xfffff) * TWO_POW_32 + ((cr3 & 0xfffff000) >>> 0);
-      level = adTop = ctx.mode;
-    }
-
-    const rsvdLo = ctx.rsvdLo;
-    const rsvdHi = ctx.rsvdHi;
-    let acc: number = ACC.ALL;
-    let accessed = PTE_A;
-    let lo = 0;
-    let hi = 0;
-    for (;;) {
-      const gpa = tableGpa + index[level]! * 8;
-      out.tableGfn[level] = tableGpa / 4096;
-      out.pteGpa[level] = gpa;
-      const off = mem.resolve(gpa, false);
-      if (off < 0 || off > limit) return this.failBadTable(out, level, pfec);
-      lo = view.getUint32(off, true);
-      hi = view.getUint32(off + 4, true);
-      out.pteLo[level] = lo;
-      out.pteHi[level] = hi;
-      out.ptAccess[level] = acc;
-      if ((lo & PTE_P) === 0) return this.fail(out, level, pfec);
-      const r = ((lo >>> 4) & 8) | level; // bit 7 selects the large-page mask
-      if (((lo & rsvdLo[r]!) | (hi & rsvdHi[r]!)) !== 0) return this.fail(out, level, pfec | PFERR.P | PFERR.RSVD);
-      // W and U are ANDed; XD (bit 63) inverted into X so it ANDs too.
-      acc &= (lo & (ACC.WRITE | ACC.USER)) | (~hi >>> 31);
-      accessed &= lo;
-      // After the reserved check, PS can only be set where it means a leaf.
-      if (level === 1 || (lo & PTE_PS) !== 0) break;
-      tableGpa = (hi & 0xfffff) * TWO_POW_32 + ((lo & 0xfffff000) >>> 0);
-      level--;
-    }
-
-    out.level = level;
-    out.grantedAccess = acc;
-    let code = PFERR.P;
-    let fault = (ctx.permFault[kind]! >>> acc) & 1;
-    if (ctx.pke) {
-      // SDM 4.6.2: the key is in leaf bits 62:59.
-      const pkey = (hi >>> 27) & 15;
-      out.pkey = pkey;
-      if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) {
-        fault = 1;
-        code |= PFERR.PK;
-      }
-    }
-    if (fault !== 0) {
-      out.pteAccess = acc;
-      return this.fail(out, level, pfec | code);
-    }
-
-    let gfn = (hi & 0xfffff) * TWO_POW_20 + (lo >>> 12);
-    if (level > 1) {
-      const mask = level === 2 ? 0x1ff : 0x3ffff;
-      gfn = gfn - (gfn & mask) + (lo32 & mask);
-    }
-    out.gfn = gfn;
-    return this.finish(mem, out, acc, accessed, lo, write, adTop, level, setAccessedDirty, lastTry);
+  /** Cache the root table address for a CR3 value: bits 51:12 (SDM 4.5.2; PCID and flags below are ignored). */
+  private setRoot(cr3: number): void {
+    this.rootCr3 = cr3;
+    this.rootGpa = (Math.floor(cr3 / TWO_POW_32) & 0xfffff) * TWO_POW_32 + ((cr3 & 0xfffff000) >>> 0);
   }
 
-  /** 4-byte entries: 32-bit paging with 4 MiB PSE-36 pages. */
   private walk32(
     regs: X86Registers, mem: GuestMemory, vpn: number, kind: number, pfec: number, write: boolean,
-    out: GuestWalk, setAccessedDirty: boolean, lastTry: boolean,
-  ): number {
+    out: GuestWalk, setAccessedDirty: boolean,
+  ): boolean {
     const ctx = this.ctx;
     const view = mem.view;
     const limit = view.byteLength - 4;
-    const lo20 = vpn & 0xfffff;
-    const index = this.index;
-    index[1] = lo20 & 1023;
-    index[2] = lo20 >>> 10;
-    const pse = ctx.pse;
-    const rsvdLo = ctx.rsvdLo;
-    let tableGpa = (regs.cr3 & 0xfffff000) >>> 0;
-    let level = 2;
+    const va20 = vpn & 0xfffff;
+    let table = (regs.cr3 & 0xfffff000) >>> 0;
     let acc: number = ACC.ALL;
     let accessed = PTE_A;
-    let lo = 0;
-    for (;;) {
-      const gpa = tableGpa + index[level]! * 4;
-      out.tableGfn[level] = tableGpa >>> 12;
-      out.pteGpa[level] = gpa;
-      const off = mem.resolve(gpa, false);
-      if (off < 0 || off > limit) return this.failBadTable(out, level, pfec);
-      lo = view.getUint32(off, true);
-      out.pteLo[level] = lo;
-      out.pteHi[level] = 0;
-      out.ptAccess[level] = acc;
-      if ((lo & PTE_P) === 0) return this.fail(out, level, pfec);
-      // SDM 4.3: PDE bit 7 means a 4 MiB page only with CR4.PSE=1; otherwise it is ignored.
-      const large = level === 2 && pse && (lo & PTE_PS) !== 0;
-      if ((lo & rsvdLo[large ? 8 | level : level]!) !== 0) return this.fail(out, level, pfec | PFERR.P | PFERR.RSVD);
-      // No XD bit in 4-byte entries: everything is executable.
-      acc &= (lo & (ACC.WRITE | ACC.USER)) | ACC.EXEC;
+    let level = 2;
+    let off = this.entry32(mem, out, 2, table, va20 >>> 10, acc, limit);
+    if (off < 0) return this.failBadTable(out, 2, pfec);
+    let lo = out.pteLo[2] = view.getUint32(off, true);
+    if ((lo & PTE_P) === 0) return this.failEntry(out, 2, lo, pfec);
+    // No XD bit in 4-byte entries: everything is executable.
+    acc &= (lo & ACC_WU) | ACC.EXEC;
+    accessed &= lo;
+    // SDM 4.3: PDE bit 7 means a 4 MiB page only with CR4.PSE=1; otherwise it is ignored.
+    if ((lo & PTE_PS) !== 0 && ctx.pse) {
+      if ((lo & ctx.largeRsvdLo[2]!) !== 0) return this.fail(out, 2, pfec | PFERR.P | PFERR.RSVD);
+    } else {
+      table = (lo & 0xfffff000) >>> 0;
+      level = 1;
+      off = this.entry32(mem, out, 1, table, va20 & 1023, acc, limit);
+      if (off < 0) return this.failBadTable(out, 1, pfec);
+      lo = out.pteLo[1] = view.getUint32(off, true);
+      if ((lo & PTE_P) === 0) return this.failEntry(out, 1, lo, pfec);
+      acc &= (lo & ACC_WU) | ACC.EXEC;
       accessed &= lo;
-      if (level === 1 || large) break;
-      tableGpa = (lo & 0xfffff000) >>> 0;
-      level--;
     }
 
     out.level = level;
     out.grantedAccess = acc;
+    out.pkey = 0;
     if (((ctx.permFault[kind]! >>> acc) & 1) !== 0) {
       out.pteAccess = acc;
       return this.fail(out, level, pfec | PFERR.P);
@@ -303,15 +264,35 @@ export class GuestWalker {
     // 4 MiB page: PA 31:22 from bits 31:22, PA 35:32 from bits 16:13 (PSE-36, KVM pse36_gfn_delta).
     out.gfn = level === 1
       ? lo >>> 12
-      : (lo >>> 22) * 1024 + (lo20 & 1023) + ((lo >>> 13) & 15) * TWO_POW_20;
-    return this.finish(mem, out, acc, accessed, lo, write, 2, level, setAccessedDirty, lastTry);
+      : (lo >>> 22) * 1024 + (va20 & 1023) + ((lo >>> 13) & 15) * TWO_POW_20;
+    return this.finish(mem, out, acc, accessed, lo, write, 2, level, setAccessedDirty);
+  }
+
+  private entry32(mem: GuestMemory, out: GuestWalk, level: number, table: number, index: number, acc: number, limit: number): number {
+    const gpa = table + index * 4;
+    out.tableGfn[level] = table / 4096;
+    out.pteGpa[level] = gpa;
+    out.ptAccess[level] = acc;
+    out.pteHi[level] = 0;
+    const off = mem.resolve(gpa, false);
+    return off <= limit ? off : -1;
+  }
+
+  /** Paging off: linear = physical, 32 bits wide (SDM 3.3.6); no checks, nothing to update. */
+  /** Paging off: linear = physical, 32 bits wide (SDM 3.3.6); no checks, nothing to update. */
+  private walkUnpaged(vpn: number, out: GuestWalk): boolean {
+    out.level = 0;
+    out.gfn = vpn & 0xfffff;
+    out.pkey = 0;
+    out.pteAccess = out.grantedAccess = ACC.ALL;
+    return this.succeed(out);
   }
 
   /** Successful walk: KVM's clean-page write protection and the A/D update. */
   private finish(
     mem: GuestMemory, out: GuestWalk, acc: number, accessed: number, leafLo: number, write: boolean,
-    adTop: number, level: number, setAccessedDirty: boolean, lastTry: boolean,
-  ): number {
+    adTop: number, level: number, setAccessedDirty: boolean,
+  ): boolean {
     if (write) {
       // A write also needs the leaf's D bit (folded onto A, as KVM does).
       accessed &= leafLo >>> 1;
@@ -320,21 +301,20 @@ export class GuestWalker {
       // paging_tmpl.h protect_clean_gpte: a clean leaf is mapped read-only so the first write sets D.
       out.pteAccess = (leafLo & PTE_D) !== 0 ? acc : acc & ~ACC.WRITE;
     }
-    if ((accessed & PTE_A) === 0 && setAccessedDirty && !this.setAccessedDirty(mem, out, adTop, level, write, lastTry)) {
-      return WALK_RETRY;
-    }
-    out.ok = true;
-    return WALK_OK;
+    if ((accessed & PTE_A) === 0 && setAccessedDirty) this.setAccessedDirty(mem, out, adTop, level, write);
+    return this.succeed(out);
   }
 
   /**
    * Set A in every entry of the walk and D in the leaf of a write (SDM 4.8,
-   * KVM update_accessed_dirty_bits). Only the low half holds A and D, so only
-   * it is written. An entry in memory that is not writable is skipped, as
-   * KVM skips read-only slots. Returns false (walk again) if an entry no
-   * longer holds the value the walk read — KVM's failed cmpxchg.
+   * KVM update_accessed_dirty_bits). Each update is a read-modify-write of
+   * the entry's low half (A and D live there), ORing the bits into what the
+   * entry holds now, as the processor's locked update does; an entry used at
+   * two levels (a self-referencing table) thus ends up with both updates. An
+   * entry in memory that is not writable is skipped, as KVM skips read-only
+   * slots.
    */
-  private setAccessedDirty(mem: GuestMemory, out: GuestWalk, top: number, leaf: number, write: boolean, force: boolean): boolean {
+  private setAccessedDirty(mem: GuestMemory, out: GuestWalk, top: number, leaf: number, write: boolean): void {
     const view = mem.view;
     const limit = view.byteLength - 4;
     for (let level = top; level >= leaf; level--) {
@@ -343,27 +323,58 @@ export class GuestWalker {
       if ((lo & set) === set) continue;
       const off = mem.resolve(out.pteGpa[level]!, true);
       if (off < 0 || off > limit) continue;
-      const current = view.getUint32(off, true);
-      if (current !== lo && !force) return false;
-      // After MAX_AD_RETRIES the bits are ORed into whatever the entry holds now.
-      const updated = (current | set) >>> 0;
+      const updated = (view.getUint32(off, true) | set) >>> 0;
       view.setUint32(off, updated, true);
       out.pteLo[level] = updated;
     }
+  }
+
+  private succeed(out: GuestWalk): boolean {
+    out.ok = true;
+    out.errorCode = 0;
+    out.badTableGpa = false;
+    out.nonCanonical = false;
     return true;
   }
 
-  private fail(out: GuestWalk, level: number, errorCode: number): number {
+  private fail(out: GuestWalk, level: number, errorCode: number): boolean {
+    out.ok = false;
     out.level = level;
     out.errorCode = errorCode;
-    return WALK_FAULT;
+    out.badTableGpa = false;
+    out.nonCanonical = false;
+    return false;
+  }
+
+  /** A not-present entry (#PF, P=0) or a present one with reserved bits (#PF, P=1, RSVD=1). */
+  private failEntry(out: GuestWalk, level: number, lo: number, pfec: number): boolean {
+    out.pkey = 0;
+    return this.fail(out, level, (lo & PTE_P) === 0 ? pfec : pfec | PFERR.P | PFERR.RSVD);
   }
 
   /** A table outside guest memory: KVM injects a not-present #PF (paging_tmpl.h `goto error`). */
-  private failBadTable(out: GuestWalk, level: number, pfec: number): number {
+  private failBadTable(out: GuestWalk, level: number, pfec: number): boolean {
+    out.ok = false;
     out.level = level;
-    out.badTableGpa = true;
     out.errorCode = pfec;
-    return WALK_FAULT;
+    out.pkey = 0;
+    out.badTableGpa = true;
+    out.nonCanonical = false;
+    return false;
   }
+
+  /** A non-canonical address: #GP(0), no table read (SDM 3.3.7.1). */
+  private failNonCanonical(out: GuestWalk): boolean {
+    out.ok = false;
+    out.level = 0;
+    out.errorCode = 0;
+    out.pkey = 0;
+    out.badTableGpa = false;
+    out.nonCanonical = true;
+    return false;
+  }
+}
+
+function badArgument(access: number, vpn: number): HvmmuError {
+  return new HvmmuError('BAD_ARGUMENT', `walk needs Access bits (not both WRITE and FETCH) and an integer vpn in 0..2^52-1, got access ${access}, vpn ${vpn}`);
 }

@@ -1,4 +1,4 @@
-import { HvmmuError } from '@hvmmu/core';
+import { Access, HvmmuError } from '@hvmmu/core';
 import { CR0, CR4, EFER, PFERR, PagingMode, type PagingModeValue, type X86Registers } from './X86Registers.js';
 
 /**
@@ -14,6 +14,10 @@ export const ACC = { EXEC: 1, WRITE: 2, USER: 4, ALL: 7 } as const;
  * "SMAP overridden by EFLAGS.AC" (mmu.h `permission_fault`).
  */
 export const PERM_INDEX = { WRITE: 1, FETCH: 2, USER: 4, SMAP_OVERRIDE: 8 } as const;
+
+/** Bits above the `Access` bits in an access key (`PagingContext.accessKind`). */
+export const ACCESS_KEY_CPL3 = 1 << 4;
+export const ACCESS_KEY_AC = 1 << 5;
 
 /** Lowest / highest MAXPHYADDR a guest CPUID can report (SDM 4.1.4: at most 52). */
 export const MIN_MAXPHYADDR = 32;
@@ -70,6 +74,16 @@ export class PagingContext {
    */
   readonly rsvdLo = new Uint32Array(16);
   readonly rsvdHi = new Uint32Array(16);
+  /**
+   * The same rules split the way the walk's hot loop uses them: high-half
+   * bits reserved in every 8-byte entry (address bits above MAXPHYADDR, XD
+   * without NXE), low-half bits reserved in every PML4E/PML5E (AMD bit 8),
+   * and low-half bits reserved when bit 7 is set, per level (all ones where
+   * PS itself is reserved; 0 at level 1, where bit 7 is PAT).
+   */
+  entryRsvdHi = 0;
+  topRsvdLo = 0;
+  readonly largeRsvdLo = new Uint32Array(6);
   /** PAE PDPTE reserved bits checked at CR3 load (x86.c `pdptr_rsvd_bits`). */
   pdpteRsvdLo = 0;
   pdpteRsvdHi = 0;
@@ -80,6 +94,13 @@ export class PagingContext {
    * effective U bit of the translation: 1 = check PKRU.AD, 2 = check PKRU.WD.
    */
   readonly pkMask = new Uint8Array(16);
+  /**
+   * Per `access | (CPL is 3) << 4 | EFLAGS.AC << 5` (see `accessKey`): the
+   * `PERM_INDEX` kind of the access, and the #PF error-code bits every fault
+   * of it carries (W, U, and I/D where reported).
+   */
+  readonly accessKind = new Uint8Array(64);
+  readonly accessPfec = new Uint8Array(64);
 
   /** True if `regs` select the same context as the one computed last. */
   matches(regs: X86Registers): boolean {
@@ -113,6 +134,33 @@ export class PagingContext {
     this.computeReservedBits(mode, maxPhyAddr);
     this.computePermissions(wp, smep, smap);
     this.computePkMask(wp);
+    this.computeAccessKinds();
+  }
+
+  /** Decode every (access, CPL 3, EFLAGS.AC) combination once. */
+  private computeAccessKinds(): void {
+    for (let key = 0; key < 64; key++) {
+      const write = (key & Access.WRITE) !== 0;
+      const fetch = (key & Access.FETCH) !== 0;
+      const implicit = (key & Access.IMPLICIT) !== 0;
+      const cpl3 = (key & ACCESS_KEY_CPL3) !== 0;
+      const ac = (key & ACCESS_KEY_AC) !== 0;
+      // SDM 4.6: implicit supervisor accesses (descriptor tables …) are supervisor accesses even at CPL 3;
+      // every explicit access at CPL 3 is a user access.
+      const user = !implicit && ((key & Access.USER) !== 0 || cpl3);
+      let kind = (write ? PERM_INDEX.WRITE : 0) | (fetch ? PERM_INDEX.FETCH : 0);
+      // paging_tmpl.h error path: W and U from the access, I/D only with NXE or SMEP.
+      let pfec = (write ? PFERR.W : 0) | (fetch ? this.fetchPfec : 0);
+      if (user) {
+        kind |= PERM_INDEX.USER;
+        pfec |= PFERR.U;
+      } else if (!implicit && ac) {
+        // SDM 4.6.1: EFLAGS.AC=1 lifts SMAP for explicit supervisor accesses only.
+        kind |= PERM_INDEX.SMAP_OVERRIDE;
+      }
+      this.accessKind[key] = kind;
+      this.accessPfec[key] = pfec;
+    }
   }
 
   private computeReservedBits(mode: PagingModeValue, maxPhyAddr: number): void {
@@ -134,8 +182,13 @@ export class PagingContext {
     const nl8 = this.amd ? 0x100 : 0; // AMD reserves bit 8 of PML4Es/PML5Es (KVM nonleaf_bit8_rsvd).
     const gb = this.gbPages ? 0 : bit7; // PS in a PDPTE is reserved without PDPE1GB.
     const large = 8;
+    this.entryRsvdHi = mode === PagingMode.BITS32 ? 0 : highHi;
+    this.topRsvdLo = nl8;
+    const largeLo = this.largeRsvdLo;
+    largeLo.fill(0);
     switch (mode) {
       case PagingMode.BITS32:
+        largeLo[2] = this.pse ? bitRange(17, 21) : 0;
         // 32-bit entries reserve nothing but the PSE-36 hole of a 4 MiB PDE
         // (KVM behaves as PSE-36: bits 17..21 reserved, 13..16 = PA 35:32).
         lo[large | 2] = this.pse ? bitRange(17, 21) : 0;
@@ -146,6 +199,7 @@ export class PagingContext {
         hi[2] = hi[1] = hi[large | 1] = highHi;
         hi[large | 2] = highHi;
         lo[large | 2] = bitRange(13, 20); // 2 MiB leaf: address bits 20:13 must be 0
+        largeLo[2] = lo[large | 2]!;
         break;
       case PagingMode.LONG5:
       case PagingMode.LONG4:
@@ -159,6 +213,9 @@ export class PagingContext {
         hi[2] = hi[large | 2] = highHi;
         lo[large | 2] = bitRange(13, 20);
         hi[1] = hi[large | 1] = highHi;
+        largeLo[5] = largeLo[4] = 0xffffffff;
+        largeLo[3] = this.gbPages ? bitRange(13, 29) : 0xffffffff;
+        largeLo[2] = lo[large | 2]!;
         break;
       default:
         break;
