@@ -12,7 +12,13 @@ import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { HostStageTable } from './HostStageTable.js';
 import { IDENTITY_HYPERCALL_ABI } from './IdentityHypercallAbi.js';
 import { IdentityInvalidRmapOps } from './IdentityInvalidRmapOps.js';
-import { IDENTITY_FEATURES, IdentityMemslotInvalidation, type IdentityMapFeatures } from './IdentityMapFeatures.js';
+import {
+  IDENTITY_FEATURES,
+  IDENTITY_MEMSLOT_INVALIDATION,
+  IdentityMemslotInvalidation,
+  identityMemslotInvalidationOf,
+  type IdentityMapFeatures,
+} from './IdentityMapFeatures.js';
 import { IdentityMmu } from './IdentityMmu.js';
 import { IdentityNormalRmapOps } from './IdentityNormalRmapOps.js';
 import { IdentityRmapContext, type IdentityRmapOpsClass } from './IdentityRmapContext.js';
@@ -74,6 +80,8 @@ export function createIdentityMapBackend(options: IdentityMapOptions = {}): Back
       hypercallAbi: features.hypercalls ? IDENTITY_HYPERCALL_ABI.name : 'none',
     },
     register(container: DependencyContainer, config: VmConfig): void {
+      // Validate options here, not in a constructor: tsyringe would wrap the HvmmuError.
+      container.register(IDENTITY_MEMSLOT_INVALIDATION, { useValue: identityMemslotInvalidationOf(config) });
       container.register(IDENTITY_FEATURES, { useValue: features });
       container.register(HostStageTable, { useFactory: instanceCachingFactory(() => new HostStageTable(config.guestPhysBits)) });
       container.register(IdentityRmapContext, {

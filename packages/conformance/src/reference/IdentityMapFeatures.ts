@@ -1,3 +1,4 @@
+import { HvmmuError, type VmConfig } from '@hvmmu/core';
 import type { InjectionToken } from 'tsyringe';
 
 /** Which optional parts an identity backend instance offers (its capabilities are derived from these). */
@@ -29,3 +30,17 @@ export const IdentityMemslotInvalidation = {
   ZAP_ALL: 'zap-all',
 } as const;
 export type IdentityMemslotInvalidationValue = (typeof IdentityMemslotInvalidation)[keyof typeof IdentityMemslotInvalidation];
+
+/** This VM's strategy (validated from `backendOptions` when the backend registers). */
+export const IDENTITY_MEMSLOT_INVALIDATION: InjectionToken<IdentityMemslotInvalidationValue> = Symbol.for('hvmmu.conformance.IdentityMemslotInvalidation');
+
+const STRATEGIES: readonly string[] = Object.values(IdentityMemslotInvalidation);
+
+/** The strategy `config.backendOptions.memslotInvalidation` selects (default invalid-rmap); anything else is host misuse. */
+export function identityMemslotInvalidationOf(config: VmConfig): IdentityMemslotInvalidationValue {
+  const strategy = config.backendOptions['memslotInvalidation'] ?? IdentityMemslotInvalidation.INVALID_RMAP;
+  if (typeof strategy !== 'string' || !STRATEGIES.includes(strategy)) {
+    throw new HvmmuError('BAD_ARGUMENT', `identity backend: backendOptions.memslotInvalidation must be one of ${STRATEGIES.join(', ')}, got ${String(strategy)}`);
+  }
+  return strategy as IdentityMemslotInvalidationValue;
+}

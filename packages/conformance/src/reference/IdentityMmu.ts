@@ -8,7 +8,6 @@ import {
   MemslotTable,
   TlbShootdown,
   TRACE_HOOK,
-  VM_CONFIG,
   type FaultInfo,
   type FaultOutcomeValue,
   type Memslot,
@@ -17,12 +16,17 @@ import {
   type TraceHook,
   type Translator,
   type Vcpu,
-  type VmConfig,
 } from '@hvmmu/core';
 import { inject, injectable } from 'tsyringe';
 import type { MappingLeaf, MmuSnapshot, RmapRecord } from '../MmuSnapshot.js';
 import { HostStageTable } from './HostStageTable.js';
-import { IDENTITY_FEATURES, IdentityMemslotInvalidation, type IdentityMapFeatures, type IdentityMemslotInvalidationValue } from './IdentityMapFeatures.js';
+import {
+  IDENTITY_FEATURES,
+  IDENTITY_MEMSLOT_INVALIDATION,
+  IdentityMemslotInvalidation,
+  type IdentityMapFeatures,
+  type IdentityMemslotInvalidationValue,
+} from './IdentityMapFeatures.js';
 import { IdentityRmapContext } from './IdentityRmapContext.js';
 import { IdentitySlotRmap } from './IdentitySlotRmap.js';
 import { IDENTITY_MISS_HOST, IdentityTranslator } from './IdentityTranslator.js';
@@ -43,8 +47,6 @@ export const IdentityPageState = {
   DIRTY: 1 << 5,
 } as const;
 
-const STRATEGIES: readonly string[] = Object.values(IdentityMemslotInvalidation);
-
 /**
  * The identity backend's MMU: guest virtual = guest physical, and the
  * hardware table is a `HostStageTable` gfn → host frame, filled on faults
@@ -58,7 +60,6 @@ const STRATEGIES: readonly string[] = Object.values(IdentityMemslotInvalidation)
 @injectable()
 export class IdentityMmu implements Mmu {
   readonly backendId: string;
-  readonly memslotInvalidation: IdentityMemslotInvalidationValue;
   private readonly translators: (IdentityTranslator | undefined)[] = [];
   /** Slots holding an identity rmap (live ones, and one being deleted until its commit). */
   private readonly rmapSlots = new Set<Memslot>();
@@ -74,15 +75,10 @@ export class IdentityMmu implements Mmu {
     @inject(TlbShootdown) private readonly tlbs: TlbShootdown,
     @inject(IdentityRmapContext) private readonly rmapContext: IdentityRmapContext,
     @inject(IDENTITY_FEATURES) readonly features: IdentityMapFeatures,
-    @inject(VM_CONFIG) config: VmConfig,
+    @inject(IDENTITY_MEMSLOT_INVALIDATION) readonly memslotInvalidation: IdentityMemslotInvalidationValue,
     @inject(TRACE_HOOK) private readonly trace: TraceHook | null,
   ) {
     this.backendId = features.id;
-    const strategy = config.backendOptions['memslotInvalidation'] ?? IdentityMemslotInvalidation.INVALID_RMAP;
-    if (typeof strategy !== 'string' || !STRATEGIES.includes(strategy)) {
-      throw new HvmmuError('BAD_ARGUMENT', `identity backend: backendOptions.memslotInvalidation must be one of ${STRATEGIES.join(', ')}, got ${String(strategy)}`);
-    }
-    this.memslotInvalidation = strategy as IdentityMemslotInvalidationValue;
   }
 
   // ------------------------------------------------------------ vCPUs

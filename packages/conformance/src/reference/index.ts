@@ -17,4 +17,11 @@ export { ProtectionBits, PROTECTION_ALL, PROTECTION_RESERVED, PERM_BY_PROTECTION
 export { IDENTITY_HYPERCALL_ABI, IdentityHypercall } from './IdentityHypercallAbi.js';
 export { SetProtectionTableHypercall } from './SetProtectionTableHypercall.js';
 export { QueryPageHypercall } from './QueryPageHypercall.js';
-export { IDENTITY_FEATURES, IdentityMemslotInvalidation, type IdentityMapFeatures, type IdentityMemslotInvalidationValue } from './IdentityMapFeatures.js';
+export {
+  IDENTITY_FEATURES,
+  IDENTITY_MEMSLOT_INVALIDATION,
+  IdentityMemslotInvalidation,
+  identityMemslotInvalidationOf,
+  type IdentityMapFeatures,
+  type IdentityMemslotInvalidationValue,
+} from './IdentityMapFeatures.js';
