@@ -4,7 +4,11 @@
  * other without knowing the architecture.
  */
 
-/** One leaf mapping of the tables the "hardware" walks (a shadow PTE, a host-stage entry, an HPTE). */
+/**
+ * One leaf mapping of the tables the "hardware" walks (a shadow PTE, a
+ * host-stage entry, an HPTE) that points at a host frame. Entries that map no
+ * frame (x86 MMIO sptes, access-tracked or not-present markers) are not leaves.
+ */
 export interface MappingLeaf {
   /** The backend's handle for the entry; the same number its rmap records (e.g. a shadow-PTE index). */
   readonly entry: number;
