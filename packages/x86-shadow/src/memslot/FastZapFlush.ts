@@ -1,0 +1,23 @@
+import { inject, injectable } from 'tsyringe';
+import type { Memslot } from '@hvmmu/core';
+import { ShadowPages } from '../mmu/ShadowPages.js';
+import type { MemslotFlushStrategy } from './MemslotFlushStrategy.js';
+
+/**
+ * Upstream KVM's answer (x86-shadow-mmu.md §3.4–3.5, KVM_X86_QUIRK_SLOT_ZAP_ALL
+ * on): make every shadow page obsolete by flipping mmu_valid_gen — O(1)
+ * whatever the slot size, plus one TLB generation bump per vCPU — then zap
+ * the obsolete pages from the tail of the active list in batches. vCPUs
+ * reload their roots on next entry. Every page is discarded, not only the
+ * slot's, and must be rebuilt by faults.
+ */
+@injectable()
+export class FastZapFlush implements MemslotFlushStrategy {
+  readonly name = 'fast-zap' as const;
+
+  constructor(@inject(ShadowPages) private readonly pages: ShadowPages) {}
+
+  flush(_slot: Memslot): void {
+    this.pages.zapAllFast();
+  }
+}

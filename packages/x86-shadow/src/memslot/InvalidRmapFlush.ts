@@ -1,0 +1,54 @@
+import { inject, injectable } from 'tsyringe';
+import type { Memslot } from '@hvmmu/core';
+import { ShadowPages } from '../mmu/ShadowPages.js';
+import { roleHasGptes } from '../shadow/PageRole.js';
+import { RMAP_LEVELS, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
+import type { MemslotFlushStrategy } from './MemslotFlushStrategy.js';
+
+/**
+ * The 2013 design (seed §2): the slot is already on the `invalid` rmap
+ * table, so walking its rmaps with `unmap` drops every leaf spte mapping the
+ * slot and clears the entries in place (the lists' memory stays until the
+ * slot is freed). Shadow pages that shadow guest tables living in the slot
+ * are zapped as well, since their gptes are gone (without this a shadow
+ * path through a table in deleted memory would keep translating). Cost
+ * grows with the slot's rmap, and only the slot's mappings are lost.
+ */
+@injectable()
+export class InvalidRmapFlush implements MemslotFlushStrategy {
+  readonly name = 'invalid-rmap' as const;
+
+  constructor(@inject(ShadowPages) private readonly pages: ShadowPages) {}
+
+  flush(slot: Memslot): void {
+    const r = slotRmap(slot);
+    const ops = slot.rmapOps;
+    let flush = false;
+    for (let level = 1; level <= RMAP_LEVELS; level++) {
+      const heads = r.heads[level - 1]!;
+      const span = pagesPerLevel(level);
+      const first = Math.floor(slot.baseGfn / span);
+      for (let i = 0; i < heads.length; i++) {
+        if (heads[i] !== 0 && ops.unmap(slot, (first + i) * span, level)) flush = true;
+      }
+    }
+    this.zapShadowedTablesIn(slot);
+    this.pages.remoteFlushOrZap(flush);
+  }
+
+  /** Zap every valid page whose gptes live in the slot. */
+  private zapShadowedTablesIn(slot: Memslot): void {
+    const pages = this.pages;
+    const spt = pages.spt;
+    if (pages.indirectShadowPages === 0) return;
+    restart: for (;;) {
+      for (let sp = spt.activeHead; sp !== 0;) {
+        const next = spt.listNext[sp]!;
+        if (roleHasGptes(spt.role[sp]!) && slot.containsGfn(spt.gfn[sp]!) && pages.prepareZap(sp)) continue restart;
+        sp = next;
+      }
+      break;
+    }
+    pages.commitZap();
+  }
+}

@@ -1,0 +1,512 @@
+import { inject, injectable } from 'tsyringe';
+import {
+  Access, FaultKind, FaultOutcome, HvmmuError, MemslotTable, TlbShootdown, VM_CONFIG,
+  type FaultInfo, type FaultOutcomeValue, type Memslot, type MemslotChange, type Mmu, type Translator, type Vcpu,
+  type VmConfig,
+} from '@hvmmu/core';
+import { CR0, CR4, PFERR } from '../walker/X86Registers.js';
+import { MAX_VPN } from '../walker/GuestWalker.js';
+import { ROLE_DIRECT, ROLE_INVALID, childRole, roleAccess } from '../shadow/PageRole.js';
+import { SP_SPECIAL } from '../shadow/ShadowPageTable.js';
+import { SPTE_ENT_PER_PAGE, isLastSpte, isShadowPresent, spteFrame } from '../spte/Spte.js';
+import { ACC_ALL, ACC_EXEC, ACC_USER, ACC_WRITE } from '../spte/Acc.js';
+import { RMAP_LEVELS, SlotRmap, gfnToIndex, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
+import type { X86RmapOps } from '../rmap/X86RmapOps.js';
+import { MEMSLOT_FLUSH_STRATEGY, type MemslotFlushStrategy } from '../memslot/MemslotFlushStrategy.js';
+import { ShadowMmuStats } from './ShadowMmuStats.js';
+import {
+  MIN_ALLOC_MMU_PAGES, PERMILLE_MMU_PAGES, SET_SPTE_EMULATE, SET_SPTE_SPURIOUS, ShadowPages,
+} from './ShadowPages.js';
+import { REQ_FREE_OBSOLETE_ROOTS, VcpuMmuList } from './VcpuMmuList.js';
+import { ROOT_NORMAL, ROOT_SPECIAL, VECTOR_GP, VECTOR_PF, X86VcpuMmu } from './X86VcpuMmu.js';
+
+/** Backend id. */
+export const X86_SHADOW_BACKEND_ID = 'x86-shadow';
+
+/** Result of `fetch` besides the SET_SPTE_* codes: the walk went stale, retry. */
+const FETCH_RETRY = -1;
+
+/**
+ * The x86 shadow MMU of one VM (the hypervisor side). It resolves the
+ * translator's misses the way KVM's FNAME(page_fault) does — walk the guest
+ * table (setting A/D), reflect a guest fault with its exact error code, or
+ * resolve gfn → host frame through the memslots and build the shadow path
+ * level by level (FNAME(fetch)) with permissions = guest ∧ host — and
+ * handles the host side: memslot changes (with the injected flush
+ * strategy), notifier invalidation, aging, change_pte and dirty logging.
+ */
+@injectable()
+export class X86ShadowMmu implements Mmu {
+  readonly backendId = X86_SHADOW_BACKEND_ID;
+  private readonly hostRootLevel: number;
+  private readonly fixedMaxPages: boolean;
+
+  constructor(
+    @inject(ShadowPages) readonly pages: ShadowPages,
+    @inject(MemslotTable) private readonly memslots: MemslotTable,
+    @inject(TlbShootdown) private readonly tlbs: TlbShootdown,
+    @inject(ShadowMmuStats) private readonly counters: ShadowMmuStats,
+    @inject(VcpuMmuList) private readonly vcpus: VcpuMmuList,
+    @inject(MEMSLOT_FLUSH_STRATEGY) readonly flushStrategy: MemslotFlushStrategy,
+    @inject(VM_CONFIG) config: VmConfig,
+  ) {
+    const level = config.backendOptions['hostRootLevel'] ?? 3;
+    if (level !== 3 && level !== 4 && level !== 5) {
+      throw new HvmmuError('BAD_ARGUMENT', `backendOptions.hostRootLevel must be 3, 4 or 5, got ${String(level)}`);
+    }
+    this.hostRootLevel = level;
+    const max = config.backendOptions['maxShadowPages'];
+    if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1)) {
+      throw new HvmmuError('BAD_ARGUMENT', `backendOptions.maxShadowPages must be a positive integer, got ${String(max)}`);
+    }
+    this.fixedMaxPages = max !== undefined;
+  }
+
+  // ================================================================ vCPUs
+
+  attachVcpu(vcpu: Vcpu): Translator {
+    const x = new X86VcpuMmu(vcpu, this.pages, this.hostRootLevel);
+    this.vcpus.add(x);
+    return x;
+  }
+
+  detachVcpu(vcpu: Vcpu): void {
+    const x = vcpu.translator;
+    if (!(x instanceof X86VcpuMmu)) return;
+    x.freeRoots(0xf);
+    this.vcpus.remove(x);
+  }
+
+  // ========================================================== page faults
+
+  handleFault(vcpu: Vcpu, vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue {
+    const x = vcpu.translator;
+    if (!(x instanceof X86VcpuMmu)) {
+      throw new HvmmuError('UNSUPPORTED_BY_BACKEND', 'this vCPU was not attached to the x86 shadow MMU');
+    }
+    x.enterGuest(true);
+    const regs = x.regs;
+    const longMode = x.cpuLevel >= 4;
+    if (longMode && vpn > MAX_VPN) {
+      // Beyond a 64-bit address: cannot be canonical.
+      return this.reflectGp(x, fault);
+    }
+    const gvpn = longMode ? vpn : vpn & 0xfffff;
+    const walk = x.walk;
+    if (!x.walker.walk(regs, this.memslots, gvpn, access, walk, true)) {
+      if (walk.nonCanonical) return this.reflectGp(x, fault);
+      const code = walk.errorCode;
+      x.lastExceptionVector = VECTOR_PF;
+      fault.set(FaultKind.GUEST, code, vpn, 0, access, -1);
+      this.counters.guestFaults++;
+      // A #PF invalidates the faulting address (kvm_inject_emulated_page_fault).
+      if ((code & PFERR.P) !== 0 && (code & PFERR.RSVD) === 0) x.invalidateCurrent(vpn);
+      return FaultOutcome.DONE;
+    }
+
+    const gfn = walk.gfn;
+    const write = (access & Access.WRITE) !== 0;
+    const user = (access & Access.IMPLICIT) === 0 && ((access & Access.USER) !== 0 || regs.cpl === 3);
+    const slot = this.memslots.findByGfn(gfn);
+    if (slot === undefined) {
+      fault.set(FaultKind.NO_MEMORY, 0, vpn, 0, access, gfn * 4096);
+      this.counters.vmmFaults++;
+      return FaultOutcome.DONE;
+    }
+    // page_fault_handle_page_track: a write to a present mapping of a write-tracked gfn.
+    if (write && (missCode & PFERR.P) !== 0 && this.pages.isWriteTracked(slot, gfn)) {
+      fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+      return FaultOutcome.DONE;
+    }
+
+    let pteAccess = walk.pteAccess;
+    if (x.cpuLevel === 0) pteAccess = ACC_ALL;
+    // CR0.WP=0 emulation (mmu.rst): a supervisor write to a read-only gpte is
+    // mapped U=0/W=1 (NX too with SMEP); a user access flips it back.
+    if (write && (pteAccess & ACC_WRITE) === 0 && x.cpuLevel !== 0 && (regs.cr0 & CR0.WP) === 0 && !user) {
+      if ((pteAccess & ACC_USER) !== 0 && ((regs.cr4 & CR4.SMAP) !== 0 || x.pkeActive)) {
+        // Flipping a user page to supervisor would hide it from SMAP and protection keys,
+        // which still apply to the guest's other supervisor accesses: emulate instead.
+        fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+        return FaultOutcome.DONE;
+      }
+      pteAccess = (pteAccess | ACC_WRITE) & ~ACC_USER;
+      if ((regs.cr4 & CR4.SMEP) !== 0) pteAccess &= ~ACC_EXEC;
+    }
+
+    // Notifier-retry protocol: snapshot the sequence before resolving the host frame.
+    const seq = this.memslots.invalidationSeq;
+    const hfn = this.memslots.gfnToHfn(slot, gfn, write);
+    if (hfn < 0) {
+      fault.set(write && slot.readOnly ? FaultKind.READ_ONLY : FaultKind.NO_MEMORY, 0, vpn, 0, access, gfn * 4096);
+      this.counters.vmmFaults++;
+      return FaultOutcome.DONE;
+    }
+    if (this.memslots.invalidationSeq !== seq || x.requests !== 0) {
+      this.counters.invalidationRetries++;
+      return FaultOutcome.RETRY;
+    }
+    const hostWritable = !slot.readOnly && hfn !== this.memslots.host.zeroFrame;
+    this.pages.makePagesAvailable();
+    if (x.requests !== 0) return FaultOutcome.RETRY;
+
+    const r = this.fetch(x, gvpn, pteAccess, write, gfn, hfn, hostWritable, slot);
+    if (r === FETCH_RETRY) return FaultOutcome.RETRY;
+    this.counters.shadowFaults++;
+    if (r === SET_SPTE_EMULATE) {
+      fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+      return FaultOutcome.DONE;
+    }
+    if (r === SET_SPTE_SPURIOUS && write && !this.leafAllows(x, gvpn, access)) {
+      // The spte cannot change and the hardware still refuses (e.g. a
+      // protection-key WD check under CR0.WP=0): emulate rather than loop.
+      fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+      return FaultOutcome.DONE;
+    }
+    return FaultOutcome.RETRY;
+  }
+
+  private reflectGp(x: X86VcpuMmu, fault: FaultInfo): FaultOutcomeValue {
+    x.lastExceptionVector = VECTOR_GP;
+    fault.set(FaultKind.GUEST, 0, 0, 0, 0, -1);
+    this.counters.guestFaults++;
+    return FaultOutcome.DONE;
+  }
+
+  /** Whether the hardware now allows `access` at gvpn (the leaf the fetch installed). */
+  private leafAllows(x: X86VcpuMmu, gvpn: number, access: number): boolean {
+    const e = this.findLeaf(x, gvpn);
+    if (e < 0) return false;
+    const spt = this.pages.spt;
+    return ((x.hardwarePerm(spt.sptLo[e]!, spt.sptHi[e]!) >> access) & 1) !== 0;
+  }
+
+  /** The leaf spte for gvpn under the current root, or -1. */
+  findLeaf(x: X86VcpuMmu, gvpn: number): number {
+    if (x.rootKind !== ROOT_NORMAL && x.rootKind !== ROOT_SPECIAL) return -1;
+    const spt = this.pages.spt;
+    let sp = x.rootSp;
+    let level = x.rootLevel;
+    for (;;) {
+      const e = sp * SPTE_ENT_PER_PAGE + shadowIndex(gvpn, level);
+      const lo = spt.sptLo[e]!;
+      if (!isShadowPresent(lo)) return -1;
+      if (isLastSpte(lo, level)) return e;
+      sp = spteFrame(spt.sptHi[e]!, lo);
+      level--;
+    }
+  }
+
+  /**
+   * FNAME(fetch): for each shadow level above the guest leaf, get (or
+   * create) the indirect page shadowing the guest table of the level below,
+   * sync its unsync children, re-check the gpte it was reached through,
+   * and link it; below the guest leaf (a large guest page, or paging off)
+   * create direct pages down to 4 KiB (a direct page of other access is
+   * unlinked first); then install the leaf. Host frames are 4 KiB, so every
+   * leaf is 4 KiB (KVM maps huge only over huge host pages).
+   */
+  private fetch(
+    x: X86VcpuMmu, gvpn: number, pteAccess: number, write: boolean, gfn: number, hfn: number,
+    hostWritable: boolean, slot: Memslot,
+  ): number {
+    const pages = this.pages;
+    const spt = pages.spt;
+    const walk = x.walk;
+    if (x.rootKind !== ROOT_NORMAL && x.rootKind !== ROOT_SPECIAL) return FETCH_RETRY;
+    if (pages.isObsolete(x.rootSp)) return FETCH_RETRY;
+    const direct = (x.rootRole & ROLE_DIRECT) !== 0;
+    let sp = x.rootSp;
+    let level = x.rootLevel;
+    if (!direct) {
+      // The top-level gpte must still be there (for PAE the PDPTE is cached: check the PDE).
+      const top = x.cpuLevel === 3 ? 2 : x.cpuLevel;
+      if (this.gpteChanged(x, top)) return FETCH_RETRY;
+      while (level > walk.level) {
+        if ((spt.flags[sp]! & SP_SPECIAL) === 0) spt.writeFlooding[sp] = 0;
+        const index = shadowIndex(gvpn, level);
+        const e = sp * SPTE_ENT_PER_PAGE + index;
+        const lo = spt.sptLo[e]!;
+        if (isShadowPresent(lo) && !isLastSpte(lo, level)) {
+          sp = spteFrame(spt.sptHi[e]!, lo);
+          level--;
+          continue;
+        }
+        if ((spt.flags[sp]! & SP_SPECIAL) !== 0 && level > 3) {
+          // A wrapper's entry 0 is linked when the root is built; never empty.
+          return FETCH_RETRY;
+        }
+        const childLevel = level - 1;
+        const tableGfn = walk.tableGfn[childLevel]!;
+        const access = walk.ptAccess[childLevel]!;
+        const child = pages.getShadowPage(x, tableGfn, childRole(spt.role[sp]!, index, false, access));
+        if (spt.unsyncChildren[child]! > 0) pages.syncChildren(x, child);
+        if (this.gpteChanged(x, childLevel)) return FETCH_RETRY;
+        if ((spt.role[sp]! & ROLE_INVALID) !== 0 || x.requests !== 0) return FETCH_RETRY;
+        pages.linkShadowPage(e, child);
+        sp = child;
+        level--;
+      }
+    }
+    const directAccess = direct ? ACC_ALL : pteAccess;
+    while (level > 1) {
+      const index = shadowIndex(gvpn, level);
+      const e = sp * SPTE_ENT_PER_PAGE + index;
+      let lo = spt.sptLo[e]!;
+      if (isShadowPresent(lo) && !isLastSpte(lo, level)) {
+        const child = spteFrame(spt.sptHi[e]!, lo);
+        if (roleAccess(spt.role[child]!) !== directAccess) {
+          // validate_direct_spte: a direct page built for other access is unlinked first.
+          pages.dropParentPte(child, e);
+          this.tlbs.flushAll();
+          lo = 0;
+        } else {
+          sp = child;
+          level--;
+          continue;
+        }
+      }
+      const span = pagesPerLevel(level);
+      const baseGfn = gfn - (gfn % span);
+      const child = pages.getShadowPage(x, baseGfn, childRole(spt.role[sp]!, index, true, directAccess));
+      if ((spt.role[sp]! & ROLE_INVALID) !== 0 || x.requests !== 0) return FETCH_RETRY;
+      pages.linkShadowPage(e, child);
+      sp = child;
+      level--;
+    }
+    const e = sp * SPTE_ENT_PER_PAGE + shadowIndex(gvpn, 1);
+    const pkey = x.pkeActive ? walk.pkey : 0;
+    return pages.setSpte(e, pteAccess, write, gfn, hfn, hostWritable, false, slot, pkey);
+  }
+
+  /** FNAME(gpte_changed): the gpte the walk used at `level` no longer holds the value read. */
+  private gpteChanged(x: X86VcpuMmu, level: number): boolean {
+    const walk = x.walk;
+    if (level < 1 || level > walk.maxLevel) return false;
+    const view = this.memslots.view;
+    const off = this.memslots.resolve(walk.pteGpa[level]!, false);
+    if (off < 0) return true;
+    if (x.cpuLevel === 2) return view.getUint32(off, true) !== walk.pteLo[level];
+    return view.getUint32(off, true) !== walk.pteLo[level] || view.getUint32(off + 4, true) !== walk.pteHi[level];
+  }
+
+  // ============================================================ memslots
+
+  prepareMemslot(slot: Memslot, _change: MemslotChange): void {
+    slot.arch = new SlotRmap(slot.baseGfn, slot.npages);
+  }
+
+  flushMemslot(slot: Memslot, _change: MemslotChange): void {
+    this.counters.memslotFlushes++;
+    this.pages.flushingSlot = slot;
+    try {
+      this.flushStrategy.flush(slot);
+    } finally {
+      this.pages.flushingSlot = null;
+    }
+  }
+
+  commitMemslot(slot: Memslot, change: MemslotChange, oldFlags: number): void {
+    switch (change) {
+      case 'create':
+        // A dummy root counts as obsolete once memory may have appeared under it.
+        for (const v of this.vcpus.list) if (v.hasDummyRoot) v.requests |= REQ_FREE_OBSOLETE_ROOTS;
+        break;
+      case 'delete':
+        // The slot's rmap memory (and, under invalid-rmap, its skip-marked lists) goes with it.
+        slot.arch = undefined;
+        break;
+      case 'flags':
+        this.applyDirtyLogFlags(slot, oldFlags);
+        break;
+      case 'move':
+        break;
+    }
+    if (!this.fixedMaxPages) {
+      let pages = 0;
+      for (const s of this.memslots.slots()) pages += s.npages;
+      this.pages.maxPages = Math.max(MIN_ALLOC_MMU_PAGES, Math.floor((pages * PERMILLE_MMU_PAGES) / 1000));
+    }
+  }
+
+  /**
+   * kvm_mmu_slot_apply_flags: dirty logging on → write-protect the whole
+   * slot (W only: MMU-writable stays so a write fault restores W and logs the
+   * page) and flush; off → larger mappings could come back, but host frames
+   * are 4 KiB so there is nothing to collapse.
+   */
+  private applyDirtyLogFlags(slot: Memslot, oldFlags: number): void {
+    if (!slot.dirtyLogging || (oldFlags & 1) !== 0 || slot.readOnly) return;
+    const r = slotRmap(slot);
+    const ops = slot.rmapOps as X86RmapOps;
+    let flush = false;
+    for (let level = 1; level <= RMAP_LEVELS; level++) {
+      const heads = r.heads[level - 1]!;
+      const span = pagesPerLevel(level);
+      const first = Math.floor(slot.baseGfn / span);
+      for (let i = 0; i < heads.length; i++) {
+        if (heads[i] !== 0 && ops.clearWritable(slot, (first + i) * span, level, false)) flush = true;
+      }
+    }
+    if (flush) this.tlbs.flushAll();
+  }
+
+  /** KVM_GET_DIRTY_LOG's re-arm (kvm_mmu_write_protect_pt_masked): write-protect the harvested 4 KiB pages. */
+  dirtyLogHarvested(slot: Memslot, harvested: Uint32Array): void {
+    const ops = slot.rmapOps as X86RmapOps;
+    let flush = false;
+    for (let w = 0; w < harvested.length; w++) {
+      let bits = harvested[w]!;
+      while (bits !== 0) {
+        const bit = 31 - Math.clz32(bits & -bits);
+        bits &= bits - 1;
+        const i = w * 32 + bit;
+        if (i < slot.npages && ops.clearWritable(slot, slot.baseGfn + i, 1, false)) flush = true;
+      }
+    }
+    if (flush) this.tlbs.flushAll();
+  }
+
+  // ====================================================== host-side hooks
+
+  /** kvm_unmap_gfn_range (MMU notifier invalidate_range_start): drop every mapping, flush. */
+  invalidateGfnRange(slot: Memslot, startGfn: number, endGfn: number): number {
+    if (slot.arch === undefined) return 0;
+    const r = slotRmap(slot);
+    const before = r.entries;
+    const flush = this.forRange(slot, startGfn, endGfn, OP_UNMAP);
+    if (flush) this.tlbs.flushAll();
+    return before - r.entries;
+  }
+
+  /** change_pte (kvm_set_spte_gfn): re-point the gfn's sptes read-only at the new frame. */
+  changeGfnPte(slot: Memslot, gfn: number, hfn: number): void {
+    const ops = slot.rmapOps;
+    let flush = false;
+    for (let level = 1; level <= RMAP_LEVELS; level++) {
+      if (ops.setPte(slot, gfn, level, hfn, false)) flush = true;
+    }
+    if (flush) this.tlbs.flushAll();
+  }
+
+  /** clear_flush_young: clear A in every spte of the range; flush if any was young. */
+  ageGfnRange(slot: Memslot, startGfn: number, endGfn: number): boolean {
+    const young = this.forRange(slot, startGfn, endGfn, OP_AGE);
+    if (young) this.tlbs.flushAll();
+    return young;
+  }
+
+  testAgeGfnRange(slot: Memslot, startGfn: number, endGfn: number): boolean {
+    return this.forRange(slot, startGfn, endGfn, OP_TEST_AGE);
+  }
+
+  /** slot_rmap_walk over [start, end) at every level, skipping empty heads. */
+  private forRange(slot: Memslot, startGfn: number, endGfn: number, op: number): boolean {
+    const start = Math.max(startGfn, slot.baseGfn);
+    const end = Math.min(endGfn, slot.baseGfn + slot.npages);
+    if (start >= end) return false;
+    const r = slotRmap(slot);
+    const ops = slot.rmapOps;
+    let result = false;
+    for (let level = 1; level <= RMAP_LEVELS; level++) {
+      const heads = r.heads[level - 1]!;
+      const span = pagesPerLevel(level);
+      const first = gfnToIndex(start, slot.baseGfn, level);
+      const last = gfnToIndex(end - 1, slot.baseGfn, level);
+      const base = Math.floor(slot.baseGfn / span);
+      for (let i = first; i <= last; i++) {
+        if (heads[i] === 0) continue;
+        const gfn = (base + i) * span;
+        const r1 = op === OP_UNMAP ? ops.unmap(slot, gfn, level)
+          : op === OP_AGE ? ops.age(slot, gfn, level)
+            : ops.testAge(slot, gfn, level);
+        if (r1) {
+          result = true;
+          if (op === OP_TEST_AGE) return true;
+        }
+      }
+    }
+    return result;
+  }
+
+  zapAll(): void {
+    this.pages.zapAll();
+  }
+
+  // ================================================================ stats
+
+  stats(): Readonly<Record<string, number>> {
+    const pages = this.pages;
+    const spt = pages.spt;
+    let rmapEntries = 0;
+    let rmapBytes = 0;
+    for (const s of this.memslots.slots()) {
+      if (s.arch instanceof SlotRmap) {
+        rmapEntries += s.arch.entries;
+        rmapBytes += s.arch.byteLength;
+      }
+    }
+    const c = this.counters;
+    return {
+      shadowPages: pages.usedPages,
+      specialShadowPages: c.specialPagesAllocated - c.specialPagesFreed,
+      indirectShadowPages: pages.indirectShadowPages,
+      unsyncPages: pages.unsyncPages,
+      maxShadowPages: pages.maxPages,
+      rmapEntries,
+      rmapBytes,
+      shadowTableBytes: spt.byteLength,
+      hostBytes: spt.byteLength + rmapBytes,
+      mmuValidGen: pages.validGen,
+      shadowFaults: c.shadowFaults,
+      guestFaults: c.guestFaults,
+      vmmFaults: c.vmmFaults,
+      emulatedWrites: c.emulatedWrites,
+      zappedPages: c.zappedPages,
+      sptesDropped: c.sptesDropped,
+      mmuFlooded: c.flooded,
+      pdeZapped: c.pdeZapped,
+      unsyncs: c.unsyncs,
+      syncs: c.syncs,
+      mmuCacheMisses: c.mmuCacheMisses,
+      hashCollisions: c.hashCollisions,
+      rmapRecycles: c.rmapRecycles,
+      invalidRmapWarnings: c.invalidRmapWarnings,
+      fastZaps: c.fastZaps,
+      obsoletePagesZapped: c.obsoletePagesZapped,
+      zapBatches: c.zapBatches,
+      memslotFlushes: c.memslotFlushes,
+      rootsLoaded: c.rootsLoaded,
+      rootsFreed: c.rootsFreed,
+      prevRootHits: c.prevRootHits,
+      pagesReclaimed: c.pagesReclaimed,
+      invalidationRetries: c.invalidationRetries,
+      invlpgs: c.invlpgs,
+    };
+  }
+}
+
+const OP_UNMAP = 0;
+const OP_AGE = 1;
+const OP_TEST_AGE = 2;
+
+/** Index of vpn's entry in a shadow table at `level` (9 bits per level above the 4 KiB offset). */
+export function shadowIndex(vpn: number, level: number): number {
+  const lo32 = vpn >>> 0;
+  switch (level) {
+    case 1: return lo32 & 511;
+    case 2: return (lo32 >>> 9) & 511;
+    case 3: return (lo32 >>> 18) & 511;
+    case 4: return ((lo32 >>> 27) | (((vpn - lo32) / 0x1_0000_0000) << 5)) & 511;
+    default: return (((vpn - lo32) / 0x1_0000_0000) >>> 4) & 511;
+  }
+}
+
+/** The x86 view of a core vCPU running on the x86 shadow backend. */
+export function x86Vcpu(vcpu: Vcpu): X86VcpuMmu {
+  const x = vcpu.translator;
+  if (!(x instanceof X86VcpuMmu)) {
+    throw new HvmmuError('UNSUPPORTED_BY_BACKEND', `vCPU ${vcpu.id} does not run on the x86 shadow backend`);
+  }
+  return x;
+}
