@@ -1,3 +1,34 @@
 #!/usr/bin/env node
+// The hvmmu command. `hvmmu` alone (what `npm start` runs) is the demo on its
+// default workload.
 import '@hvmmu/core';
-console.log('hvmmu: demo under construction');
+import { runCoreDemo } from './workloads/CoreDemoWorkload.js';
+
+const USAGE = `usage: hvmmu [command]
+
+commands:
+  demo          (default) run the built-in workloads and print what happened
+  help          this text
+`;
+
+function main(argv: readonly string[]): number {
+  const command = argv[0] ?? 'demo';
+  switch (command) {
+    case 'demo': {
+      console.log('hvmmu demo\n');
+      console.log('== core on the minimal reference backend (identity-mapped guest)');
+      for (const line of runCoreDemo().lines) console.log(line);
+      return 0;
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`hvmmu: unknown command '${command}'\n${USAGE}`);
+      return 2;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));
