@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { FaultKind } from '@hvmmu/core';
+import { SP_UNSYNC, X86ShadowMmu, roleLevel } from '@hvmmu/x86-shadow';
+import { P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
+import { checkInvariants } from './helpers/invariants.js';
+
+/** A 4-level guest that maps its own page-table pages at 0x7000_0000 + k pages. */
+function selfMappingGuest() {
+  const t = makeVm();
+  const b = new TableBuilder(t.mem, 'long4', 0x10_0000);
+  const pml4 = b.root();
+  b.map4k(pml4, 0x40_0000, 0x20_0000, P | W | U);
+  b.map4k(pml4, 0x40_1000, 0x20_1000, P | W | U);
+  const pt = b.entryAt(pml4, 0x40_0000, 1) & ~0xfff;
+  const pd = b.entryAt(pml4, 0x40_0000, 2) & ~0xfff;
+  // Windows onto the guest's PT and PD, in another PT (so the PT page itself is not self-mapped).
+  b.map4k(pml4, 0x7000_0000, pt, P | W);
+  b.map4k(pml4, 0x7000_1000, pd, P | W);
+  t.mem.write32(0x20_0000, 0xaaaa, true);
+  t.mem.write32(0x20_1000, 0xbbbb, true);
+  t.mem.write32(0x20_2000, 0xcccc, true);
+  expect(t.x.loadControlRegisters(controlsFor('long4', pml4))).toBe(true);
+  return { ...t, b, pml4, pt, pd, mmu: t.vm.mmu as X86ShadowMmu };
+}
+
+describe('write protection of shadowed guest page tables', () => {
+  it('a leaf table goes unsync on the first guest write; INVLPG resyncs the entry', () => {
+    const t = selfMappingGuest();
+    const { x, vm, mmu, pt } = t;
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    expect(x.readLo).toBe(0xaaaa);
+    // The guest rewrites its PTE for 0x40_0000 to point at 0x20_2000 (no emulation: the PT goes unsync).
+    expect(x.write(0x7000_0000 + ((0x40_0000 / 4096) % 512) * 8, 4, (0x20_2000 | P | W | U) >>> 0)).toBe(true);
+    expect(vm.stats()['emulatedWrites']).toBe(0);
+    expect(vm.stats()['unsyncs']).toBe(1);
+    const spt = mmu.pages.spt;
+    let unsync = 0;
+    for (let sp = 1; sp < spt.capacity; sp++) {
+      if (spt.isInUse(sp) && (spt.flags[sp]! & SP_UNSYNC) !== 0) {
+        unsync++;
+        expect(spt.gfn[sp]).toBe(pt / 4096);
+        expect(roleLevel(spt.role[sp]!)).toBe(1);
+      }
+    }
+    expect(unsync).toBe(1);
+    expect(checkInvariants(vm)).toEqual([]);
+    // Without a TLB flush the old translation may still be used (architecturally allowed)…
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    expect(x.readLo).toBe(0xaaaa);
+    // …INVLPG resyncs the unsync entry and the new mapping takes effect.
+    x.invlpg(0x40_0000);
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    expect(x.readLo).toBe(0xcccc);
+    expect(checkInvariants(vm)).toEqual([]);
+  });
+
+  it('a CR3 write syncs every unsync page of the root and write-protects it again', () => {
+    const t = selfMappingGuest();
+    const { x, vm, mmu, pml4 } = t;
+    expect(x.read(0x40_1000, 4)).toBe(true);
+    // Make the PTE of 0x40_1000 not present through the window.
+    expect(x.write(0x7000_0000 + ((0x40_1000 / 4096) % 512) * 8, 8, 0, 0)).toBe(true);
+    expect(mmu.pages.unsyncPages).toBe(1);
+    expect(x.setCr3(pml4)).toBe(true);
+    expect(mmu.pages.unsyncPages).toBe(0);
+    expect(vm.stats()['syncs']).toBeGreaterThan(0);
+    expect(x.read(0x40_1000, 4)).toBe(false);
+    expect(t.vcpu.fault.kind).toBe(FaultKind.GUEST);
+    // The PT is write-protected again: the next guest write unsyncs it once more.
+    expect(x.write(0x7000_0000 + 8 * 5, 4, 0)).toBe(true);
+    expect(vm.stats()['unsyncs']).toBe(2);
+    expect(checkInvariants(vm)).toEqual([]);
+  });
+
+  it('an upper-level table is write-tracked: guest writes are emulated and zap the written spte', () => {
+    const t = selfMappingGuest();
+    const { x, vm, b, pml4 } = t;
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    // Point PDE 2 (VA 0x40_0000) at a fresh PT mapping 0x40_0000 → 0x20_1000.
+    const newPt = b.page();
+    b.write(newPt, 0x20_1000 | P | W | U);
+    const pdeOffset = ((0x40_0000 / 0x20_0000) % 512) * 8;
+    expect(x.write(0x7000_1000 + pdeOffset, 8, (newPt | P | W | U) >>> 0, 0)).toBe(true);
+    expect(vm.stats()['emulatedWrites']).toBe(1);
+    expect(vm.stats()['pdeZapped']).toBe(1);
+    // The zapped spte takes the new PDE at once (no INVLPG needed for the shadow, the TLB was flushed).
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    expect(x.readLo).toBe(0xbbbb);
+    expect(b.read(b.entryAt(pml4, 0x40_0000, 2)).lo & ~0xfff).toBe(newPt);
+    expect(checkInvariants(vm)).toEqual([]);
+  });
+
+  it('write flooding: three emulated writes to an upper table not used in between zap it', () => {
+    const t = selfMappingGuest();
+    const { x, vm } = t;
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    const zapped = vm.stats()['zappedPages']!;
+    // Write unused PDEs (nothing present there) three times.
+    for (let k = 0; k < 3; k++) expect(x.write(0x7000_1000 + 8 * (100 + k), 8, 0, 0)).toBe(true);
+    expect(vm.stats()['emulatedWrites']).toBe(3);
+    expect(vm.stats()['mmuFlooded']).toBe(1);
+    expect(vm.stats()['zappedPages']).toBeGreaterThan(zapped);
+    // The PD is no longer shadowed: writes go straight through now.
+    expect(x.write(0x7000_1000 + 8 * 200, 8, 0, 0)).toBe(true);
+    expect(vm.stats()['emulatedWrites']).toBe(3);
+    // Using the tables rebuilds the shadow.
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    expect(checkInvariants(vm)).toEqual([]);
+  });
+
+  it('a misaligned write to a shadowed table zaps the shadow page', () => {
+    const t = selfMappingGuest();
+    const { x, vm } = t;
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    // 2 bytes at offset 7 straddle two 8-byte PDEs (and are < 4 bytes).
+    expect(x.write(0x7000_1000 + 7, 2, 0)).toBe(true);
+    expect(vm.stats()['emulatedWrites']).toBe(1);
+    expect(vm.stats()['mmuFlooded']).toBe(1);
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    expect(checkInvariants(vm)).toEqual([]);
+  });
+
+  it('a 1-byte write at a gpte-aligned offset is not misaligned (guests clear status bits bytewise)', () => {
+    const t = selfMappingGuest();
+    const { x, vm } = t;
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    expect(x.write(0x7000_1000 + 8 * 300, 1, 0)).toBe(true);
+    expect(vm.stats()['mmuFlooded']).toBe(0);
+    expect(vm.stats()['emulatedWrites']).toBe(1);
+  });
+
+  it('CR0.WP=0: a supervisor write to a read-only user page maps it U=0/W=1 and a user access flips it back', () => {
+    const t = makeVm();
+    const b = new TableBuilder(t.mem, 'long4', 0x10_0000);
+    const pml4 = b.root();
+    b.map4k(pml4, 0x40_0000, 0x20_0000, P | U); // read-only user page
+    const c = controlsFor('long4', pml4);
+    expect(t.x.loadControlRegisters({ ...c, cr0: (c.cr0 & ~(1 << 16)) >>> 0 })).toBe(true);
+    expect(t.x.write(0x40_0000, 4, 0x77)).toBe(true);
+    expect(t.mem.read32(0x20_0000, true)).toBe(0x77);
+    const mmu = t.vm.mmu as X86ShadowMmu;
+    let e = mmu.findLeaf(t.x, 0x400);
+    expect(mmu.pages.spt.sptLo[e]! & 6).toBe(2); // W=1, U=0
+    // A user read faults in hardware (U=0) and is remapped U=1, W=0.
+    expect(t.x.read(0x40_0000, 4, 4 /* Access.USER */)).toBe(true);
+    e = mmu.findLeaf(t.x, 0x400);
+    expect(mmu.pages.spt.sptLo[e]! & 6).toBe(4);
+    // A user write is still refused by the guest's tables.
+    expect(t.x.write(0x40_0000, 4, 1, 0, 4 | 1)).toBe(false);
+    expect(t.vcpu.fault.code).toBe(1 | 2 | 4);
+    expect(checkInvariants(t.vm)).toEqual([]);
+  });
+});
