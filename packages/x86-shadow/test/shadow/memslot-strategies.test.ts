@@ -39,6 +39,8 @@ describe.each(['invalid-rmap', 'fast-zap'] as const)('memslot delete/move with %
   it('delete leaves no spte mapping the slot, and the guest then sees a hole', () => {
     const { vm, x, vcpu } = guestWithTwoSlots(strategy);
     const flushesBefore = vm.tlbs.remoteFlushes;
+    const deleted = vm.memslots.get(1);
+    expect(deleted.arch).toBeInstanceOf(SlotRmap);
     vm.memslots.delete(1);
     expect(checkInvariants(vm, { deletedRanges: [{ base: SLOT1_GPA / 4096, npages: SLOT1_PAGES }] })).toEqual([]);
     expect(vm.stats()['memslotFlushes']).toBe(1);
@@ -47,6 +49,8 @@ describe.each(['invalid-rmap', 'fast-zap'] as const)('memslot delete/move with %
     expect(vm.tlbs.remoteFlushes).toBeGreaterThan(flushesBefore);
     expect(x.read(0x8000_0000, 4)).toBe(false);
     expect(vcpu.fault.kind).toBe(FaultKind.NO_MEMORY);
+    // The slot's rmap memory went with it.
+    expect(deleted.arch).toBeUndefined();
     // Slot 0 is intact.
     expect(x.read(0x4000_0000 + 5 * 4096, 4)).toBe(true);
     expect(x.readLo).toBe(5);

@@ -66,6 +66,11 @@ export class TableBuilder {
     this.next = firstTableGpa;
   }
 
+  /** The gpa the next `page()` will return. */
+  get nextGpa(): number {
+    return this.next;
+  }
+
   get levels(): number {
     return this.mode === 'long5' ? 5 : this.mode === 'long4' ? 4 : this.mode === 'pae' ? 3 : 2;
   }
