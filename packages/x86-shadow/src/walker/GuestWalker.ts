@@ -27,8 +27,9 @@ const WRITE_AND_FETCH = Access.WRITE | Access.FETCH;
  * masks and the permission table come from a `PagingContext` recomputed only
  * when CR0/CR4/EFER or the guest CPUID fields change. Guest tables are
  * hostile: every malformed table ends in an architected fault (or
- * `badTableGpa` / `nonCanonical`), never an exception, after at most one read
- * per level.
+ * `badTableGpa` / `nonCanonical`), never an exception, after at most two
+ * reads per level (the long-mode fast path, then the general walk) and one
+ * A/D write per level.
  */
 export class GuestWalker {
   private readonly ctx = new PagingContext();
@@ -73,11 +74,151 @@ export class GuestWalker {
     const write = (access & Access.WRITE) !== 0;
     const mode = ctx.mode;
     out.maxLevel = mode;
+    if (mode < PagingMode.LONG4) return this.walkGeneral(regs, mem, vpn, kind, pfec, write, out, setAccessedDirty);
+    if (regs.cr3 !== this.rootCr3) this.setRoot(regs.cr3);
 
-    // The 8-byte-entry walk (PAE, 4-level, 5-level) is written out here, in
-    // one function, because it is the path every shadow fault starts with.
-    // vaLow / vaHigh: vpn bits 26:0 (levels 1..3) and 51:27 (levels 4..5),
-    // both exact uint32s.
+    // Fast path, the common case of long mode: a 4 KiB page reached through
+    // valid entries, nothing left to set in A/D, the access allowed. The
+    // reads stay in locals and nothing is stored until the walk is known to
+    // end that way (stores between the dependent reads cost more than the
+    // reads). Anything else — a fault, a large page, an A/D update, a
+    // non-canonical address — goes to the general walk, which starts over
+    // and handles everything; the reads it repeats are idempotent.
+    // vpn bits 26:0 index levels 1..3, bits 51:27 levels 4..5.
+    const vaLow = vpn & 0x7ffffff;
+    const vaHigh = (vpn - vaLow) / TWO_POW_27;
+    fast: {
+      const view = mem.view;
+      const limit = view.byteLength - 8;
+      // A flat image maps gpa to the same offset (FlatGuestMemory's contract):
+      // a bounds check replaces the resolve call.
+      const flat = mem.constructor === FlatGuestMemory;
+      const rsvdHi = ctx.entryRsvdHi;
+      const topRsvdLo = ctx.topRsvdLo | PTE_PS;
+      let acc: number = ACC.ALL;
+      let t5 = 0;
+      let g5 = 0;
+      let lo5 = 0;
+      let hi5 = 0;
+      let t4 = this.rootGpa;
+      if (mode === PagingMode.LONG5) {
+        if ((vaHigh >>> 17) !== 0 && (vaHigh >>> 17) !== 0xff) break fast;
+        g5 = t4 + ((vaHigh >>> 9) & 511) * 8;
+        const off5 = flat ? g5 : mem.resolve(g5, false);
+        if (off5 < 0 || off5 > limit) break fast;
+        lo5 = view.getUint32(off5, true);
+        hi5 = view.getUint32(off5 + 4, true);
+        if ((lo5 & PTE_P) === 0 || ((hi5 & rsvdHi) | (lo5 & topRsvdLo)) !== 0) break fast;
+        acc &= (lo5 & ACC_WU) | (~hi5 >>> 31);
+        t5 = t4;
+        t4 = (hi5 & 0xfffff) * TWO_POW_32 + ((lo5 & 0xfffff000) >>> 0);
+      } else if ((vaHigh >>> 8) !== 0 && (vaHigh >>> 8) !== 0x1ffff) {
+        break fast;
+      }
+      const a4 = acc;
+      const g4 = t4 + (vaHigh & 511) * 8;
+      const off4 = flat ? g4 : mem.resolve(g4, false);
+      if (off4 < 0 || off4 > limit) break fast;
+      const lo4 = view.getUint32(off4, true);
+      const hi4 = view.getUint32(off4 + 4, true);
+      if ((lo4 & PTE_P) === 0 || ((hi4 & rsvdHi) | (lo4 & topRsvdLo)) !== 0) break fast;
+      acc &= (lo4 & ACC_WU) | (~hi4 >>> 31);
+
+      const a3 = acc;
+      const t3 = (hi4 & 0xfffff) * TWO_POW_32 + ((lo4 & 0xfffff000) >>> 0);
+      const g3 = t3 + (vaLow >>> 18) * 8;
+      const off3 = flat ? g3 : mem.resolve(g3, false);
+      if (off3 < 0 || off3 > limit) break fast;
+      const lo3 = view.getUint32(off3, true);
+      const hi3 = view.getUint32(off3 + 4, true);
+      if ((lo3 & (PTE_P | PTE_PS)) !== PTE_P || (hi3 & rsvdHi) !== 0) break fast;
+      acc &= (lo3 & ACC_WU) | (~hi3 >>> 31);
+
+      const a2 = acc;
+      const t2 = (hi3 & 0xfffff) * TWO_POW_32 + ((lo3 & 0xfffff000) >>> 0);
+      const g2 = t2 + ((vaLow >>> 9) & 511) * 8;
+      const off2 = flat ? g2 : mem.resolve(g2, false);
+      if (off2 < 0 || off2 > limit) break fast;
+      const lo2 = view.getUint32(off2, true);
+      const hi2 = view.getUint32(off2 + 4, true);
+      if ((lo2 & (PTE_P | PTE_PS)) !== PTE_P || (hi2 & rsvdHi) !== 0) break fast;
+      acc &= (lo2 & ACC_WU) | (~hi2 >>> 31);
+
+      const a1 = acc;
+      const t1 = (hi2 & 0xfffff) * TWO_POW_32 + ((lo2 & 0xfffff000) >>> 0);
+      const g1 = t1 + (vaLow & 511) * 8;
+      const off1 = flat ? g1 : mem.resolve(g1, false);
+      if (off1 < 0 || off1 > limit) break fast;
+      const lo = view.getUint32(off1, true);
+      const hi = view.getUint32(off1 + 4, true);
+      if ((lo & PTE_P) === 0 || (hi & rsvdHi) !== 0) break fast;
+      acc &= (lo & ACC_WU) | (~hi >>> 31);
+
+      // A in every entry (D in the leaf for a write) already, unless A/D are not to be written at all.
+      const accessed = (mode === PagingMode.LONG5 ? lo5 : PTE_A) & lo4 & lo3 & lo2 & lo & (write ? lo >>> 1 : PTE_A);
+      if ((accessed & PTE_A) === 0 && setAccessedDirty) break fast;
+      if (((ctx.permFault[kind]! >>> acc) & 1) !== 0) break fast;
+      let pkey = 0;
+      if (ctx.pke) {
+        pkey = (hi >>> 27) & 15;
+        if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) break fast;
+      }
+
+      const tableGfn = out.tableGfn;
+      const pteGpa = out.pteGpa;
+      const pteLo = out.pteLo;
+      const pteHi = out.pteHi;
+      const ptAccess = out.ptAccess;
+      if (mode === PagingMode.LONG5) {
+        tableGfn[5] = t5 / 4096;
+        pteGpa[5] = g5;
+        pteLo[5] = lo5;
+        pteHi[5] = hi5;
+        ptAccess[5] = ACC.ALL;
+      }
+      tableGfn[4] = t4 / 4096;
+      pteGpa[4] = g4;
+      pteLo[4] = lo4;
+      pteHi[4] = hi4;
+      ptAccess[4] = a4;
+      tableGfn[3] = t3 / 4096;
+      pteGpa[3] = g3;
+      pteLo[3] = lo3;
+      pteHi[3] = hi3;
+      ptAccess[3] = a3;
+      tableGfn[2] = t2 / 4096;
+      pteGpa[2] = g2;
+      pteLo[2] = lo2;
+      pteHi[2] = hi2;
+      ptAccess[2] = a2;
+      tableGfn[1] = t1 / 4096;
+      pteGpa[1] = g1;
+      pteLo[1] = lo;
+      pteHi[1] = hi;
+      ptAccess[1] = a1;
+      out.level = 1;
+      out.gfn = (hi & 0xfffff) * TWO_POW_20 + (lo >>> 12);
+      out.pkey = pkey;
+      out.grantedAccess = acc;
+      // paging_tmpl.h protect_clean_gpte: a clean leaf is mapped read-only so the first write sets D.
+      out.pteAccess = write || (lo & PTE_D) !== 0 ? acc : acc & ~ACC.WRITE;
+      return this.succeed(out);
+    }
+    return this.walkGeneral(regs, mem, vpn, kind, pfec, write, out, setAccessedDirty);
+  }
+
+  /**
+   * The general walk, every mode and every outcome: KVM walk_addr_generic's
+   * loop for 8-byte entries (PAE from the cached PDPTEs, 4-level, 5-level),
+   * `walk32` for 4-byte entries, identity with paging off.
+   */
+  private walkGeneral(
+    regs: X86Registers, mem: GuestMemory, vpn: number, kind: number, pfec: number, write: boolean,
+    out: GuestWalk, setAccessedDirty: boolean,
+  ): boolean {
+    const ctx = this.ctx;
+    const mode = ctx.mode;
+    // vaLow / vaHigh: vpn bits 26:0 (levels 1..3) and 51:27 (levels 4..5), both exact uint32s.
     let vaLow: number;
     let vaHigh: number;
     let table: number;
@@ -119,8 +260,6 @@ export class GuestWalker {
 
     const view = mem.view;
     const limit = view.byteLength - 8;
-    // A flat image maps gpa to the same offset (FlatGuestMemory's contract):
-    // a bounds check replaces the resolve call on the hot path.
     const flat = mem.constructor === FlatGuestMemory;
     const rsvdHi = ctx.entryRsvdHi;
     const topRsvdLo = ctx.topRsvdLo;

@@ -4,7 +4,7 @@
  * exact error code, the gfn, and every entry as it is left in guest memory
  * (A/D written back on success, nothing written on a fault).
  */
-import { Access, FlatGuestMemory } from '@hvmmu/core';
+import { Access, FlatGuestMemory, type GuestMemory } from '@hvmmu/core';
 import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers, loadPdptes } from '@hvmmu/x86-shadow';
 import {
   expectAccess,
@@ -235,14 +235,21 @@ export interface RunResult {
 export class AccessRig {
   readonly image = new Uint8Array(IMAGE_BYTES);
   readonly view = new DataView(this.image.buffer);
-  readonly mem = new FlatGuestMemory(this.image);
+  readonly mem: GuestMemory;
   readonly regs = new X86Registers();
   readonly walker = new GuestWalker();
   readonly out = new GuestWalk();
   readonly layout: Layout;
   private readonly upperTables: number[];
 
-  constructor(readonly mode: OracleMode) {
+  /**
+   * `throughResolve`: hand the walker a GuestMemory that is not a
+   * FlatGuestMemory (as a VM's memslots are), so every entry goes through
+   * `resolve` instead of the flat-image shortcut.
+   */
+  constructor(readonly mode: OracleMode, throughResolve = false) {
+    const flat = new FlatGuestMemory(this.image);
+    this.mem = throughResolve ? { view: flat.view, resolve: (gpa: number, write: boolean): number => flat.resolve(gpa, write) } : flat;
     this.layout = layoutFor(mode);
     this.regs.maxPhyAddr = MAX_PHY_ADDR;
     // Table each upper entry points to: PML5 → PML4 → PDPT → PD.
