@@ -3,6 +3,7 @@
 // default workload.
 import '@hvmmu/core';
 import { runCoreDemo } from './workloads/CoreDemoWorkload.js';
+import { runX86ShadowDemo } from './workloads/X86ShadowDemoWorkload.js';
 
 const USAGE = `usage: hvmmu [command]
 
@@ -18,6 +19,8 @@ function main(argv: readonly string[]): number {
       console.log('hvmmu demo\n');
       console.log('== core on the minimal reference backend (identity-mapped guest)');
       for (const line of runCoreDemo().lines) console.log(line);
+      console.log('\n== x86 shadow paging (@hvmmu/x86-shadow)');
+      for (const line of runX86ShadowDemo().lines) console.log(line);
       return 0;
     }
     case 'help':

@@ -40,3 +40,4 @@ export {
 } from './memslot/MemslotFlushStrategy.js';
 export { FastZapFlush } from './memslot/FastZapFlush.js';
 export { InvalidRmapFlush } from './memslot/InvalidRmapFlush.js';
+export { GuestPageTables, GuestPte, type GuestMapping, type X86GuestPagingMode } from './guest/GuestPageTables.js';
