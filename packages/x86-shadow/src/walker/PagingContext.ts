@@ -95,7 +95,7 @@ export class PagingContext {
    */
   readonly pkMask = new Uint8Array(16);
   /**
-   * Per `access | (CPL is 3) << 4 | EFLAGS.AC << 5` (see `accessKey`): the
+   * Per access key `access | (CPL is 3) << 4 | EFLAGS.AC << 5`: the
    * `PERM_INDEX` kind of the access, and the #PF error-code bits every fault
    * of it carries (W, U, and I/D where reported).
    */
