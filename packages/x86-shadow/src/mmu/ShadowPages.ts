@@ -17,6 +17,7 @@ import { DESC_SPTES, PTE_LIST_DESC_WORDS } from '../rmap/PteList.js';
 import { RMAP_LEVELS, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
 import type { X86RmapOps } from '../rmap/X86RmapOps.js';
 import type { GuestPteContext } from './GuestPteContext.js';
+import { GuestPhysMemory } from './GuestPhysMemory.js';
 import { ShadowMmuStats } from './ShadowMmuStats.js';
 import { REQ_FREE_OBSOLETE_ROOTS, VcpuMmuList } from './VcpuMmuList.js';
 
@@ -65,6 +66,14 @@ export class ShadowPages {
   maxPages = MIN_ALLOC_MMU_PAGES;
   /** Unsync pages right now. */
   unsyncPages = 0;
+  /** Guest memory as walks and resyncs read it (fast read path over the memslots). */
+  readonly guestMem: GuestPhysMemory;
+  /**
+   * An spte was dropped (leaf or link) without a TLB flush yet: every
+   * top-level operation ends with `commitZap` / `remoteFlushOrZap`, which
+   * flush then, so no translation outlives the entry it came from.
+   */
+  private flushPending = false;
   /** Pages prepared for zapping, freed by `commitZap` after one TLB flush (KVM invalid_list). */
   private readonly zapList: number[] = [];
   private readonly unsyncFound: number[] = [];
@@ -84,6 +93,7 @@ export class ShadowPages {
   ) {
     const max = config.backendOptions['maxShadowPages'];
     if (typeof max === 'number') this.maxPages = max;
+    this.guestMem = new GuestPhysMemory(memslots);
   }
 
   // ------------------------------------------------------------ helpers
@@ -151,7 +161,7 @@ export class ShadowPages {
             if ((spt.flags[sp]! & SP_UNSYNC) !== 0) {
               const r = this.syncPage(ctx, sp);
               if (r < 0) break;
-              if (r > 0) this.tlbs.flushAll();
+              if (r > 0) this.flushTlbs();
             }
             spt.writeFlooding[sp] = 0;
           }
@@ -199,20 +209,22 @@ export class ShadowPages {
     const gfn = this.spt.gfn[sp]!;
     const slot = this.slotForGfn(gfn);
     if (slot === undefined) return;
-    if (roleLevel(this.spt.role[sp]!) > 1) slotRmap(slot).writeTrack[gfn - slot.baseGfn]!++;
-    if (this.writeProtectGfn(slot, gfn)) this.tlbs.flushAll();
+    const r = slotRmap(slot);
+    r.shadowed[gfn - slot.baseGfn]!++;
+    if (roleLevel(this.spt.role[sp]!) > 1) r.writeTrack[gfn - slot.baseGfn]!++;
+    if (this.writeProtectGfn(slot, gfn)) this.flushTlbs();
   }
 
   /** unaccount_shadowed: reverse the counters; write access comes back lazily on the next fault. */
   private unaccountShadowed(sp: number): void {
     this.indirectShadowPages--;
     const gfn = this.spt.gfn[sp]!;
-    if (roleLevel(this.spt.role[sp]!) === 1) return;
     const slot = this.slotForGfn(gfn);
     if (slot === undefined || slot.arch === undefined) return;
-    const track = slotRmap(slot).writeTrack;
+    const r = slotRmap(slot);
     const i = gfn - slot.baseGfn;
-    if (track[i]! > 0) track[i]!--;
+    if (r.shadowed[i]! > 0) r.shadowed[i]!--;
+    if (roleLevel(this.spt.role[sp]!) > 1 && r.writeTrack[i]! > 0) r.writeTrack[i]!--;
   }
 
   /** kvm_gfn_is_write_tracked: an upper-level page shadows gfn. */
@@ -246,7 +258,7 @@ export class ShadowPages {
     const old = spt.sptLo[e]!;
     if (isShadowPresent(old)) {
       this.dropSpte(e);
-      this.tlbs.flushAll();
+      this.flushTlbs();
     }
     const parent = Math.floor(e / SPTE_ENT_PER_PAGE);
     const flags = (spt.flags[parent]! & SP_PAE_ROOT_TABLE) !== 0 ? PAE_ROOT_SPTE_FLAGS : NONLEAF_SPTE_FLAGS;
@@ -264,6 +276,13 @@ export class ShadowPages {
     }
     spt.sptLo[e] = 0;
     spt.sptHi[e] = 0;
+    this.flushPending = true;
+  }
+
+  /** Flush every vCPU's TLB (kvm_flush_remote_tlbs). */
+  flushTlbs(): void {
+    this.flushPending = false;
+    this.tlbs.flushAll();
   }
 
   /** drop_spte: clear a leaf and remove it from its rmap. */
@@ -275,6 +294,7 @@ export class ShadowPages {
     if (isShadowPresent(lo)) {
       this.rmapRemove(e);
       this.stats.sptesDropped++;
+      this.flushPending = true;
     }
   }
 
@@ -386,7 +406,7 @@ export class ShadowPages {
       spt.sptHi[e] = this.newHi;
     }
     if (this.wrprot && writeFault) ret = SET_SPTE_EMULATE;
-    if (flush) this.tlbs.flushAll();
+    if (flush || this.flushPending) this.flushTlbs();
     if (!wasRmapped) this.rmapAdd(slot, e, gfn, pteAccess);
     else this.setTranslation(e, gfn, pteAccess);
     return ret;
@@ -401,7 +421,11 @@ export class ShadowPages {
    * unsync and allow.
    */
   private tryUnsync(slot: Memslot, gfn: number, synchronizing: boolean, prefetch: boolean): boolean {
-    if (this.isWriteTracked(slot, gfn)) return true;
+    const r = slotRmap(slot);
+    const i = gfn - slot.baseGfn;
+    if (r.writeTrack[i]! > 0) return true;
+    // No page shadows gfn: nothing to unsync, the bucket walk would find nothing.
+    if (r.shadowed[i] === 0) return false;
     const spt = this.spt;
     for (let sp = spt.bucketHead(gfn); sp !== 0; sp = spt.hashNext[sp]!) {
       if (spt.gfn[sp] !== gfn || this.isObsolete(sp) || !roleHasGptes(spt.role[sp]!)) continue;
@@ -501,7 +525,7 @@ export class ShadowPages {
       const slot = this.slotForGfn(this.spt.gfn[sp]!);
       if (slot !== undefined && this.writeProtectGfn(slot, this.spt.gfn[sp]!)) flush = true;
     }
-    if (flush) this.tlbs.flushAll();
+    if (flush) this.flushTlbs();
     flush = false;
     for (const sp of found) {
       if ((this.spt.flags[sp]! & SP_UNSYNC) === 0 || (this.spt.role[sp]! & ROLE_INVALID) !== 0) continue;
@@ -543,7 +567,7 @@ export class ShadowPages {
     const fourByte = (role & ROLE_HAS_4_BYTE_GPTE) !== 0;
     const gpteGpa = level1GpteGpa(spt.gfn[sp]!, role, i);
     const view = this.memslots.view;
-    const off = this.memslots.resolve(gpteGpa, false);
+    const off = this.guestMem.resolve(gpteGpa, false);
     if (off < 0 || off + (fourByte ? 4 : 8) > view.byteLength) return 0;
     const glo = view.getUint32(off, true);
     const ghi = fourByte ? 0 : view.getUint32(off + 4, true);
@@ -725,8 +749,11 @@ export class ShadowPages {
    */
   commitZap(): void {
     const list = this.zapList;
-    if (list.length === 0) return;
-    this.tlbs.flushAll();
+    if (list.length === 0) {
+      if (this.flushPending) this.flushTlbs();
+      return;
+    }
+    this.flushTlbs();
     const spt = this.spt;
     for (const sp of list) {
       if ((spt.role[sp]! & ROLE_INVALID) === 0 || spt.rootCount[sp] !== 0) {
@@ -743,7 +770,7 @@ export class ShadowPages {
   /** kvm_mmu_remote_flush_or_zap. */
   remoteFlushOrZap(flush: boolean): void {
     if (this.zapList.length > 0) this.commitZap();
-    else if (flush) this.tlbs.flushAll();
+    else if (flush || this.flushPending) this.flushTlbs();
   }
 
   /** kvm_mmu_zap_oldest_mmu_pages: zap up to n of the oldest pages that are not roots. */
@@ -801,11 +828,21 @@ export class ShadowPages {
    * children's parent pointers.
    */
   zapAllFast(): void {
+    this.invalidateAllFast();
+    this.zapObsoletePages();
+  }
+
+  /**
+   * The O(1)-per-vCPU half of the fast zap: make every page obsolete, post
+   * the free-obsolete-roots request, drop every TLB entry by generation.
+   * Nothing can translate through an obsolete page afterwards; the pages
+   * themselves are reclaimed by `zapObsoletePages`.
+   */
+  invalidateAllFast(): void {
     this.validGen ^= 1;
     this.stats.fastZaps++;
     this.vcpus.requestAll(REQ_FREE_OBSOLETE_ROOTS);
     this.tlbs.setGeneration(++this.tlbGeneration);
-    this.zapObsoletePages();
   }
 
   /** kvm_zap_obsolete_pages. */

@@ -93,7 +93,7 @@ export class X86ShadowMmu implements Mmu {
     }
     const gvpn = longMode ? vpn : vpn & 0xfffff;
     const walk = x.walk;
-    if (!x.walker.walk(regs, this.memslots, gvpn, access, walk, true)) {
+    if (!x.walker.walk(regs, this.pages.guestMem, gvpn, access, walk, true)) {
       if (walk.nonCanonical) return this.reflectGp(x, fault);
       const code = walk.errorCode;
       x.lastExceptionVector = VECTOR_PF;
@@ -258,7 +258,7 @@ export class X86ShadowMmu implements Mmu {
         if (roleAccess(spt.role[child]!) !== directAccess) {
           // validate_direct_spte: a direct page built for other access is unlinked first.
           pages.dropParentPte(child, e);
-          this.tlbs.flushAll();
+          pages.flushTlbs();
           lo = 0;
         } else {
           sp = child;
@@ -284,7 +284,7 @@ export class X86ShadowMmu implements Mmu {
     const walk = x.walk;
     if (level < 1 || level > walk.maxLevel) return false;
     const view = this.memslots.view;
-    const off = this.memslots.resolve(walk.pteGpa[level]!, false);
+    const off = this.pages.guestMem.resolve(walk.pteGpa[level]!, false);
     if (off < 0) return true;
     if (x.cpuLevel === 2) return view.getUint32(off, true) !== walk.pteLo[level];
     return view.getUint32(off, true) !== walk.pteLo[level] || view.getUint32(off + 4, true) !== walk.pteHi[level];

@@ -14,6 +14,7 @@ export function pagesPerLevel(level: number): number {
  * `baseGfn` (both rounded down to the level's page size first).
  */
 export function gfnToIndex(gfn: number, baseGfn: number, level: number): number {
+  if (level === 1) return gfn - baseGfn;
   const span = pagesPerLevel(level);
   return Math.floor(gfn / span) - Math.floor(baseGfn / span);
 }
@@ -30,6 +31,12 @@ export class SlotRmap {
   readonly heads: Uint32Array[];
   readonly pool: PteListPool;
   readonly writeTrack: Uint16Array;
+  /**
+   * Valid shadow pages with gptes at each gfn, any level: lets the fault
+   * path skip the hash-bucket walk of mmu_try_to_unsync_pages for the
+   * common gfn that holds no guest page table.
+   */
+  readonly shadowed: Uint16Array;
   /** Live entries (skip markers not counted). */
   entries = 0;
   /** Skip markers written by the invalid table's remove. */
@@ -44,10 +51,11 @@ export class SlotRmap {
     // Start small: a slot's rmap memory grows with what is mapped, not its size.
     this.pool = new PteListPool(16);
     this.writeTrack = new Uint16Array(npages);
+    this.shadowed = new Uint16Array(npages);
   }
 
   get byteLength(): number {
-    let n = this.pool.byteLength + this.writeTrack.byteLength;
+    let n = this.pool.byteLength + this.writeTrack.byteLength + this.shadowed.byteLength;
     for (const h of this.heads) n += h.byteLength;
     return n;
   }

@@ -120,6 +120,22 @@ describe('write protection of shadowed guest page tables', () => {
     expect(checkInvariants(vm)).toEqual([]);
   });
 
+  it('zapping the current root (a misaligned write to the guest PML4) leaves no TLB entry behind', () => {
+    const t = selfMappingGuest();
+    const { x, vm, b, pml4, vcpu } = t;
+    b.map4k(pml4, 0x7000_2000, pml4, P | W); // the guest maps its PML4 too
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    expect(x.read(0x40_1000, 4)).toBe(true);
+    expect(vcpu.tlb.countValid()).toBeGreaterThan(0);
+    // A 2-byte write into PML4 entry 100: misaligned → the root page itself is zapped.
+    expect(x.write(0x7000_2000 + 100 * 8 + 3, 2, 0)).toBe(true);
+    expect(vm.stats()['mmuFlooded']).toBe(1);
+    expect(vcpu.tlb.countValid()).toBe(0);
+    expect(checkInvariants(vm)).toEqual([]);
+    expect(x.read(0x40_0000, 4)).toBe(true);
+    expect(x.readLo).toBe(0xaaaa);
+  });
+
   it('a 1-byte write at a gpte-aligned offset is not misaligned (guests clear status bits bytewise)', () => {
     const t = selfMappingGuest();
     const { x, vm } = t;

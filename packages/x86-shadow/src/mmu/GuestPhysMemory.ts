@@ -1,0 +1,37 @@
+import type { GuestMemory, Memslot, MemslotTable } from '@hvmmu/core';
+
+/**
+ * Guest-physical memory as the shadow MMU's walks read it: the memslot
+ * table's `GuestMemory`, with a fast path for the common case — a read of a
+ * page that already has its own host frame in the last slot used — that
+ * reads `slot.frames` directly (no fmod, no search). Everything else (writes
+ * with their dirty marking and copy-on-write, zero-frame reads, holes,
+ * read-only slots, slots being deleted) goes to `MemslotTable.resolve`, so
+ * the semantics are exactly the table's. Nothing is cached but the slot
+ * object, whose range and `invalid` flag are checked on every call.
+ */
+export class GuestPhysMemory implements GuestMemory {
+  readonly view: DataView;
+  private last: Memslot | undefined = undefined;
+
+  constructor(private readonly memslots: MemslotTable) {
+    this.view = memslots.view;
+  }
+
+  resolve(gpa: number, write: boolean): number {
+    if (!write && gpa >= 0 && gpa <= Number.MAX_SAFE_INTEGER) {
+      // ToInt32 is exact modulo 2^32 for safe integers, so this is gpa mod 4096.
+      const offset = gpa & 0xfff;
+      const gfn = (gpa - offset) / 4096;
+      let slot = this.last;
+      if (slot === undefined || slot.invalid || gfn < slot.baseGfn || gfn >= slot.baseGfn + slot.npages) {
+        slot = this.memslots.findByGfn(gfn);
+        if (slot === undefined) return -1;
+        this.last = slot;
+      }
+      const hfn = slot.frames[gfn - slot.baseGfn]!;
+      if (hfn >= 0) return hfn * 4096 + offset;
+    }
+    return this.memslots.resolve(gpa, write);
+  }
+}
