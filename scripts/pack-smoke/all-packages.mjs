@@ -10,14 +10,16 @@ const hv = new Hypervisor({ memoryBytes: 16 << 20 });
 
 // x86 shadow paging, 32-bit PAE guest.
 const vm = hv.createVm({ backend: x86ShadowBackend, backendOptions: { memslotInvalidation: 'invalid-rmap' } });
-vm.memslots.create({ id: 0, guestPhysAddr: 0, size: 4 << 20 });
+vm.memslots.create({ id: 0, guestPhysAddr: 0, size: 4 << 20 }); // page tables
+vm.memslots.create({ id: 1, guestPhysAddr: 8 << 20, size: 1 << 20 }); // data
 const tables = new GuestPageTables(vm.memslots, 'pae', 0x10_0000, 0x20_0000);
-tables.map(0x4000_0000, 0x30_0000, { write: true, user: true });
+tables.map(0x4000_0000, 8 << 20, { write: true, user: true });
 const vcpu = vm.createVcpu();
 if (!x86Vcpu(vcpu).loadControlRegisters(tables.controlRegisters())) throw new Error('PAE control registers refused');
 const hpa = vcpu.translate(0x4000_0123, Access.WRITE | Access.USER);
 if (hpa < 0 || hpa % 4096 !== 0x123) throw new Error(`PAE translate failed: ${hpa}, fault ${vcpu.fault.kind}`);
-vm.memslots.delete(0);
+vm.memslots.delete(1);
+// The tables still resolve, the data page no longer exists: the VMM sees NO_MEMORY.
 if (vcpu.translate(0x4000_0123, Access.READ | Access.USER) !== -1 || vcpu.fault.kind !== FaultKind.NO_MEMORY) {
   throw new Error('translation survived a memslot delete');
 }
