@@ -7,6 +7,8 @@ const TWO_POW_32 = 0x1_0000_0000;
 const TWO_POW_20 = 0x10_0000;
 const TWO_POW_27 = 0x800_0000;
 const TWO_POW_52 = 2 ** 52;
+/** Typed arrays read in host byte order; the fast path's `Uint32Array` reads need it little-endian. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Largest page number of a 64-bit virtual address. */
 export const MAX_VPN = TWO_POW_52 - 1;
 
@@ -37,6 +39,13 @@ export class GuestWalker {
   /** CR3 value the cached root table address was computed from. */
   private rootCr3 = -1;
   private rootGpa = 0;
+  /** `rootGpa / 4` when the root table lies below 4 GiB (the fast path's word index), else -1. */
+  private rootWord = -1;
+  /** The guest memory view `words` was made for, and its length then. */
+  private wordsView: DataView | null = null;
+  private wordsBytes = -1;
+  /** `wordsView`'s bytes as little-endian uint32 words, or null when they cannot be (see `bindWords`). */
+  private words: Uint32Array | null = null;
 
   /** The precomputed masks for `regs` (recomputed only if they changed since the last call). */
   prepare(regs: X86Registers): PagingContext {
@@ -76,135 +85,158 @@ export class GuestWalker {
     out.maxLevel = mode;
     if (mode < PagingMode.LONG4) return this.walkGeneral(regs, mem, vpn, kind, pfec, write, out, setAccessedDirty);
     if (regs.cr3 !== this.rootCr3) this.setRoot(regs.cr3);
-
-    // Fast path, the common case of long mode: a 4 KiB page reached through
-    // valid entries, nothing left to set in A/D, the access allowed. The
-    // reads stay in locals and nothing is stored until the walk is known to
-    // end that way (stores between the dependent reads cost more than the
-    // reads). Anything else — a fault, a large page, an A/D update, a
-    // non-canonical address — goes to the general walk, which starts over
-    // and handles everything; the reads it repeats are idempotent.
-    // vpn bits 26:0 index levels 1..3, bits 51:27 levels 4..5.
-    const vaLow = vpn & 0x7ffffff;
-    const vaHigh = (vpn - vaLow) / TWO_POW_27;
-    fast: {
-      const view = mem.view;
-      const limit = view.byteLength - 8;
-      // A flat image maps gpa to the same offset (FlatGuestMemory's contract):
-      // a bounds check replaces the resolve call.
-      const flat = mem.constructor === FlatGuestMemory;
-      const rsvdHi = ctx.entryRsvdHi;
-      const topRsvdLo = ctx.topRsvdLo | PTE_PS;
-      let acc: number = ACC.ALL;
-      let t5 = 0;
-      let g5 = 0;
-      let lo5 = 0;
-      let hi5 = 0;
-      let t4 = this.rootGpa;
-      if (mode === PagingMode.LONG5) {
-        if ((vaHigh >>> 17) !== 0 && (vaHigh >>> 17) !== 0xff) break fast;
-        g5 = t4 + ((vaHigh >>> 9) & 511) * 8;
-        const off5 = flat ? g5 : mem.resolve(g5, false);
-        if (off5 < 0 || off5 > limit) break fast;
-        lo5 = view.getUint32(off5, true);
-        hi5 = view.getUint32(off5 + 4, true);
-        if ((lo5 & PTE_P) === 0 || ((hi5 & rsvdHi) | (lo5 & topRsvdLo)) !== 0) break fast;
-        acc &= (lo5 & ACC_WU) | (~hi5 >>> 31);
-        t5 = t4;
-        t4 = (hi5 & 0xfffff) * TWO_POW_32 + ((lo5 & 0xfffff000) >>> 0);
-      } else if ((vaHigh >>> 8) !== 0 && (vaHigh >>> 8) !== 0x1ffff) {
-        break fast;
-      }
-      const a4 = acc;
-      const g4 = t4 + (vaHigh & 511) * 8;
-      const off4 = flat ? g4 : mem.resolve(g4, false);
-      if (off4 < 0 || off4 > limit) break fast;
-      const lo4 = view.getUint32(off4, true);
-      const hi4 = view.getUint32(off4 + 4, true);
-      if ((lo4 & PTE_P) === 0 || ((hi4 & rsvdHi) | (lo4 & topRsvdLo)) !== 0) break fast;
-      acc &= (lo4 & ACC_WU) | (~hi4 >>> 31);
-
-      const a3 = acc;
-      const t3 = (hi4 & 0xfffff) * TWO_POW_32 + ((lo4 & 0xfffff000) >>> 0);
-      const g3 = t3 + (vaLow >>> 18) * 8;
-      const off3 = flat ? g3 : mem.resolve(g3, false);
-      if (off3 < 0 || off3 > limit) break fast;
-      const lo3 = view.getUint32(off3, true);
-      const hi3 = view.getUint32(off3 + 4, true);
-      if ((lo3 & (PTE_P | PTE_PS)) !== PTE_P || (hi3 & rsvdHi) !== 0) break fast;
-      acc &= (lo3 & ACC_WU) | (~hi3 >>> 31);
-
-      const a2 = acc;
-      const t2 = (hi3 & 0xfffff) * TWO_POW_32 + ((lo3 & 0xfffff000) >>> 0);
-      const g2 = t2 + ((vaLow >>> 9) & 511) * 8;
-      const off2 = flat ? g2 : mem.resolve(g2, false);
-      if (off2 < 0 || off2 > limit) break fast;
-      const lo2 = view.getUint32(off2, true);
-      const hi2 = view.getUint32(off2 + 4, true);
-      if ((lo2 & (PTE_P | PTE_PS)) !== PTE_P || (hi2 & rsvdHi) !== 0) break fast;
-      acc &= (lo2 & ACC_WU) | (~hi2 >>> 31);
-
-      const a1 = acc;
-      const t1 = (hi2 & 0xfffff) * TWO_POW_32 + ((lo2 & 0xfffff000) >>> 0);
-      const g1 = t1 + (vaLow & 511) * 8;
-      const off1 = flat ? g1 : mem.resolve(g1, false);
-      if (off1 < 0 || off1 > limit) break fast;
-      const lo = view.getUint32(off1, true);
-      const hi = view.getUint32(off1 + 4, true);
-      if ((lo & PTE_P) === 0 || (hi & rsvdHi) !== 0) break fast;
-      acc &= (lo & ACC_WU) | (~hi >>> 31);
-
-      // A in every entry (D in the leaf for a write) already, unless A/D are not to be written at all.
-      const accessed = (mode === PagingMode.LONG5 ? lo5 : PTE_A) & lo4 & lo3 & lo2 & lo & (write ? lo >>> 1 : PTE_A);
-      if ((accessed & PTE_A) === 0 && setAccessedDirty) break fast;
-      if (((ctx.permFault[kind]! >>> acc) & 1) !== 0) break fast;
-      let pkey = 0;
-      if (ctx.pke) {
-        pkey = (hi >>> 27) & 15;
-        if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) break fast;
-      }
-
-      const tableGfn = out.tableGfn;
-      const pteGpa = out.pteGpa;
-      const pteLo = out.pteLo;
-      const pteHi = out.pteHi;
-      const ptAccess = out.ptAccess;
-      if (mode === PagingMode.LONG5) {
-        tableGfn[5] = t5 / 4096;
-        pteGpa[5] = g5;
-        pteLo[5] = lo5;
-        pteHi[5] = hi5;
-        ptAccess[5] = ACC.ALL;
-      }
-      tableGfn[4] = t4 / 4096;
-      pteGpa[4] = g4;
-      pteLo[4] = lo4;
-      pteHi[4] = hi4;
-      ptAccess[4] = a4;
-      tableGfn[3] = t3 / 4096;
-      pteGpa[3] = g3;
-      pteLo[3] = lo3;
-      pteHi[3] = hi3;
-      ptAccess[3] = a3;
-      tableGfn[2] = t2 / 4096;
-      pteGpa[2] = g2;
-      pteLo[2] = lo2;
-      pteHi[2] = hi2;
-      ptAccess[2] = a2;
-      tableGfn[1] = t1 / 4096;
-      pteGpa[1] = g1;
-      pteLo[1] = lo;
-      pteHi[1] = hi;
-      ptAccess[1] = a1;
-      out.level = 1;
-      out.gfn = (hi & 0xfffff) * TWO_POW_20 + (lo >>> 12);
-      out.pkey = pkey;
-      out.grantedAccess = acc;
-      // paging_tmpl.h protect_clean_gpte: a clean leaf is mapped read-only so the first write sets D.
-      out.pteAccess = write || (lo & PTE_D) !== 0 ? acc : acc & ~ACC.WRITE;
-      return this.succeed(out);
+    const view = mem.view;
+    if (view !== this.wordsView || view.byteLength !== this.wordsBytes) this.bindWords(view);
+    const words = this.words;
+    if (words !== null && this.rootWord >= 0 && this.walkLongFast(regs, mem, words, vpn, kind, write, out, setAccessedDirty)) {
+      return true;
     }
     return this.walkGeneral(regs, mem, vpn, kind, pfec, write, out, setAccessedDirty);
+  }
+
+  /**
+   * The common case of long mode, tried first: a 4 KiB page reached through
+   * valid entries in tables below 4 GiB, nothing left to set in A/D, the
+   * access allowed. Returns false, having stored nothing, for anything else
+   * (a fault, a large page, an A/D update, a table above 4 GiB or in
+   * unaligned host memory, a non-canonical address); the general walk then
+   * starts over and handles it, the reads it repeats being idempotent.
+   *
+   * Addresses are kept as uint32 word indices (gpa / 4) so every step is
+   * int32 arithmetic, and entries are read through a `Uint32Array` of the
+   * guest memory's bytes (little-endian host, see `bindWords`). The reads stay
+   * in locals and nothing is stored until the walk is known to succeed:
+   * stores between the dependent reads cost more than the reads.
+   */
+  private walkLongFast(
+    regs: X86Registers, mem: GuestMemory, words: Uint32Array, vpn: number, kind: number, write: boolean,
+    out: GuestWalk, setAccessedDirty: boolean,
+  ): boolean {
+    const ctx = this.ctx;
+    // A flat image maps gpa to the same offset (FlatGuestMemory's contract):
+    // a bounds check replaces the resolve call.
+    const flat = mem.constructor === FlatGuestMemory;
+    // Word index of the last 8-byte entry the words can hold.
+    const lastWord = words.length - 2;
+    const rsvdHi = ctx.entryRsvdHi;
+    const topRsvdLo = ctx.topRsvdLo | PTE_PS;
+    // vpn bits 26:0 index levels 1..3, bits 51:27 levels 4..5.
+    const vaLow = vpn & 0x7ffffff;
+    const vaHigh = vpn <= 0x7fffffff ? vpn >>> 27 : (vpn - vaLow) / TWO_POW_27;
+    const long5 = ctx.mode === PagingMode.LONG5;
+    let acc: number = ACC.ALL;
+    // tN: word index of the table read at level N; gN: of the entry read there.
+    let t5 = 0;
+    let g5 = 0;
+    let lo5 = PTE_A;
+    let hi5 = 0;
+    let t4 = this.rootWord;
+    if (long5) {
+      // SDM 3.3.7.1: VA bits 63:56 equal (vpn bits 51:44).
+      if ((vaHigh >>> 17) !== 0 && (vaHigh >>> 17) !== 0xff) return false;
+      g5 = t4 + (((vaHigh >>> 9) & 511) << 1);
+      const w5 = flat ? g5 : hostWord(mem, g5);
+      if (w5 < 0 || w5 > lastWord) return false;
+      lo5 = words[w5]!;
+      hi5 = words[w5 + 1]!;
+      if ((lo5 & PTE_P) === 0 || ((hi5 & rsvdHi) | (lo5 & topRsvdLo) | (hi5 & 0xfffff)) !== 0) return false;
+      acc &= (lo5 & ACC_WU) | (~hi5 >>> 31);
+      t5 = t4;
+      t4 = (lo5 >>> 12) << 10;
+    } else if ((vaHigh >>> 8) !== 0 && (vaHigh >>> 8) !== 0x1ffff) {
+      // SDM 3.3.7.1: VA bits 63:47 equal (vpn bits 51:35).
+      return false;
+    }
+    const a4 = acc;
+    const g4 = t4 + ((vaHigh & 511) << 1);
+    const w4 = flat ? g4 : hostWord(mem, g4);
+    if (w4 < 0 || w4 > lastWord) return false;
+    const lo4 = words[w4]!;
+    const hi4 = words[w4 + 1]!;
+    // The high half's address bits must be 0 too: the next table lies below 4 GiB.
+    if ((lo4 & PTE_P) === 0 || ((hi4 & rsvdHi) | (lo4 & topRsvdLo) | (hi4 & 0xfffff)) !== 0) return false;
+    acc &= (lo4 & ACC_WU) | (~hi4 >>> 31);
+
+    const a3 = acc;
+    const t3 = (lo4 >>> 12) << 10;
+    const g3 = t3 + ((vaLow >>> 18) << 1);
+    const w3 = flat ? g3 : hostWord(mem, g3);
+    if (w3 < 0 || w3 > lastWord) return false;
+    const lo3 = words[w3]!;
+    const hi3 = words[w3 + 1]!;
+    if ((lo3 & (PTE_P | PTE_PS)) !== PTE_P || ((hi3 & rsvdHi) | (hi3 & 0xfffff)) !== 0) return false;
+    acc &= (lo3 & ACC_WU) | (~hi3 >>> 31);
+
+    const a2 = acc;
+    const t2 = (lo3 >>> 12) << 10;
+    const g2 = t2 + (((vaLow >>> 9) & 511) << 1);
+    const w2 = flat ? g2 : hostWord(mem, g2);
+    if (w2 < 0 || w2 > lastWord) return false;
+    const lo2 = words[w2]!;
+    const hi2 = words[w2 + 1]!;
+    if ((lo2 & (PTE_P | PTE_PS)) !== PTE_P || ((hi2 & rsvdHi) | (hi2 & 0xfffff)) !== 0) return false;
+    acc &= (lo2 & ACC_WU) | (~hi2 >>> 31);
+
+    const a1 = acc;
+    const t1 = (lo2 >>> 12) << 10;
+    const g1 = t1 + ((vaLow & 511) << 1);
+    const w1 = flat ? g1 : hostWord(mem, g1);
+    if (w1 < 0 || w1 > lastWord) return false;
+    const lo = words[w1]!;
+    const hi = words[w1 + 1]!;
+    if ((lo & PTE_P) === 0 || (hi & rsvdHi) !== 0) return false;
+    acc &= (lo & ACC_WU) | (~hi >>> 31);
+
+    // A in every entry (D in the leaf for a write) already, unless A/D are not to be written at all.
+    const accessed = lo5 & lo4 & lo3 & lo2 & lo & (write ? lo >>> 1 : PTE_A);
+    if ((accessed & PTE_A) === 0 && setAccessedDirty) return false;
+    if (((ctx.permFault[kind]! >>> acc) & 1) !== 0) return false;
+    let pkey = 0;
+    if (ctx.pke) {
+      pkey = (hi >>> 27) & 15;
+      if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) return false;
+    }
+
+    const tableGfn = out.tableGfn;
+    const pteGpa = out.pteGpa;
+    const pteLo = out.pteLo;
+    const pteHi = out.pteHi;
+    const ptAccess = out.ptAccess;
+    if (long5) {
+      tableGfn[5] = t5 >>> 10;
+      pteGpa[5] = g5 * 4;
+      pteLo[5] = lo5;
+      pteHi[5] = hi5;
+      ptAccess[5] = ACC.ALL;
+    }
+    tableGfn[4] = t4 >>> 10;
+    pteGpa[4] = g4 * 4;
+    pteLo[4] = lo4;
+    pteHi[4] = hi4;
+    ptAccess[4] = a4;
+    tableGfn[3] = t3 >>> 10;
+    pteGpa[3] = g3 * 4;
+    pteLo[3] = lo3;
+    pteHi[3] = hi3;
+    ptAccess[3] = a3;
+    tableGfn[2] = t2 >>> 10;
+    pteGpa[2] = g2 * 4;
+    pteLo[2] = lo2;
+    pteHi[2] = hi2;
+    ptAccess[2] = a2;
+    tableGfn[1] = t1 >>> 10;
+    pteGpa[1] = g1 * 4;
+    pteLo[1] = lo;
+    pteHi[1] = hi;
+    ptAccess[1] = a1;
+    out.level = 1;
+    const leafHigh = hi & 0xfffff;
+    out.gfn = leafHigh === 0 ? lo >>> 12 : leafHigh * TWO_POW_20 + (lo >>> 12);
+    out.pkey = pkey;
+    out.grantedAccess = acc;
+    // paging_tmpl.h protect_clean_gpte: a clean leaf is mapped read-only so the first write sets D.
+    out.pteAccess = write || (lo & PTE_D) !== 0 ? acc : acc & ~ACC.WRITE;
+    return this.succeed(out);
   }
 
   /**
@@ -358,6 +390,22 @@ export class GuestWalker {
   private setRoot(cr3: number): void {
     this.rootCr3 = cr3;
     this.rootGpa = (Math.floor(cr3 / TWO_POW_32) & 0xfffff) * TWO_POW_32 + ((cr3 & 0xfffff000) >>> 0);
+    this.rootWord = this.rootGpa < TWO_POW_32 ? this.rootGpa / 4 : -1;
+  }
+
+  /**
+   * View `view`'s bytes as uint32 words for the fast path. A typed array
+   * reads in host byte order, so this is only done on a little-endian host
+   * (guest entries are little-endian) and when the bytes start on a 4-byte
+   * boundary; otherwise `words` is null and every walk takes the general,
+   * DataView-based path.
+   */
+  private bindWords(view: DataView): void {
+    this.wordsView = view;
+    this.wordsBytes = view.byteLength;
+    this.words = HOST_LITTLE_ENDIAN && view.byteOffset % 4 === 0
+      ? new Uint32Array(view.buffer, view.byteOffset, Math.floor(view.byteLength / 4))
+      : null;
   }
 
   private walk32(
@@ -512,6 +560,15 @@ export class GuestWalker {
     out.nonCanonical = true;
     return false;
   }
+}
+
+/**
+ * Word index in `mem.view` of the guest entry at word index `gpaWord` (gpa / 4),
+ * or -1 if no memory backs it or it does not start on a 4-byte boundary of the view.
+ */
+function hostWord(mem: GuestMemory, gpaWord: number): number {
+  const off = mem.resolve(gpaWord * 4, false);
+  return off >= 0 && (off & 3) === 0 ? off / 4 : -1;
 }
 
 function badArgument(access: number, vpn: number): HvmmuError {
