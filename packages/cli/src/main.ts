@@ -4,12 +4,17 @@
 import '@hvmmu/core';
 import { runCoreDemo } from './workloads/CoreDemoWorkload.js';
 import { runX86ShadowDemo } from './workloads/X86ShadowDemoWorkload.js';
+import { HvmmuError } from '@hvmmu/core';
+import { INSPECT_USAGE, runInspectImage } from './commands/InspectImageCommand.js';
 
 const USAGE = `usage: hvmmu [command]
 
 commands:
-  demo          (default) run the built-in workloads and print what happened
-  help          this text
+  demo            (default) run the built-in workloads and print what happened
+  inspect-image   list the mappings of x86 page tables in a raw memory image
+  help            this text
+
+${INSPECT_USAGE}
 `;
 
 function main(argv: readonly string[]): number {
@@ -22,6 +27,18 @@ function main(argv: readonly string[]): number {
       console.log('\n== x86 shadow paging (@hvmmu/x86-shadow)');
       for (const line of runX86ShadowDemo().lines) console.log(line);
       return 0;
+    }
+    case 'inspect-image': {
+      try {
+        for (const line of runInspectImage(argv.slice(1))) console.log(line);
+        return 0;
+      } catch (error) {
+        if (error instanceof HvmmuError || (error instanceof Error && 'code' in error)) {
+          process.stderr.write(`hvmmu inspect-image: ${error.message}\n`);
+          return 2;
+        }
+        throw error;
+      }
     }
     case 'help':
     case '--help':
