@@ -179,6 +179,8 @@ function memslotDelete(ctx: BenchContext): Record<string, BenchFigure> {
   const figures: Record<string, BenchFigure> = {};
   const runs = (n: number): number => (n <= 1 << 14 ? (ctx.quick ? 3 : 5) : 1);
   const results = new Map<string, DeleteResult>();
+  // Warm-up: compile every path before the first timed size.
+  for (let k = 0; k < 3; k++) for (const strategy of ['invalid-rmap', 'fast-zap'] as const) measureDelete(1 << 12, strategy);
   for (const n of sizes) {
     for (const strategy of ['invalid-rmap', 'fast-zap'] as const) {
       const rs: DeleteResult[] = [];

@@ -84,7 +84,8 @@ export class X86ShadowMmu implements Mmu {
     if (!(x instanceof X86VcpuMmu)) {
       throw new HvmmuError('UNSUPPORTED_BY_BACKEND', 'this vCPU was not attached to the x86 shadow MMU');
     }
-    x.enterGuest(true);
+    // Requests pending or no usable root: service them first (KVM does so before entering the guest).
+    if (x.requests !== 0 || x.rootKind !== ROOT_NORMAL && x.rootKind !== ROOT_SPECIAL) x.enterGuest(true);
     const regs = x.regs;
     const longMode = x.cpuLevel >= 4;
     if (longMode && vpn > MAX_VPN) {
@@ -216,6 +217,8 @@ export class X86ShadowMmu implements Mmu {
     if (x.rootKind !== ROOT_NORMAL && x.rootKind !== ROOT_SPECIAL) return FETCH_RETRY;
     if (pages.isObsolete(x.rootSp)) return FETCH_RETRY;
     const direct = (x.rootRole & ROLE_DIRECT) !== 0;
+    const lo32 = gvpn >>> 0;
+    const hi20 = (gvpn - lo32) / 0x1_0000_0000;
     let sp = x.rootSp;
     let level = x.rootLevel;
     if (!direct) {
@@ -224,7 +227,7 @@ export class X86ShadowMmu implements Mmu {
       if (this.gpteChanged(x, top)) return FETCH_RETRY;
       while (level > walk.level) {
         if ((spt.flags[sp]! & SP_SPECIAL) === 0) spt.writeFlooding[sp] = 0;
-        const index = shadowIndex(gvpn, level);
+        const index = level <= 3 ? (lo32 >>> (9 * level - 9)) & 511 : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511 : (hi20 >>> 4) & 511;
         const e = sp * SPTE_ENT_PER_PAGE + index;
         const lo = spt.sptLo[e]!;
         if (isShadowPresent(lo) && !isLastSpte(lo, level)) {
@@ -250,7 +253,7 @@ export class X86ShadowMmu implements Mmu {
     }
     const directAccess = direct ? ACC_ALL : pteAccess;
     while (level > 1) {
-      const index = shadowIndex(gvpn, level);
+      const index = level <= 3 ? (lo32 >>> (9 * level - 9)) & 511 : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511 : (hi20 >>> 4) & 511;
       const e = sp * SPTE_ENT_PER_PAGE + index;
       let lo = spt.sptLo[e]!;
       if (isShadowPresent(lo) && !isLastSpte(lo, level)) {
@@ -274,7 +277,7 @@ export class X86ShadowMmu implements Mmu {
       sp = child;
       level--;
     }
-    const e = sp * SPTE_ENT_PER_PAGE + shadowIndex(gvpn, 1);
+    const e = sp * SPTE_ENT_PER_PAGE + (lo32 & 511);
     const pkey = x.pkeActive ? walk.pkey : 0;
     return pages.setSpte(e, pteAccess, write, gfn, hfn, hostWritable, false, slot, pkey);
   }

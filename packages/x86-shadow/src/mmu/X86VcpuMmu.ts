@@ -90,6 +90,11 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   readLo = 0;
   readHi = 0;
   private readonly bytes8 = new Uint8Array(8);
+  /** One-entry paging-structure cache of the translator: 2 MiB region → level-1 shadow page. */
+  private pscPde = -1;
+  private pscRoot = 0;
+  private pscSp = 0;
+  private pscFlushes = -1;
 
   constructor(
     readonly vcpu: Vcpu,
@@ -149,6 +154,13 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     let level = this.rootLevel;
     let e = 0;
     let lo = 0;
+    // Paging-structure cache (SDM 4.10.3): the level-1 table last reached for this 2 MiB
+    // region. Every change that unlinks a table flushes the TLBs, which invalidates it.
+    const pde = (lo32 >>> 9) + hi20 * 0x80_0000;
+    if (pde === this.pscPde && sp === this.pscRoot && this.vcpu.tlb.flushes === this.pscFlushes) {
+      sp = this.pscSp;
+      level = 1;
+    }
     for (;;) {
       const index = level === 1 ? lo32 & 511
         : level === 2 ? (lo32 >>> 9) & 511
@@ -164,6 +176,12 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
       if (level === 1 || (lo & SPTE_PS) !== 0) break;
       sp = (sptHi[e]! & 0xfffff) * TWO_POW_20 + (lo >>> 12);
       level--;
+      if (level === 1) {
+        this.pscPde = pde;
+        this.pscRoot = this.rootSp;
+        this.pscSp = sp;
+        this.pscFlushes = this.vcpu.tlb.flushes;
+      }
     }
     const hi = sptHi[e]!;
     const perm = this.hw.table[(((hi >>> 27) & 15) << 3) | ((hi >>> 31) << 2) | ((lo >>> 1) & 3)]!;
