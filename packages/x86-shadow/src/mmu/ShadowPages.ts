@@ -387,7 +387,9 @@ export class ShadowPages {
       if (!isLastSpte(oldLo, level)) {
         this.dropParentPte(spteFrame(spt.sptHi[e]!, oldLo), e);
         flush = true;
-      } else if (spteFrame(spt.sptHi[e]!, oldLo) !== hfn) {
+      } else if (spteFrame(spt.sptHi[e]!, oldLo) !== hfn || this.getGfn(sp, e - sp * SPTE_ENT_PER_PAGE) !== gfn) {
+        // Another frame, or another gfn on the same frame (two untouched pages share the zero
+        // frame): the old mapping and its rmap entry go first, so the rmap stays keyed right.
         this.dropSpte(e);
         flush = true;
       } else {

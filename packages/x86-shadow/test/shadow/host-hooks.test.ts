@@ -121,3 +121,23 @@ describe('host-side hooks', () => {
     expect(mmu.pages.spt.allocated).toBe(0);
   });
 });
+
+describe('shadow-page budget (make_mmu_pages_available)', () => {
+  it('keeps the number of shadow pages near maxShadowPages by zapping the oldest non-root pages', () => {
+    const t = makeVm({ backendOptions: { maxShadowPages: 12 } });
+    const b = new TableBuilder(t.mem, 'long4', 0x10_0000);
+    const pml4 = b.root();
+    // 40 page tables (one page in each 2 MiB region): far more shadow pages than the budget.
+    for (let i = 0; i < 40; i++) b.map4k(pml4, 0x4000_0000 + i * 0x20_0000, DATA_GPA + i * 4096, P | W | U);
+    expect(t.x.loadControlRegisters(controlsFor('long4', pml4))).toBe(true);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 40; i++) {
+        expect(t.x.read(0x4000_0000 + i * 0x20_0000, 4)).toBe(true);
+        // Soft limit: a fault may allocate a few pages past it before the next reclaim.
+        expect(t.vm.stats()['shadowPages']).toBeLessThanOrEqual(12 + 4);
+      }
+    }
+    expect(t.vm.stats()['pagesReclaimed']).toBeGreaterThan(0);
+    expect(checkInvariants(t.vm)).toEqual([]);
+  });
+});

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FaultKind } from '@hvmmu/core';
 import { SP_UNSYNC, X86ShadowMmu, roleLevel } from '@hvmmu/x86-shadow';
-import { P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
+import { NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 
 /** A 4-level guest that maps its own page-table pages at 0x7000_0000 + k pages. */
@@ -51,6 +51,19 @@ describe('write protection of shadowed guest page tables', () => {
     x.invlpg(0x40_0000);
     expect(x.read(0x40_0000, 4)).toBe(true);
     expect(x.readLo).toBe(0xcccc);
+    expect(checkInvariants(vm)).toEqual([]);
+  });
+
+  it('re-pointing a gpte to another gfn on the same host frame (zero frame) re-files the rmap entry', () => {
+    const t = selfMappingGuest();
+    const { x, vm, b, pml4 } = t;
+    // 0x40_4000 → untouched gfn 0x300, user, NX: both gfns read as the shared zero frame.
+    b.map4k(pml4, 0x40_4000, 0x30_0000, P | U, NX_HI);
+    expect(x.read(0x40_4000, 4)).toBe(true);
+    // The guest re-points the (now unsync) PTE at untouched gfn 0x301, executable, and does not INVLPG.
+    expect(x.write(0x7000_0000 + ((0x40_4000 / 4096) % 512) * 8, 8, (0x30_1000 | P | U) >>> 0, 0)).toBe(true);
+    // A fetch misses on the stale NX spte; the fault maps gfn 0x301 — same frame, other gfn.
+    expect(x.read(0x40_4000, 4, 2 /* Access.FETCH */)).toBe(true);
     expect(checkInvariants(vm)).toEqual([]);
   });
 
