@@ -197,38 +197,27 @@ export class GuestWalker {
       if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) return false;
     }
 
-    const tableGfn = out.tableGfn;
     const pteGpa = out.pteGpa;
     const pteLo = out.pteLo;
     const pteHi = out.pteHi;
-    const ptAccess = out.ptAccess;
     if (long5) {
-      tableGfn[5] = t5 >>> 10;
       pteGpa[5] = g5 * 4;
       pteLo[5] = lo5;
       pteHi[5] = hi5;
-      ptAccess[5] = ACC.ALL;
     }
-    tableGfn[4] = t4 >>> 10;
     pteGpa[4] = g4 * 4;
     pteLo[4] = lo4;
     pteHi[4] = hi4;
-    ptAccess[4] = a4;
-    tableGfn[3] = t3 >>> 10;
     pteGpa[3] = g3 * 4;
     pteLo[3] = lo3;
     pteHi[3] = hi3;
-    ptAccess[3] = a3;
-    tableGfn[2] = t2 >>> 10;
     pteGpa[2] = g2 * 4;
     pteLo[2] = lo2;
     pteHi[2] = hi2;
-    ptAccess[2] = a2;
-    tableGfn[1] = t1 >>> 10;
     pteGpa[1] = g1 * 4;
     pteLo[1] = lo;
     pteHi[1] = hi;
-    ptAccess[1] = a1;
+    out.deferTableGfnAndPtAccess(long5 ? 5 : 4);
     out.level = 1;
     const leafHigh = hi & 0xfffff;
     out.gfn = leafHigh === 0 ? lo >>> 12 : leafHigh * TWO_POW_20 + (lo >>> 12);
@@ -465,7 +454,6 @@ export class GuestWalker {
     return off <= limit ? off : -1;
   }
 
-  /** Paging off: linear = physical, 32 bits wide (SDM 3.3.6); no checks, nothing to update. */
   /** Paging off: linear = physical, 32 bits wide (SDM 3.3.6); no checks, nothing to update. */
   private walkUnpaged(vpn: number, out: GuestWalk): boolean {
     out.level = 0;
