@@ -41,9 +41,8 @@ export class GuestWalker {
   private rootGpa = 0;
   /** `rootGpa / 4` when the root table lies below 4 GiB (the fast path's word index), else -1. */
   private rootWord = -1;
-  /** The guest memory view `words` was made for, and its length then. */
+  /** The guest memory view `words` was made for. */
   private wordsView: DataView | null = null;
-  private wordsBytes = -1;
   /** `wordsView`'s bytes as little-endian uint32 words, or null when they cannot be (see `bindWords`). */
   private words: Uint32Array | null = null;
 
@@ -86,7 +85,8 @@ export class GuestWalker {
     if (mode < PagingMode.LONG4) return this.walkGeneral(regs, mem, vpn, kind, pfec, write, out, setAccessedDirty);
     if (regs.cr3 !== this.rootCr3) this.setRoot(regs.cr3);
     const view = mem.view;
-    if (view !== this.wordsView || view.byteLength !== this.wordsBytes) this.bindWords(view);
+    // By identity only: reading a DataView's byteLength costs more than a level of the walk.
+    if (view !== this.wordsView) this.bindWords(view);
     const words = this.words;
     if (words !== null && this.rootWord >= 0 && this.walkLongFast(regs, mem, words, vpn, kind, write, out, setAccessedDirty)) {
       return true;
@@ -119,6 +119,8 @@ export class GuestWalker {
     // Word index of the last 8-byte entry the words can hold.
     const lastWord = words.length - 2;
     const rsvdHi = ctx.entryRsvdHi;
+    // A non-leaf entry here must also have a zero high address half: its table lies below 4 GiB.
+    const tableRsvdHi = rsvdHi | 0xfffff;
     const topRsvdLo = ctx.topRsvdLo | PTE_PS;
     // vpn bits 26:0 index levels 1..3, bits 51:27 levels 4..5.
     const vaLow = vpn & 0x7ffffff;
@@ -139,7 +141,7 @@ export class GuestWalker {
       if (w5 < 0 || w5 > lastWord) return false;
       lo5 = words[w5]!;
       hi5 = words[w5 + 1]!;
-      if ((lo5 & PTE_P) === 0 || ((hi5 & rsvdHi) | (lo5 & topRsvdLo) | (hi5 & 0xfffff)) !== 0) return false;
+      if (((~lo5 & PTE_P) | (lo5 & topRsvdLo) | (hi5 & tableRsvdHi)) !== 0) return false;
       acc &= (lo5 & ACC_WU) | (~hi5 >>> 31);
       t5 = t4;
       t4 = (lo5 >>> 12) << 10;
@@ -153,8 +155,7 @@ export class GuestWalker {
     if (w4 < 0 || w4 > lastWord) return false;
     const lo4 = words[w4]!;
     const hi4 = words[w4 + 1]!;
-    // The high half's address bits must be 0 too: the next table lies below 4 GiB.
-    if ((lo4 & PTE_P) === 0 || ((hi4 & rsvdHi) | (lo4 & topRsvdLo) | (hi4 & 0xfffff)) !== 0) return false;
+    if (((~lo4 & PTE_P) | (lo4 & topRsvdLo) | (hi4 & tableRsvdHi)) !== 0) return false;
     acc &= (lo4 & ACC_WU) | (~hi4 >>> 31);
 
     const a3 = acc;
@@ -164,7 +165,7 @@ export class GuestWalker {
     if (w3 < 0 || w3 > lastWord) return false;
     const lo3 = words[w3]!;
     const hi3 = words[w3 + 1]!;
-    if ((lo3 & (PTE_P | PTE_PS)) !== PTE_P || ((hi3 & rsvdHi) | (hi3 & 0xfffff)) !== 0) return false;
+    if ((((lo3 & (PTE_P | PTE_PS)) ^ PTE_P) | (hi3 & tableRsvdHi)) !== 0) return false;
     acc &= (lo3 & ACC_WU) | (~hi3 >>> 31);
 
     const a2 = acc;
@@ -174,7 +175,7 @@ export class GuestWalker {
     if (w2 < 0 || w2 > lastWord) return false;
     const lo2 = words[w2]!;
     const hi2 = words[w2 + 1]!;
-    if ((lo2 & (PTE_P | PTE_PS)) !== PTE_P || ((hi2 & rsvdHi) | (hi2 & 0xfffff)) !== 0) return false;
+    if ((((lo2 & (PTE_P | PTE_PS)) ^ PTE_P) | (hi2 & tableRsvdHi)) !== 0) return false;
     acc &= (lo2 & ACC_WU) | (~hi2 >>> 31);
 
     const a1 = acc;
@@ -184,7 +185,7 @@ export class GuestWalker {
     if (w1 < 0 || w1 > lastWord) return false;
     const lo = words[w1]!;
     const hi = words[w1 + 1]!;
-    if ((lo & PTE_P) === 0 || (hi & rsvdHi) !== 0) return false;
+    if (((~lo & PTE_P) | (hi & rsvdHi)) !== 0) return false;
     acc &= (lo & ACC_WU) | (~hi >>> 31);
 
     // A in every entry (D in the leaf for a write) already, unless A/D are not to be written at all.
@@ -385,15 +386,18 @@ export class GuestWalker {
   /**
    * View `view`'s bytes as uint32 words for the fast path. A typed array
    * reads in host byte order, so this is only done on a little-endian host
-   * (guest entries are little-endian) and when the bytes start on a 4-byte
-   * boundary; otherwise `words` is null and every walk takes the general,
-   * DataView-based path.
+   * (guest entries are little-endian), when the bytes start on a 4-byte
+   * boundary, and when the buffer cannot be resized (the words are bound to
+   * the view once, not re-measured per walk; a detached buffer leaves them
+   * empty, which the fast path's bounds check refuses). Otherwise `words` is
+   * null and every walk takes the general, DataView-based path.
    */
   private bindWords(view: DataView): void {
+    const buffer = view.buffer;
+    const fixedLength = Reflect.get(buffer, 'resizable') !== true && Reflect.get(buffer, 'growable') !== true;
     this.wordsView = view;
-    this.wordsBytes = view.byteLength;
-    this.words = HOST_LITTLE_ENDIAN && view.byteOffset % 4 === 0
-      ? new Uint32Array(view.buffer, view.byteOffset, Math.floor(view.byteLength / 4))
+    this.words = HOST_LITTLE_ENDIAN && fixedLength && view.byteOffset % 4 === 0
+      ? new Uint32Array(buffer, view.byteOffset, Math.floor(view.byteLength / 4))
       : null;
   }
 
