@@ -127,8 +127,7 @@ export class GuestWalker {
     const vaHigh = vpn <= 0x7fffffff ? vpn >>> 27 : (vpn - vaLow) / TWO_POW_27;
     const long5 = ctx.mode === PagingMode.LONG5;
     let acc: number = ACC.ALL;
-    // tN: word index of the table read at level N; gN: of the entry read there.
-    let t5 = 0;
+    // tN: word index (gpa / 4) of the table read at level N; gN: of the entry read there.
     let g5 = 0;
     let lo5 = PTE_A;
     let hi5 = 0;
@@ -143,13 +142,11 @@ export class GuestWalker {
       hi5 = words[w5 + 1]!;
       if (((~lo5 & PTE_P) | (lo5 & topRsvdLo) | (hi5 & tableRsvdHi)) !== 0) return false;
       acc &= (lo5 & ACC_WU) | (~hi5 >>> 31);
-      t5 = t4;
       t4 = (lo5 >>> 12) << 10;
     } else if ((vaHigh >>> 8) !== 0 && (vaHigh >>> 8) !== 0x1ffff) {
       // SDM 3.3.7.1: VA bits 63:47 equal (vpn bits 51:35).
       return false;
     }
-    const a4 = acc;
     const g4 = t4 + ((vaHigh & 511) << 1);
     const w4 = flat ? g4 : hostWord(mem, g4);
     if (w4 < 0 || w4 > lastWord) return false;
@@ -158,7 +155,6 @@ export class GuestWalker {
     if (((~lo4 & PTE_P) | (lo4 & topRsvdLo) | (hi4 & tableRsvdHi)) !== 0) return false;
     acc &= (lo4 & ACC_WU) | (~hi4 >>> 31);
 
-    const a3 = acc;
     const t3 = (lo4 >>> 12) << 10;
     const g3 = t3 + ((vaLow >>> 18) << 1);
     const w3 = flat ? g3 : hostWord(mem, g3);
@@ -168,7 +164,6 @@ export class GuestWalker {
     if ((((lo3 & (PTE_P | PTE_PS)) ^ PTE_P) | (hi3 & tableRsvdHi)) !== 0) return false;
     acc &= (lo3 & ACC_WU) | (~hi3 >>> 31);
 
-    const a2 = acc;
     const t2 = (lo3 >>> 12) << 10;
     const g2 = t2 + (((vaLow >>> 9) & 511) << 1);
     const w2 = flat ? g2 : hostWord(mem, g2);
@@ -178,7 +173,6 @@ export class GuestWalker {
     if ((((lo2 & (PTE_P | PTE_PS)) ^ PTE_P) | (hi2 & tableRsvdHi)) !== 0) return false;
     acc &= (lo2 & ACC_WU) | (~hi2 >>> 31);
 
-    const a1 = acc;
     const t1 = (lo2 >>> 12) << 10;
     const g1 = t1 + ((vaLow & 511) << 1);
     const w1 = flat ? g1 : hostWord(mem, g1);
