@@ -13,6 +13,11 @@ import type { GuestMemory, Memslot, MemslotTable } from '@hvmmu/core';
 export class GuestPhysMemory implements GuestMemory {
   readonly view: DataView;
   private last: Memslot | undefined = undefined;
+  /**
+   * Resolutions for writing so far: a caller that sees it unchanged across a
+   * walk knows the walk wrote nothing (no A/D update) through this memory.
+   */
+  writeResolves = 0;
 
   constructor(private readonly memslots: MemslotTable) {
     this.view = memslots.view;
@@ -32,6 +37,7 @@ export class GuestPhysMemory implements GuestMemory {
       const hfn = slot.frames[gfn - slot.baseGfn]!;
       if (hfn >= 0) return hfn * 4096 + offset;
     }
+    if (write) this.writeResolves++;
     return this.memslots.resolve(gpa, write);
   }
 }

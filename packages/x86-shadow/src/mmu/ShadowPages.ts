@@ -10,7 +10,7 @@ import {
 import {
   NONLEAF_SPTE_FLAGS, PAE_ROOT_SPTE_FLAGS, SPTE_A, SPTE_D, SPTE_ENT_PER_PAGE, SPTE_HI_NX, SPTE_HI_PKEY_MASK,
   SPTE_HI_PKEY_SHIFT, SPTE_HOST_WRITABLE, SPTE_MMU_PRESENT, SPTE_MMU_WRITABLE, SPTE_P, SPTE_PS, SPTE_U, SPTE_W,
-  isLastSpte, isShadowPresent, spteFrame, spteHi, spteLo,
+  isLastSpte, isShadowPresent, linkSpteChild, spteFrame, spteHi, spteLo,
 } from '../spte/Spte.js';
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from '../spte/Acc.js';
 import { DESC_SPTES, PTE_LIST_DESC_WORDS } from '../rmap/PteList.js';
@@ -312,7 +312,7 @@ export class ShadowPages {
   /** rmap_add: record what leaf `e` shadows and add it to the gfn's rmap. */
   private rmapAdd(slot: Memslot, e: number, gfn: number, access: number): void {
     this.setTranslation(e, gfn, access);
-    const level = roleLevel(this.spt.role[Math.floor(e / SPTE_ENT_PER_PAGE)]!);
+    const level = roleLevel(this.spt.role[e >>> 9]!);
     slot.rmapOps.add(slot, gfn, level, e);
   }
 
@@ -378,16 +378,17 @@ export class ShadowPages {
     prefetch: boolean, slot: Memslot, pkey: number,
   ): number {
     const spt = this.spt;
-    const sp = Math.floor(e / SPTE_ENT_PER_PAGE);
+    // Entry handles are below 2^31 (ShadowPageTable): page and index by int32 shifts.
+    const sp = e >>> 9;
     const level = roleLevel(spt.role[sp]!);
     let flush = false;
     let wasRmapped = false;
     const oldLo = spt.sptLo[e]!;
     if (isShadowPresent(oldLo)) {
       if (!isLastSpte(oldLo, level)) {
-        this.dropParentPte(spteFrame(spt.sptHi[e]!, oldLo), e);
+        this.dropParentPte(linkSpteChild(spt.sptHi[e]!, oldLo), e);
         flush = true;
-      } else if (spteFrame(spt.sptHi[e]!, oldLo) !== hfn || this.getGfn(sp, e - sp * SPTE_ENT_PER_PAGE) !== gfn) {
+      } else if (spteFrame(spt.sptHi[e]!, oldLo) !== hfn || this.getGfn(sp, e & 511) !== gfn) {
         // Another frame, or another gfn on the same frame (two untouched pages share the zero
         // frame): the old mapping and its rmap entry go first, so the rmap stays keyed right.
         this.dropSpte(e);

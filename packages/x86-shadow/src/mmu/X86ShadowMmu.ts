@@ -8,7 +8,9 @@ import { CR0, CR4, PFERR } from '../walker/X86Registers.js';
 import { MAX_VPN } from '../walker/GuestWalker.js';
 import { ROLE_DIRECT, ROLE_INVALID, childRole, roleAccess } from '../shadow/PageRole.js';
 import { SP_SPECIAL } from '../shadow/ShadowPageTable.js';
-import { SPTE_ENT_PER_PAGE, isLastSpte, isShadowPresent, spteFrame } from '../spte/Spte.js';
+import {
+  SPTE_ENT_PER_PAGE, SPTE_MMU_PRESENT, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame,
+} from '../spte/Spte.js';
 import { ACC_ALL, ACC_EXEC, ACC_USER, ACC_WRITE } from '../spte/Acc.js';
 import { RMAP_LEVELS, SlotRmap, gfnToIndex, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
 import type { X86RmapOps } from '../rmap/X86RmapOps.js';
@@ -94,7 +96,9 @@ export class X86ShadowMmu implements Mmu {
     }
     const gvpn = longMode ? vpn : vpn & 0xfffff;
     const walk = x.walk;
-    if (!x.walker.walk(regs, this.pages.guestMem, gvpn, access, walk, true)) {
+    const guestMem = this.pages.guestMem;
+    const writesBefore = guestMem.writeResolves;
+    if (!x.walker.walk(regs, guestMem, gvpn, access, walk, true)) {
       if (walk.nonCanonical) return this.reflectGp(x, fault);
       const code = walk.errorCode;
       x.lastExceptionVector = VECTOR_PF;
@@ -151,7 +155,12 @@ export class X86ShadowMmu implements Mmu {
     this.pages.makePagesAvailable();
     if (x.requests !== 0) return FaultOutcome.RETRY;
 
-    const r = this.fetch(x, gvpn, pteAccess, write, gfn, hfn, hostWritable, slot);
+    // Nothing but the walk's own A/D updates can write guest memory between the walk and
+    // the fetch (one thread, no emulation on this path; gfnToHfn only gives a written
+    // zero-frame page a private copy, and a page table the walk read was not on the zero
+    // frame): a walk that wrote nothing leaves every gpte it read in place.
+    const walkWroteNothing = guestMem.writeResolves === writesBefore;
+    const r = this.fetch(x, gvpn, pteAccess, write, gfn, hfn, hostWritable, slot, walkWroteNothing);
     if (r === FETCH_RETRY) return FaultOutcome.RETRY;
     this.counters.shadowFaults++;
     if (r === SET_SPTE_EMULATE) {
@@ -209,7 +218,7 @@ export class X86ShadowMmu implements Mmu {
    */
   private fetch(
     x: X86VcpuMmu, gvpn: number, pteAccess: number, write: boolean, gfn: number, hfn: number,
-    hostWritable: boolean, slot: Memslot,
+    hostWritable: boolean, slot: Memslot, walkWroteNothing: boolean,
   ): number {
     const pages = this.pages;
     const spt = pages.spt;
@@ -217,28 +226,40 @@ export class X86ShadowMmu implements Mmu {
     if (x.rootKind !== ROOT_NORMAL && x.rootKind !== ROOT_SPECIAL) return FETCH_RETRY;
     if (pages.isObsolete(x.rootSp)) return FETCH_RETRY;
     const direct = (x.rootRole & ROLE_DIRECT) !== 0;
+    // Index bits as int32s: lo32 = vpn bits 31:0, hi20 = vpn bits 51:32.
     const lo32 = gvpn >>> 0;
-    const hi20 = (gvpn - lo32) / 0x1_0000_0000;
+    const hi20 = ((gvpn - lo32) / 0x1_0000_0000) | 0;
     let sp = x.rootSp;
     let level = x.rootLevel;
     if (!direct) {
       // The top-level gpte must still be there (for PAE the PDPTE is cached: check the PDE).
+      // KVM re-reads it because its walk ran without mmu_lock; here only the walk's own
+      // A/D writes can have moved it (a self-referencing table), so a walk that wrote
+      // nothing needs no re-read.
       const top = x.cpuLevel === 3 ? 2 : x.cpuLevel;
-      if (this.gpteChanged(x, top)) return FETCH_RETRY;
-      while (level > walk.level) {
-        if ((spt.flags[sp]! & SP_SPECIAL) === 0) spt.writeFlooding[sp] = 0;
-        const index = level <= 3 ? (lo32 >>> (9 * level - 9)) & 511 : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511 : (hi20 >>> 4) & 511;
-        const e = sp * SPTE_ENT_PER_PAGE + index;
-        const lo = spt.sptLo[e]!;
-        if (isShadowPresent(lo) && !isLastSpte(lo, level)) {
-          sp = spteFrame(spt.sptHi[e]!, lo);
-          level--;
-          continue;
+      if (!walkWroteNothing && this.gpteChanged(x, top)) return FETCH_RETRY;
+      const guestLevel = walk.level;
+      while (level > guestLevel) {
+        // for_each_shadow_entry: follow the links that exist, clearing write flooding on the way.
+        const flags = spt.flags;
+        const sptLo = spt.sptLo;
+        let e = 0;
+        let lo = 0;
+        for (;;) {
+          if ((flags[sp]! & SP_SPECIAL) === 0) spt.writeFlooding[sp] = 0;
+          e = (sp << 9) | shadowIndex32(lo32, hi20, level);
+          lo = sptLo[e]!;
+          if ((lo & SPTE_MMU_PRESENT) === 0 || (lo & SPTE_PS) !== 0) break;
+          sp = linkSpteChild(spt.sptHi[e]!, lo);
+          if (--level === guestLevel) break;
         }
-        if ((spt.flags[sp]! & SP_SPECIAL) !== 0 && level > 3) {
+        if (level === guestLevel) break;
+        // A missing child (or a large leaf to replace): find or create it.
+        if ((flags[sp]! & SP_SPECIAL) !== 0 && level > 3) {
           // A wrapper's entry 0 is linked when the root is built; never empty.
           return FETCH_RETRY;
         }
+        const index = e & 511;
         const childLevel = level - 1;
         const tableGfn = walk.tableGfn[childLevel]!;
         const access = walk.ptAccess[childLevel]!;
@@ -253,11 +274,11 @@ export class X86ShadowMmu implements Mmu {
     }
     const directAccess = direct ? ACC_ALL : pteAccess;
     while (level > 1) {
-      const index = level <= 3 ? (lo32 >>> (9 * level - 9)) & 511 : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511 : (hi20 >>> 4) & 511;
-      const e = sp * SPTE_ENT_PER_PAGE + index;
+      const index = shadowIndex32(lo32, hi20, level);
+      const e = (sp << 9) | index;
       let lo = spt.sptLo[e]!;
       if (isShadowPresent(lo) && !isLastSpte(lo, level)) {
-        const child = spteFrame(spt.sptHi[e]!, lo);
+        const child = linkSpteChild(spt.sptHi[e]!, lo);
         if (roleAccess(spt.role[child]!) !== directAccess) {
           // validate_direct_spte: a direct page built for other access is unlinked first.
           pages.dropParentPte(child, e);
@@ -277,7 +298,7 @@ export class X86ShadowMmu implements Mmu {
       sp = child;
       level--;
     }
-    const e = sp * SPTE_ENT_PER_PAGE + (lo32 & 511);
+    const e = (sp << 9) | (lo32 & 511);
     const pkey = x.pkeActive ? walk.pkey : 0;
     return pages.setSpte(e, pteAccess, write, gfn, hfn, hostWritable, false, slot, pkey);
   }
@@ -502,6 +523,20 @@ export function shadowIndex(vpn: number, level: number): number {
     case 3: return (lo32 >>> 18) & 511;
     case 4: return ((lo32 >>> 27) | (((vpn - lo32) / 0x1_0000_0000) << 5)) & 511;
     default: return (((vpn - lo32) / 0x1_0000_0000) >>> 4) & 511;
+  }
+}
+
+/**
+ * `shadowIndex` on the vpn split into int32 halves (lo32 = bits 31:0, hi20 =
+ * bits 51:32), for the fault path.
+ */
+export function shadowIndex32(lo32: number, hi20: number, level: number): number {
+  switch (level) {
+    case 1: return lo32 & 511;
+    case 2: return (lo32 >>> 9) & 511;
+    case 3: return (lo32 >>> 18) & 511;
+    case 4: return ((lo32 >>> 27) | (hi20 << 5)) & 511;
+    default: return (hi20 >>> 4) & 511;
   }
 }
 

@@ -11,7 +11,9 @@ import {
   ROLE_SMAP_ANDNOT_WP, ROLE_SMEP_ANDNOT_WP, roleLevel, roleWithLevel,
 } from '../shadow/PageRole.js';
 import { SP_UNSYNC } from '../shadow/ShadowPageTable.js';
-import { SPTE_A, SPTE_ENT_PER_PAGE, SPTE_P, SPTE_PS, isLastSpte, isShadowPresent, spteFrame } from '../spte/Spte.js';
+import {
+  SPTE_A, SPTE_ENT_PER_PAGE, SPTE_P, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame,
+} from '../spte/Spte.js';
 import { ACC_ALL } from '../spte/Acc.js';
 import type { GuestPteContext } from './GuestPteContext.js';
 import { HardwarePermissions } from './HardwarePermissions.js';
@@ -167,14 +169,14 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
           : level === 3 ? (lo32 >>> 18) & 511
             : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511
               : (hi20 >>> 4) & 511;
-      e = sp * SPTE_ENT_PER_PAGE + index;
+      e = (sp << 9) | index;
       lo = sptLo[e]!;
       if ((lo & SPTE_P) === 0) {
         out.missCode = pfec;
         return -1;
       }
       if (level === 1 || (lo & SPTE_PS) !== 0) break;
-      sp = (sptHi[e]! & 0xfffff) * TWO_POW_20 + (lo >>> 12);
+      sp = linkSpteChild(sptHi[e]!, lo);
       level--;
       if (level === 1) {
         this.pscPde = pde;

@@ -42,6 +42,16 @@ export function spteFrame(hi: number, lo: number): number {
   return (hi & SPTE_HI_FRAME_MASK) * TWO_POW_20 + (lo >>> 12);
 }
 
+/**
+ * Child shadow-page id of a link (non-leaf) spte in int32 arithmetic: ids
+ * stay below 2^22 (ShadowPageTable keeps `id × 512 + index` a pte_list
+ * handle below 2^31), so the frame's high half contributes at most 11 bits
+ * and the result is exact. Lets walks index the tables with `(id << 9) | i`.
+ */
+export function linkSpteChild(hi: number, lo: number): number {
+  return ((hi & 0x7ff) << 20) | (lo >>> 12);
+}
+
 /** Low half holding `frame` and the given low flag bits. */
 export function spteLo(frame: number, flags: number): number {
   return (((frame % TWO_POW_20) << 12) | flags) >>> 0;
