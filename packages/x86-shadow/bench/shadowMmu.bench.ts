@@ -177,10 +177,12 @@ function memslotDelete(ctx: BenchContext): Record<string, BenchFigure> {
   const sizes = ctx.quick ? [1 << 10, 1 << 14, 1 << 16] : [1 << 10, 1 << 14, 1 << 18, 1 << 20];
   const label = (n: number): string => (n >= 1 << 20 ? `${n >> 20}M` : `${n >> 10}K`);
   const figures: Record<string, BenchFigure> = {};
-  const runs = (n: number): number => (n <= 1 << 14 ? (ctx.quick ? 3 : 5) : 1);
+  // Small slots are cheap to repeat and their per-spte figure is the baseline
+  // of the growth ratios, so they get the most rounds (GC and JIT noise).
+  const runs = (n: number): number => (n <= 1 << 14 ? (ctx.quick ? 5 : 15) : n <= 1 << 18 ? 3 : 1);
   const results = new Map<string, DeleteResult>();
   // Warm-up: compile every path before the first timed size.
-  for (let k = 0; k < 3; k++) for (const strategy of ['invalid-rmap', 'fast-zap'] as const) measureDelete(1 << 12, strategy);
+  for (let k = 0; k < 5; k++) for (const strategy of ['invalid-rmap', 'fast-zap'] as const) measureDelete(sizes[0]!, strategy);
   for (const n of sizes) {
     for (const strategy of ['invalid-rmap', 'fast-zap'] as const) {
       const rs: DeleteResult[] = [];
