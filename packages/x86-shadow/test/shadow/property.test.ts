@@ -143,10 +143,29 @@ function tableGfns(w: World): Set<number> {
   return out;
 }
 
+/**
+ * Whether a MOV to CR3 of `cr3` can load the PAE PDPTEs (SDM 4.4.1): no
+ * present PDPTE may set bits 2:1, 8:5 or 63:MAXPHYADDR (the run keeps
+ * MAXPHYADDR 40). Read from guest memory here, independently of the MMU.
+ */
+function pdptesLoadable(w: World, cr3: number): boolean {
+  const pdpt = (cr3 & 0xffff_ffe0) >>> 0;
+  for (let i = 0; i < 4; i++) {
+    const lo = w.mem.read32(pdpt + i * 8, true);
+    const hi = w.mem.read32(pdpt + i * 8 + 4, true);
+    if ((lo & P) !== 0 && ((lo & 0x1e6) !== 0 || (hi & 0xffff_ff00) !== 0)) return false;
+  }
+  return true;
+}
+
 function invalidateAll(w: World, how: 'invlpg' | 'cr3'): void {
   if (how === 'cr3') {
-    w.x.setCr3(w.x.regs.cr3);
-    return;
+    const loadable = w.mode !== 'pae' || pdptesLoadable(w, w.x.regs.cr3);
+    expect(w.x.setCr3(w.x.regs.cr3)).toBe(loadable);
+    if (loadable) return;
+    // The MOV to CR3 raised #GP and flushed nothing: a PDPTE picked up a reserved bit, e.g. A
+    // (bit 5) set by a walk that used the PDPT as a page directory through a self-referencing
+    // PDPTE. The guest invalidates with INVLPG instead.
   }
   for (const va of w.layout.vas) w.x.invlpg(va);
 }
@@ -217,9 +236,11 @@ function runStep(w: World, s: Step): void {
       }
       break;
     }
-    case 'cr3':
-      x.setCr3(w.roots[s.root % 2]!);
+    case 'cr3': {
+      const root = w.roots[s.root % 2]!;
+      expect(x.setCr3(root)).toBe(w.mode !== 'pae' || pdptesLoadable(w, root));
       break;
+    }
     case 'invlpg':
       x.invlpg(w.layout.vas[s.va % w.layout.vas.length]!);
       break;
@@ -233,13 +254,14 @@ function runStep(w: World, s: Step): void {
         case 4: w.cpl = w.cpl === 0 ? 3 : 0; x.setCpl(w.cpl); break;
         case 5: if (w.pke) x.setPkru(s.value >>> 0); break;
         default: {
-          // Paging off and on again (a full MMU reset both ways).
+          // Paging off and on again (a full MMU reset both ways). Turning PAE paging on loads
+          // the PDPTEs (#GP if one is reserved): a guest whose PDPT no longer loads keeps paging on.
           const saved = { cr0: r.cr0, cr3: r.cr3, cr4: r.cr4, efer: r.efer };
           const off = { cr0: (saved.cr0 & ~0x8000_0000) >>> 0, cr3: saved.cr3, cr4: saved.cr4, efer: saved.efer & ~0x100 };
-          if (s.value % 2 === 0) {
-            x.loadControlRegisters(off);
+          if (s.value % 2 === 0 && (w.mode !== 'pae' || pdptesLoadable(w, saved.cr3))) {
+            expect(x.loadControlRegisters(off)).toBe(true);
             for (const va of w.layout.vas) if (va < 0x100_0000) x.read(va, 4);
-            x.loadControlRegisters(saved);
+            expect(x.loadControlRegisters(saved)).toBe(true);
           }
         }
       }
