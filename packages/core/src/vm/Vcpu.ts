@@ -31,6 +31,8 @@ export class Vcpu {
   private readonly tlbPerms: Uint16Array;
   private readonly tlbFrames: Int32Array;
   private readonly tlbMask: number;
+  /** Hits of the inlined hit path below; read them as `tlb.hits`. */
+  tlbFastHits = 0;
   readonly fault = new FaultInfo();
   readonly hcallRegs = new HypercallRegisters();
   /** The backend's per-vCPU MMU state / hardware walker. */
@@ -52,6 +54,7 @@ export class Vcpu {
     this.tlbPerms = this.tlb.perms;
     this.tlbFrames = this.tlb.frames;
     this.tlbMask = this.tlb.mask;
+    this.tlb.attachFastPath(this);
     this.mmu = mmu;
     this.hypercalls = hypercalls;
     this.translator = mmu.attachVcpu(this);
@@ -66,7 +69,7 @@ export class Vcpu {
     const vpn = (va - offset) / 4096;
     const i = vpn & this.tlbMask;
     if (this.tlbTags[i] === vpn && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
-      this.tlb.hits++;
+      this.tlbFastHits++;
       return this.tlbFrames[i]! * 4096 + offset;
     }
     return this.translateSlow(vpn, offset, access);
@@ -76,7 +79,7 @@ export class Vcpu {
   translatePage(vpn: number, access: number): number {
     const i = vpn & this.tlbMask;
     if (this.tlbTags[i] === vpn && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
-      this.tlb.hits++;
+      this.tlbFastHits++;
       return this.tlbFrames[i]!;
     }
     const hpa = this.translateSlow(vpn, 0, access);
