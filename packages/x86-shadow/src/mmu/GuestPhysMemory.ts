@@ -23,6 +23,21 @@ export class GuestPhysMemory implements GuestMemory {
     this.view = memslots.view;
   }
 
+  /**
+   * The live slot holding `gfn` for a read, or undefined if none does (a
+   * hole, or a slot being deleted or moved). A caller that reads a
+   * non-negative `frames` entry of it gets what `resolve` would return for a
+   * read there; for any other entry it must ask `resolve`, which handles the
+   * zero frame and faults frames in.
+   */
+  readSlot(gfn: number): Memslot | undefined {
+    const slot = this.last;
+    if (slot !== undefined && !slot.invalid && gfn >= slot.baseGfn && gfn < slot.baseGfn + slot.npages) return slot;
+    const found = this.memslots.findByGfn(gfn);
+    if (found !== undefined) this.last = found;
+    return found;
+  }
+
   resolve(gpa: number, write: boolean): number {
     if (!write && gpa >= 0 && gpa <= Number.MAX_SAFE_INTEGER) {
       // ToInt32 is exact modulo 2^32 for safe integers, so this is gpa mod 4096.

@@ -1,9 +1,11 @@
 import { Access, ACCESS_MASK, FlatGuestMemory, HvmmuError, type GuestMemory } from '@hvmmu/core';
+import { GuestPhysMemory } from '../mmu/GuestPhysMemory.js';
 import { GuestWalk } from './GuestWalk.js';
 import { ACC, ACCESS_KEY_AC, ACCESS_KEY_CPL3, PagingContext } from './PagingContext.js';
 import { PFERR, PagingMode, type X86Registers } from './X86Registers.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
+const NO_FRAMES = new Int32Array(0);
 const TWO_POW_20 = 0x10_0000;
 const TWO_POW_27 = 0x800_0000;
 const TWO_POW_52 = 2 ** 52;
@@ -45,6 +47,14 @@ export class GuestWalker {
   private wordsView: DataView | null = null;
   /** `wordsView`'s bytes as little-endian uint32 words, or null when they cannot be (see `bindWords`). */
   private words: Uint32Array | null = null;
+  /**
+   * The memslot the current fast walk last read a table from, as plain
+   * fields (`slotPages` 0: none yet). Reset at the start of every fast walk,
+   * so it never outlives a walk, during which no slot changes.
+   */
+  private slotBase = 0;
+  private slotPages = 0;
+  private slotFrames: Int32Array = NO_FRAMES;
 
   /** The precomputed masks for `regs` (recomputed only if they changed since the last call). */
   prepare(regs: X86Registers): PagingContext {
@@ -116,6 +126,9 @@ export class GuestWalker {
     // A flat image maps gpa to the same offset (FlatGuestMemory's contract):
     // a bounds check replaces the resolve call.
     const flat = mem.constructor === FlatGuestMemory;
+    // A VM's memslots: tables usually share a slot, looked up once per walk (see `slotWord`).
+    const phys = mem.constructor === GuestPhysMemory ? mem as GuestPhysMemory : null;
+    this.slotPages = 0;
     // Word index of the last 8-byte entry the words can hold.
     const lastWord = words.length - 2;
     const rsvdHi = ctx.entryRsvdHi;
@@ -136,7 +149,7 @@ export class GuestWalker {
       // SDM 3.3.7.1: VA bits 63:56 equal (vpn bits 51:44).
       if ((vaHigh >>> 17) !== 0 && (vaHigh >>> 17) !== 0xff) return false;
       g5 = t4 + (((vaHigh >>> 9) & 511) << 1);
-      const w5 = flat ? g5 : hostWord(mem, g5);
+      const w5 = flat ? g5 : phys !== null ? this.slotWord(phys, g5) : hostWord(mem, g5);
       if (w5 < 0 || w5 > lastWord) return false;
       lo5 = words[w5]!;
       hi5 = words[w5 + 1]!;
@@ -148,7 +161,7 @@ export class GuestWalker {
       return false;
     }
     const g4 = t4 + ((vaHigh & 511) << 1);
-    const w4 = flat ? g4 : hostWord(mem, g4);
+    const w4 = flat ? g4 : phys !== null ? this.slotWord(phys, g4) : hostWord(mem, g4);
     if (w4 < 0 || w4 > lastWord) return false;
     const lo4 = words[w4]!;
     const hi4 = words[w4 + 1]!;
@@ -157,7 +170,7 @@ export class GuestWalker {
 
     const t3 = (lo4 >>> 12) << 10;
     const g3 = t3 + ((vaLow >>> 18) << 1);
-    const w3 = flat ? g3 : hostWord(mem, g3);
+    const w3 = flat ? g3 : phys !== null ? this.slotWord(phys, g3) : hostWord(mem, g3);
     if (w3 < 0 || w3 > lastWord) return false;
     const lo3 = words[w3]!;
     const hi3 = words[w3 + 1]!;
@@ -166,7 +179,7 @@ export class GuestWalker {
 
     const t2 = (lo3 >>> 12) << 10;
     const g2 = t2 + (((vaLow >>> 9) & 511) << 1);
-    const w2 = flat ? g2 : hostWord(mem, g2);
+    const w2 = flat ? g2 : phys !== null ? this.slotWord(phys, g2) : hostWord(mem, g2);
     if (w2 < 0 || w2 > lastWord) return false;
     const lo2 = words[w2]!;
     const hi2 = words[w2 + 1]!;
@@ -175,7 +188,7 @@ export class GuestWalker {
 
     const t1 = (lo2 >>> 12) << 10;
     const g1 = t1 + ((vaLow & 511) << 1);
-    const w1 = flat ? g1 : hostWord(mem, g1);
+    const w1 = flat ? g1 : phys !== null ? this.slotWord(phys, g1) : hostWord(mem, g1);
     if (w1 < 0 || w1 > lastWord) return false;
     const lo = words[w1]!;
     const hi = words[w1 + 1]!;
@@ -537,6 +550,27 @@ export class GuestWalker {
   }
 
   /** A non-canonical address: #GP(0), no table read (SDM 3.3.7.1). */
+  /**
+   * `hostWord` for memslot-backed memory, for a table below 4 GiB (`g` <
+   * 2^30 + 2^10): a table page in the walk's cached slot with its own host
+   * frame is indexed directly; any other page goes to the slot lookup or to
+   * `resolve`, so the result is always `hostWord`'s.
+   */
+  private slotWord(phys: GuestPhysMemory, g: number): number {
+    const gfn = g >>> 10;
+    let index = gfn - this.slotBase;
+    if (index < 0 || index >= this.slotPages) {
+      const slot = phys.readSlot(gfn);
+      if (slot === undefined) return -1;
+      this.slotBase = slot.baseGfn;
+      this.slotPages = slot.npages;
+      this.slotFrames = slot.frames;
+      index = gfn - slot.baseGfn;
+    }
+    const hfn = this.slotFrames[index]!;
+    return hfn >= 0 ? hfn * 1024 + (g & 1023) : hostWord(phys, g);
+  }
+
   private failNonCanonical(out: GuestWalk): boolean {
     out.ok = false;
     out.level = 0;
