@@ -549,7 +549,6 @@ export class GuestWalker {
     return false;
   }
 
-  /** A non-canonical address: #GP(0), no table read (SDM 3.3.7.1). */
   /**
    * `hostWord` for memslot-backed memory, for a table below 4 GiB (`g` <
    * 2^30 + 2^10): a table page in the walk's cached slot with its own host
@@ -571,6 +570,7 @@ export class GuestWalker {
     return hfn >= 0 ? hfn * 1024 + (g & 1023) : hostWord(phys, g);
   }
 
+  /** A non-canonical address: #GP(0), no table read (SDM 3.3.7.1). */
   private failNonCanonical(out: GuestWalk): boolean {
     out.ok = false;
     out.level = 0;
