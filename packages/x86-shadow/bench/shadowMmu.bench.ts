@@ -1,7 +1,7 @@
 import { Access, FlatGuestMemory, Hypervisor, type Vcpu, type Vm } from '@hvmmu/core';
 import { ShadowPages, X86ShadowMmu, x86ShadowBackend, x86Vcpu } from '@hvmmu/x86-shadow';
 import type { BenchContext, BenchFigure, BenchSuite } from '../../../bench/src/BenchFigure.js';
-import { buildLongModeTables } from '../../../bench/src/x86Walk.bench.js';
+import { buildLongModeTables, rawLongModeWalk } from '../../../bench/src/x86Walk.bench.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
 const PTE_P = 1, PTE_W = 2, PTE_U = 4, PTE_A = 0x20, PTE_D = 0x40;
@@ -95,22 +95,7 @@ function shadowFault(ctx: BenchContext): BenchFigure {
   const rawWalks = 2048;
   const { image, cr3, vpns } = buildLongModeTables(rawWalks);
   const view = new FlatGuestMemory(image).view;
-  const raw = (): number => {
-    let s = 0;
-    for (let k = 0; k < rawWalks; k++) {
-      const vpn = vpns[k]!;
-      let table = cr3;
-      for (let level = 4; level >= 1; level--) {
-        const index = level <= 3 ? (vpn >>> (9 * (level - 1))) & 511 : Math.floor(vpn / 2 ** 27) & 511;
-        const off = table + index * 8;
-        const lo = view.getUint32(off, true);
-        const hi = view.getUint32(off + 4, true);
-        table = (hi & 0xfffff) * TWO_POW_32 + ((lo & 0xfffff000) >>> 0);
-      }
-      s += table / 4096;
-    }
-    return s;
-  };
+  const raw = rawLongModeWalk(view, cr3, vpns);
   const rounds = ctx.quick ? 5 : 15;
   const faultNs: number[] = [];
   const rawNs: number[] = [];

@@ -41,3 +41,4 @@ export {
 export { FastZapFlush } from './memslot/FastZapFlush.js';
 export { InvalidRmapFlush } from './memslot/InvalidRmapFlush.js';
 export { GuestPageTables, GuestPte, type GuestMapping, type X86GuestPagingMode } from './guest/GuestPageTables.js';
+export { RmapWalkOp, walkSlotRmaps, type RmapWalkOpValue } from './rmap/walkSlotRmaps.js';

@@ -1,5 +1,6 @@
-import { Access, FaultKind, Hypervisor, MemslotFlags, type Vcpu, type Vm } from '@hvmmu/core';
+import { Access, Hypervisor, MemslotFlags, type Vcpu, type Vm } from '@hvmmu/core';
 import { IDENTITY_HYPERCALL_ABI, IdentityHypercall, IdentityPageState, identityMapBackend } from '@hvmmu/conformance/reference';
+import { faultName } from '../report/faultName.js';
 import { TextTable, percent } from '../report/TextTable.js';
 
 const MiB = 1 << 20;
@@ -17,9 +18,6 @@ export interface CoreDemoResult {
   readonly framesFreedByDelete: number;
 }
 
-function faultName(kind: number): string {
-  return Object.entries(FaultKind).find(([, v]) => v === kind)?.[0] ?? String(kind);
-}
 
 function pageState(state: number): string {
   const names = Object.entries(IdentityPageState).filter(([, bit]) => (state & bit) !== 0).map(([name]) => name.toLowerCase());

@@ -1,5 +1,6 @@
-import { Access, FaultKind, Hypervisor, type Vcpu, type Vm } from '@hvmmu/core';
+import { Access, Hypervisor, type Vcpu, type Vm } from '@hvmmu/core';
 import { GuestPageTables, x86ShadowBackend, x86Vcpu, type X86GuestPagingMode, type X86VcpuMmu } from '@hvmmu/x86-shadow';
+import { faultName } from '../report/faultName.js';
 import { TextTable, formatNumber, percent } from '../report/TextTable.js';
 
 const MiB = 1 << 20;
@@ -159,9 +160,6 @@ export function runX86Guest(mode: X86GuestPagingMode, strategy: MemslotStrategy,
   return row;
 }
 
-function faultName(kind: number): string {
-  return Object.entries(FaultKind).find(([, v]) => v === kind)?.[0] ?? String(kind);
-}
 
 /** 4-level and 32-bit PAE guests under shadow paging, a memslot deleted under each strategy. */
 export function runX86ShadowDemo(): { lines: string[]; rows: X86DemoRow[] } {

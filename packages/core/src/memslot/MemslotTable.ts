@@ -264,11 +264,8 @@ export class MemslotTable implements GuestMemory {
 
   /** The gfn host frame hfn backs in a visible slot, or -1. */
   gfnOfHostFrame(hfn: number): number {
-    if (!(Number.isInteger(hfn) && hfn >= 0 && hfn < this.host.frameCount)) return -1;
-    const sid = this.hfnSlot[hfn]!;
-    if (sid < 0) return -1;
-    const slot = this.byId.get(sid)!;
-    return slot.invalid ? -1 : slot.baseGfn + this.hfnIndex[hfn]!;
+    const slot = this.slotOfHostFrame(hfn);
+    return slot === undefined ? -1 : slot.baseGfn + this.hfnIndex[hfn]!;
   }
 
   // ------------------------------------------------- guest physical memory

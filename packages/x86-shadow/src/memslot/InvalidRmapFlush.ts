@@ -2,7 +2,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Memslot } from '@hvmmu/core';
 import { ShadowPages } from '../mmu/ShadowPages.js';
 import { roleHasGptes } from '../shadow/PageRole.js';
-import { RMAP_LEVELS, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
+import { RmapWalkOp, walkSlotRmaps } from '../rmap/walkSlotRmaps.js';
 import type { MemslotFlushStrategy } from './MemslotFlushStrategy.js';
 
 /**
@@ -21,17 +21,7 @@ export class InvalidRmapFlush implements MemslotFlushStrategy {
   constructor(@inject(ShadowPages) private readonly pages: ShadowPages) {}
 
   flush(slot: Memslot): void {
-    const r = slotRmap(slot);
-    const ops = slot.rmapOps;
-    let flush = false;
-    for (let level = 1; level <= RMAP_LEVELS; level++) {
-      const heads = r.heads[level - 1]!;
-      const span = pagesPerLevel(level);
-      const first = Math.floor(slot.baseGfn / span);
-      for (let i = 0; i < heads.length; i++) {
-        if (heads[i] !== 0 && ops.unmap(slot, (first + i) * span, level)) flush = true;
-      }
-    }
+    const flush = walkSlotRmaps(slot, slot.baseGfn, slot.baseGfn + slot.npages, RmapWalkOp.UNMAP);
     this.zapShadowedTablesIn(slot);
     this.pages.remoteFlushOrZap(flush);
   }

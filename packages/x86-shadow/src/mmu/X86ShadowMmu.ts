@@ -12,7 +12,7 @@ import {
   SPTE_ENT_PER_PAGE, SPTE_MMU_PRESENT, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame,
 } from '../spte/Spte.js';
 import { ACC_ALL, ACC_EXEC, ACC_USER, ACC_WRITE } from '../spte/Acc.js';
-import { RMAP_LEVELS, SlotRmap, gfnToIndex, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
+import { RMAP_LEVELS, SlotRmap, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
 import type { X86RmapOps } from '../rmap/X86RmapOps.js';
 import { MEMSLOT_FLUSH_STRATEGY, type MemslotFlushStrategy } from '../memslot/MemslotFlushStrategy.js';
 import { ShadowMmuStats } from './ShadowMmuStats.js';
@@ -21,6 +21,7 @@ import {
 } from './ShadowPages.js';
 import { REQ_FREE_OBSOLETE_ROOTS, VcpuMmuList } from './VcpuMmuList.js';
 import { ROOT_NORMAL, ROOT_SPECIAL, VECTOR_GP, VECTOR_PF, X86VcpuMmu } from './X86VcpuMmu.js';
+import { RmapWalkOp, walkSlotRmaps } from '../rmap/walkSlotRmaps.js';
 
 /** Backend id. */
 export const X86_SHADOW_BACKEND_ID = 'x86-shadow';
@@ -361,17 +362,7 @@ export class X86ShadowMmu implements Mmu {
    */
   private applyDirtyLogFlags(slot: Memslot, oldFlags: number): void {
     if (!slot.dirtyLogging || (oldFlags & 1) !== 0 || slot.readOnly) return;
-    const r = slotRmap(slot);
-    const ops = slot.rmapOps as X86RmapOps;
-    let flush = false;
-    for (let level = 1; level <= RMAP_LEVELS; level++) {
-      const heads = r.heads[level - 1]!;
-      const span = pagesPerLevel(level);
-      const first = Math.floor(slot.baseGfn / span);
-      for (let i = 0; i < heads.length; i++) {
-        if (heads[i] !== 0 && ops.clearWritable(slot, (first + i) * span, level, false)) flush = true;
-      }
-    }
+    const flush = walkSlotRmaps(slot, slot.baseGfn, slot.baseGfn + slot.npages, RmapWalkOp.CLEAR_WRITABLE);
     if (flush) this.tlbs.flushAll();
   }
 
@@ -398,7 +389,7 @@ export class X86ShadowMmu implements Mmu {
     if (slot.arch === undefined) return 0;
     const r = slotRmap(slot);
     const before = r.entries;
-    const flush = this.forRange(slot, startGfn, endGfn, OP_UNMAP);
+    const flush = walkSlotRmaps(slot, startGfn, endGfn, RmapWalkOp.UNMAP);
     if (flush) this.tlbs.flushAll();
     return before - r.entries;
   }
@@ -415,42 +406,13 @@ export class X86ShadowMmu implements Mmu {
 
   /** clear_flush_young: clear A in every spte of the range; flush if any was young. */
   ageGfnRange(slot: Memslot, startGfn: number, endGfn: number): boolean {
-    const young = this.forRange(slot, startGfn, endGfn, OP_AGE);
+    const young = walkSlotRmaps(slot, startGfn, endGfn, RmapWalkOp.AGE);
     if (young) this.tlbs.flushAll();
     return young;
   }
 
   testAgeGfnRange(slot: Memslot, startGfn: number, endGfn: number): boolean {
-    return this.forRange(slot, startGfn, endGfn, OP_TEST_AGE);
-  }
-
-  /** slot_rmap_walk over [start, end) at every level, skipping empty heads. */
-  private forRange(slot: Memslot, startGfn: number, endGfn: number, op: number): boolean {
-    const start = Math.max(startGfn, slot.baseGfn);
-    const end = Math.min(endGfn, slot.baseGfn + slot.npages);
-    if (start >= end) return false;
-    const r = slotRmap(slot);
-    const ops = slot.rmapOps;
-    let result = false;
-    for (let level = 1; level <= RMAP_LEVELS; level++) {
-      const heads = r.heads[level - 1]!;
-      const span = pagesPerLevel(level);
-      const first = gfnToIndex(start, slot.baseGfn, level);
-      const last = gfnToIndex(end - 1, slot.baseGfn, level);
-      const base = Math.floor(slot.baseGfn / span);
-      for (let i = first; i <= last; i++) {
-        if (heads[i] === 0) continue;
-        const gfn = (base + i) * span;
-        const r1 = op === OP_UNMAP ? ops.unmap(slot, gfn, level)
-          : op === OP_AGE ? ops.age(slot, gfn, level)
-            : ops.testAge(slot, gfn, level);
-        if (r1) {
-          result = true;
-          if (op === OP_TEST_AGE) return true;
-        }
-      }
-    }
-    return result;
+    return walkSlotRmaps(slot, startGfn, endGfn, RmapWalkOp.TEST_AGE);
   }
 
   zapAll(): void {
@@ -510,9 +472,6 @@ export class X86ShadowMmu implements Mmu {
   }
 }
 
-const OP_UNMAP = 0;
-const OP_AGE = 1;
-const OP_TEST_AGE = 2;
 
 /** Index of vpn's entry in a shadow table at `level` (9 bits per level above the 4 KiB offset). */
 export function shadowIndex(vpn: number, level: number): number {

@@ -169,18 +169,21 @@ export class PteListPool {
       heads[at] = 0;
       return true;
     }
+    const word = this.findInChain(val >>> 1, sptep);
+    if (word < 0) return false;
+    this.removeEntry(heads, at, word);
+    return true;
+  }
+
+  /** Word index of `sptep` in the descriptor chain starting at `desc`, or -1. */
+  private findInChain(desc: number, sptep: number): number {
     const w = this.words;
-    for (let d = val >>> 1; d !== 0; d = w[d * PTE_LIST_DESC_WORDS + DESC_MORE]!) {
+    for (let d = desc; d !== 0; d = w[d * PTE_LIST_DESC_WORDS + DESC_MORE]!) {
       const base = d * PTE_LIST_DESC_WORDS;
       const n = w[base + DESC_COUNT]!;
-      for (let i = 0; i < n; i++) {
-        if (w[base + DESC_SPTES + i] === sptep) {
-          this.removeEntry(heads, at, base + DESC_SPTES + i);
-          return true;
-        }
-      }
+      for (let i = 0; i < n; i++) if (w[base + DESC_SPTES + i] === sptep) return base + DESC_SPTES + i;
     }
-    return false;
+    return -1;
   }
 
   /** pte_list_desc_remove_entry: overwrite the slot at word `slotWord` with the head's last entry. */
@@ -211,18 +214,10 @@ export class PteListPool {
       heads[at] = PTE_LIST_SPTE_SKIP * 2;
       return true;
     }
-    const w = this.words;
-    for (let d = val >>> 1; d !== 0; d = w[d * PTE_LIST_DESC_WORDS + DESC_MORE]!) {
-      const base = d * PTE_LIST_DESC_WORDS;
-      const n = w[base + DESC_COUNT]!;
-      for (let i = 0; i < n; i++) {
-        if (w[base + DESC_SPTES + i] === sptep) {
-          w[base + DESC_SPTES + i] = PTE_LIST_SPTE_SKIP;
-          return true;
-        }
-      }
-    }
-    return false;
+    const word = this.findInChain(val >>> 1, sptep);
+    if (word < 0) return false;
+    this.words[word] = PTE_LIST_SPTE_SKIP;
+    return true;
   }
 
   /** pte_list_count (skip markers included: they still occupy their slot). */
