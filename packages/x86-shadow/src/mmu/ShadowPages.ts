@@ -415,6 +415,45 @@ export class ShadowPages {
     return ret;
   }
 
+  /**
+   * `setSpte` for the fault path's common case: entry `e` of a level-1
+   * page is not present (the hardware walk just missed on it), not a
+   * prefetch. The same make_spte rules in straight-line code with one rmap
+   * lookup: none of setSpte's replacement, spurious or lost-permission cases
+   * can arise from an empty entry.
+   */
+  setNewLeaf(
+    e: number, pteAccess: number, writeFault: boolean, gfn: number, hfn: number, hostWritable: boolean,
+    slot: Memslot, pkey: number,
+  ): number {
+    const spt = this.spt;
+    let lo = SPTE_MMU_PRESENT | SPTE_P | SPTE_A;
+    let hi = pkey << SPTE_HI_PKEY_SHIFT;
+    if ((pteAccess & ACC_EXEC) === 0) hi |= SPTE_HI_NX;
+    if ((pteAccess & ACC_USER) !== 0) lo |= SPTE_U;
+    if (hostWritable) lo |= SPTE_HOST_WRITABLE;
+    let ret = SET_SPTE_FIXED;
+    if ((pteAccess & ACC_WRITE) !== 0 && hostWritable) {
+      const r = slotRmap(slot);
+      const i = gfn - slot.baseGfn;
+      if (r.writeTrack[i]! > 0 || (r.shadowed[i] !== 0 && this.tryUnsync(slot, gfn, false, false))) {
+        // Shadowed guest page table that cannot go unsync: map it read-only (make_spte's wrprot).
+        if (writeFault) ret = SET_SPTE_EMULATE;
+      } else {
+        // Hardware would set D on the first write through a writable spte; KVM sets it up front.
+        lo |= SPTE_W | SPTE_MMU_WRITABLE | SPTE_D;
+        if (slot.dirtyBitmap !== null) slot.markDirty(gfn);
+      }
+    }
+    spt.sptLo[e] = spteLo(hfn, lo);
+    spt.sptHi[e] = spteHi(hfn, hi);
+    if (this.flushPending) this.flushTlbs();
+    // rmap_add records the access the fault asked for, before make_spte's reductions.
+    spt.translation[e] = gfn * 8 + pteAccess;
+    slot.rmapOps.add(slot, gfn, 1, e);
+    return ret;
+  }
+
   // ------------------------------------------------------- unsync / sync
 
   /**

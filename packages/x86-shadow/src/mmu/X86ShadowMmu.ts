@@ -240,6 +240,22 @@ export class X86ShadowMmu implements Mmu {
       const top = x.cpuLevel === 3 ? 2 : x.cpuLevel;
       if (!walkWroteNothing && this.gpteChanged(x, top)) return FETCH_RETRY;
       const guestLevel = walk.level;
+      if (guestLevel === 1) {
+        // The hardware walk that brought us here stopped at this very level-1 entry and
+        // nothing was unlinked since: every link above it is present, so KVM's shadow walk
+        // would only clear the pages' write-flooding counts on its way down.
+        const missE = x.level1Miss(gvpn);
+        if (missE >= 0 && (spt.sptLo[missE]! & SPTE_MMU_PRESENT) === 0) {
+          const flags = spt.flags;
+          const flooding = spt.writeFlooding;
+          for (let l = level; l >= 2; l--) {
+            const p = x.missPathPage(l);
+            if ((flags[p]! & SP_SPECIAL) === 0) flooding[p] = 0;
+          }
+          flooding[missE >>> 9] = 0;
+          return pages.setNewLeaf(missE, pteAccess, write, gfn, hfn, hostWritable, slot, x.pkeActive ? walk.pkey : 0);
+        }
+      }
       while (level > guestLevel) {
         // for_each_shadow_entry: follow the links that exist, clearing write flooding on the way.
         const flags = spt.flags;
@@ -275,6 +291,8 @@ export class X86ShadowMmu implements Mmu {
     }
     const directAccess = direct ? ACC_ALL : pteAccess;
     while (level > 1) {
+      // KVM's second shadow walk clears the count of every page from the guest leaf's level down.
+      if (!direct) spt.writeFlooding[sp] = 0;
       const index = shadowIndex32(lo32, hi20, level);
       const e = (sp << 9) | index;
       let lo = spt.sptLo[e]!;
@@ -299,6 +317,7 @@ export class X86ShadowMmu implements Mmu {
       sp = child;
       level--;
     }
+    if (!direct) spt.writeFlooding[sp] = 0;
     const e = (sp << 9) | (lo32 & 511);
     const pkey = x.pkeActive ? walk.pkey : 0;
     return pages.setSpte(e, pteAccess, write, gfn, hfn, hostWritable, false, slot, pkey);

@@ -12,7 +12,7 @@ import {
 } from '../shadow/PageRole.js';
 import { SP_UNSYNC } from '../shadow/ShadowPageTable.js';
 import {
-  SPTE_A, SPTE_ENT_PER_PAGE, SPTE_P, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame,
+  SPTE_A, SPTE_ENT_PER_PAGE, SPTE_MMU_PRESENT, SPTE_P, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame,
 } from '../spte/Spte.js';
 import { ACC_ALL } from '../spte/Acc.js';
 import type { GuestPteContext } from './GuestPteContext.js';
@@ -97,6 +97,18 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   private pscRoot = 0;
   private pscSp = 0;
   private pscFlushes = -1;
+  /** The shadow pages above `pscSp` on its path, by level (2..rootLevel); valid while the cache entry is. */
+  private readonly pscPath = new Int32Array(6);
+  /**
+   * The last hardware miss on a not-present level-1 entry (KVM's fault path
+   * re-walks the shadow table to find it; the fault handler reuses it while
+   * nothing was unlinked since): entry handle (-1: none), page number, root
+   * and the TLB flush count at the time.
+   */
+  private missE = -1;
+  private missVpn = -1;
+  private missRoot = 0;
+  private missFlushes = -1;
 
   constructor(
     readonly vcpu: Vcpu,
@@ -162,6 +174,9 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     if (pde === this.pscPde && sp === this.pscRoot && this.vcpu.tlb.flushes === this.pscFlushes) {
       sp = this.pscSp;
       level = 1;
+    } else {
+      // This walk rewrites `pscPath` on its way down.
+      this.pscPde = -1;
     }
     for (;;) {
       const index = level === 1 ? lo32 & 511
@@ -172,10 +187,17 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
       e = (sp << 9) | index;
       lo = sptLo[e]!;
       if ((lo & SPTE_P) === 0) {
+        if (level === 1 && (lo & SPTE_MMU_PRESENT) === 0) {
+          this.missE = e;
+          this.missVpn = hi20 * TWO_POW_32 + lo32;
+          this.missRoot = this.rootSp;
+          this.missFlushes = this.vcpu.tlb.flushes;
+        }
         out.missCode = pfec;
         return -1;
       }
       if (level === 1 || (lo & SPTE_PS) !== 0) break;
+      this.pscPath[level] = sp;
       sp = linkSpteChild(sptHi[e]!, lo);
       level--;
       if (level === 1) {
@@ -197,6 +219,23 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     out.hfn = hfn;
     out.perm = perm;
     return hfn;
+  }
+
+  /**
+   * The not-present level-1 entry the last hardware walk missed on for
+   * (guest) page vpn, or -1. Valid only while that walk's path is intact:
+   * same root, and no TLB flush since (every unlink and every zap of a
+   * shadow page flushes the TLBs, the rule the paging-structure cache
+   * relies on too). The pages of that path are then in `missPathPage`.
+   */
+  level1Miss(vpn: number): number {
+    if (this.missVpn !== vpn || this.missRoot !== this.rootSp || this.missFlushes !== this.vcpu.tlb.flushes) return -1;
+    return this.missE;
+  }
+
+  /** Shadow page at `level` (2..rootLevel) on the path to the entry `level1Miss` returned. */
+  missPathPage(level: number): number {
+    return this.pscPath[level]!;
   }
 
   /** The hardware permission mask of leaf spte (lo, hi) for the current registers. */

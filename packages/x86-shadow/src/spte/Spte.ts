@@ -54,7 +54,8 @@ export function linkSpteChild(hi: number, lo: number): number {
 
 /** Low half holding `frame` and the given low flag bits. */
 export function spteLo(frame: number, flags: number): number {
-  return (((frame % TWO_POW_20) << 12) | flags) >>> 0;
+  // ToInt32 is exact modulo 2^32 for a safe integer, so `& 0xfffff` is frame mod 2^20 (no float modulo).
+  return (((frame & 0xfffff) << 12) | flags) >>> 0;
 }
 
 /** High half holding `frame` and the given high flag bits (NX, key). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FaultKind } from '@hvmmu/core';
+import { Access, FaultKind, FaultOutcome } from '@hvmmu/core';
 import { SP_UNSYNC, X86ShadowMmu, roleLevel } from '@hvmmu/x86-shadow';
 import { NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
@@ -119,6 +119,39 @@ describe('write protection of shadowed guest page tables', () => {
     // Using the tables rebuilds the shadow.
     expect(x.read(0x40_0000, 4)).toBe(true);
     expect(checkInvariants(vm)).toEqual([]);
+  });
+
+  it('a shadow fault resets the write-flooding count of every page on its path, the leaf table included', () => {
+    // KVM FNAME(fetch): clear_sp_write_flooding_count on each shadow page from the root down to
+    // the level of the guest leaf; a table in active use for translation is not "flooded".
+    // `afterHardwareMiss`: the fault follows the hardware walk's miss on the empty level-1 entry
+    // (the fault path reuses that walk); otherwise the handler is entered directly and walks itself.
+    for (const afterHardwareMiss of [true, false]) {
+      const t = selfMappingGuest();
+      const { x, mmu, vcpu } = t;
+      const spt = mmu.pages.spt;
+      expect(x.read(0x40_0000, 4)).toBe(true);
+      const path: number[] = [];
+      let sp = x.rootSp;
+      for (let level = 4; level >= 1; level--) {
+        path.push(sp);
+        if (level === 1) break;
+        const index = Math.floor(0x40_1000 / 2 ** (12 + 9 * (level - 1))) % 512;
+        const lo = spt.sptLo[sp * 512 + index]!;
+        sp = ((spt.sptHi[sp * 512 + index]! & 0x7ff) << 20) | (lo >>> 12);
+      }
+      for (const p of path) spt.writeFlooding[p] = 2;
+      // 0x40_1000 shares all four tables with 0x40_0000 and is not mapped yet: a fault.
+      const faults = mmu.stats()['shadowFaults']!;
+      if (!afterHardwareMiss) {
+        expect(mmu.handleFault(vcpu, 0x40_1000 / 4096, Access.READ, 0, vcpu.fault)).toBe(FaultOutcome.RETRY);
+      }
+      expect(x.read(0x40_1000, 4)).toBe(true);
+      expect(x.readLo).toBe(0xbbbb);
+      expect(mmu.stats()['shadowFaults']).toBe(faults + 1);
+      expect(path.map((p) => spt.writeFlooding[p])).toEqual([0, 0, 0, 0]);
+      expect(checkInvariants(t.vm)).toEqual([]);
+    }
   });
 
   it('a misaligned write to a shadowed table zaps the shadow page', () => {
