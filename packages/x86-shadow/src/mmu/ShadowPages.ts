@@ -436,7 +436,9 @@ export class ShadowPages {
     if ((pteAccess & ACC_WRITE) !== 0 && hostWritable) {
       const r = slotRmap(slot);
       const i = gfn - slot.baseGfn;
-      if (r.writeTrack[i]! > 0 || (r.shadowed[i] !== 0 && this.tryUnsync(slot, gfn, false, false))) {
+      // `shadowed` counts every page `writeTrack` counts (and the level-1 ones): for the common
+      // gfn that holds no guest page table one load settles mmu_try_to_unsync_pages.
+      if (r.shadowed[i] !== 0 && (r.writeTrack[i]! > 0 || this.tryUnsync(slot, gfn, false, false))) {
         // Shadowed guest page table that cannot go unsync: map it read-only (make_spte's wrprot).
         if (writeFault) ret = SET_SPTE_EMULATE;
       } else {

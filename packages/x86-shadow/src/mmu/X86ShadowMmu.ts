@@ -17,7 +17,7 @@ import type { X86RmapOps } from '../rmap/X86RmapOps.js';
 import { MEMSLOT_FLUSH_STRATEGY, type MemslotFlushStrategy } from '../memslot/MemslotFlushStrategy.js';
 import { ShadowMmuStats } from './ShadowMmuStats.js';
 import {
-  MIN_ALLOC_MMU_PAGES, PERMILLE_MMU_PAGES, SET_SPTE_EMULATE, SET_SPTE_SPURIOUS, ShadowPages,
+  MIN_ALLOC_MMU_PAGES, MIN_FREE_MMU_PAGES, PERMILLE_MMU_PAGES, SET_SPTE_EMULATE, SET_SPTE_SPURIOUS, ShadowPages,
 } from './ShadowPages.js';
 import { REQ_FREE_OBSOLETE_ROOTS, VcpuMmuList } from './VcpuMmuList.js';
 import { ROOT_NORMAL, ROOT_SPECIAL, VECTOR_GP, VECTOR_PF, X86VcpuMmu } from './X86VcpuMmu.js';
@@ -112,8 +112,45 @@ export class X86ShadowMmu implements Mmu {
 
     const gfn = walk.gfn;
     const write = (access & Access.WRITE) !== 0;
-    const user = (access & Access.IMPLICIT) === 0 && ((access & Access.USER) !== 0 || regs.cpl === 3);
     const slot = this.memslots.findByGfn(gfn);
+    // The common first touch, in straight-line code: a 4 KiB guest leaf behind tables the
+    // walk did not have to write (A/D already set), whose empty level-1 spte the hardware
+    // walk just missed on, a page that already has its own host frame, room in the
+    // shadow-page budget. Every step below is what the general path does in that case
+    // (no write tracking on a not-present fault, no CR0.WP flip for a leaf that allows the
+    // write, no notifier race in a plain frame lookup, no gpte re-read, no shadow page to
+    // create); anything else takes the general path, which starts from the same walk.
+    if (walk.level === 1 && slot !== undefined && !slot.invalid && (missCode & PFERR.P) === 0 &&
+        guestMem.writeResolves === writesBefore && (!write || (walk.pteAccess & ACC_WRITE) !== 0)) {
+      const missE = x.level1Miss(gvpn);
+      const hfn = slot.frames[gfn - slot.baseGfn]!;
+      const pages = this.pages;
+      const spt = pages.spt;
+      const root = x.rootSp;
+      if (missE >= 0 && hfn >= 0 && (spt.sptLo[missE]! & SPTE_MMU_PRESENT) === 0 && x.cpuLevel !== 0 &&
+          (spt.role[root]! & ROLE_INVALID) === 0 && spt.gen[root] === pages.validGen &&
+          pages.maxPages - pages.usedPages >= MIN_FREE_MMU_PAGES && (!write || !slot.readOnly)) {
+        // FNAME(fetch)'s shadow walk over present links only clears write flooding (special
+        // pages are never counted, so a zero count needs no check and no store).
+        const flooding = spt.writeFlooding;
+        const path = x.pscPath;
+        for (let level = x.rootLevel; level >= 2; level--) {
+          const p = path[level]!;
+          if (flooding[p] !== 0 && (spt.flags[p]! & SP_SPECIAL) === 0) flooding[p] = 0;
+        }
+        if (flooding[missE >>> 9] !== 0) flooding[missE >>> 9] = 0;
+        // A frame number in `frames` is the page's own (the zero frame is never stored there):
+        // host-writable unless the slot is read-only.
+        const r = pages.setNewLeaf(missE, walk.pteAccess, write, gfn, hfn, !slot.readOnly, slot, x.pkeActive ? walk.pkey : 0);
+        this.counters.shadowFaults++;
+        if (r === SET_SPTE_EMULATE) {
+          fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+          return FaultOutcome.DONE;
+        }
+        return FaultOutcome.RETRY;
+      }
+    }
+    const user = (access & Access.IMPLICIT) === 0 && ((access & Access.USER) !== 0 || regs.cpl === 3);
     if (slot === undefined) {
       fault.set(FaultKind.NO_MEMORY, 0, vpn, 0, access, gfn * 4096);
       this.counters.vmmFaults++;
@@ -240,22 +277,6 @@ export class X86ShadowMmu implements Mmu {
       const top = x.cpuLevel === 3 ? 2 : x.cpuLevel;
       if (!walkWroteNothing && this.gpteChanged(x, top)) return FETCH_RETRY;
       const guestLevel = walk.level;
-      if (guestLevel === 1) {
-        // The hardware walk that brought us here stopped at this very level-1 entry and
-        // nothing was unlinked since: every link above it is present, so KVM's shadow walk
-        // would only clear the pages' write-flooding counts on its way down.
-        const missE = x.level1Miss(gvpn);
-        if (missE >= 0 && (spt.sptLo[missE]! & SPTE_MMU_PRESENT) === 0) {
-          const flags = spt.flags;
-          const flooding = spt.writeFlooding;
-          for (let l = level; l >= 2; l--) {
-            const p = x.missPathPage(l);
-            if ((flags[p]! & SP_SPECIAL) === 0) flooding[p] = 0;
-          }
-          flooding[missE >>> 9] = 0;
-          return pages.setNewLeaf(missE, pteAccess, write, gfn, hfn, hostWritable, slot, x.pkeActive ? walk.pkey : 0);
-        }
-      }
       while (level > guestLevel) {
         // for_each_shadow_entry: follow the links that exist, clearing write flooding on the way.
         const flags = spt.flags;

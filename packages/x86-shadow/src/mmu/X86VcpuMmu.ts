@@ -1,5 +1,5 @@
 import {
-  Access, FaultKind, HvmmuError, isValidAccess, type TranslationResult, type Translator, type Vcpu,
+  Access, FaultKind, HvmmuError, isValidAccess, type SoftTlb, type TranslationResult, type Translator, type Vcpu,
 } from '@hvmmu/core';
 import { GuestWalk } from '../walker/GuestWalk.js';
 import { GuestWalker } from '../walker/GuestWalker.js';
@@ -68,6 +68,10 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   /** Scratch walk of the fault path. */
   readonly walk = new GuestWalk();
   private readonly hw = new HardwarePermissions();
+  /** `hw.table`, held directly: the hardware walk reads it on every TLB refill. */
+  private readonly hwTable = this.hw.table;
+  /** The vCPU's TLB, held directly for the same reason (its flush count guards the caches below). */
+  private readonly tlb: SoftTlb;
 
   /** KVM cpu_role (base word) and extended role bits; root_role. */
   cpuRole = 0;
@@ -93,12 +97,17 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   readHi = 0;
   private readonly bytes8 = new Uint8Array(8);
   /** One-entry paging-structure cache of the translator: 2 MiB region → level-1 shadow page. */
-  private pscPde = -1;
+  private pscPdeLo = -1;
+  private pscPdeHi = -1;
+  /** Root the cache entry belongs to (0: no entry). */
   private pscRoot = 0;
   private pscSp = 0;
   private pscFlushes = -1;
-  /** The shadow pages above `pscSp` on its path, by level (2..rootLevel); valid while the cache entry is. */
-  private readonly pscPath = new Int32Array(6);
+  /**
+   * The shadow pages above `pscSp` on its path, by level (2..rootLevel);
+   * valid while the cache entry is, and for the entry `level1Miss` returns.
+   */
+  readonly pscPath = new Int32Array(6);
   /**
    * The last hardware miss on a not-present level-1 entry (KVM's fault path
    * re-walks the shadow table to find it; the fault handler reuses it while
@@ -116,6 +125,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     /** Smallest level of the hardware root (3 = as KVM shadows; 4/5 = a 64-bit host's NPT). */
     readonly hostRootLevel: number,
   ) {
+    this.tlb = vcpu.tlb;
     this.computeRoles();
     this.hw.update(this.regs);
   }
@@ -134,15 +144,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
    * Sets A in the leaf it uses, as the processor does (SDM 4.8).
    */
   translate(vpn: number, access: number, out: TranslationResult): number {
-    const write = access & Access.WRITE;
-    const fetch = access & Access.FETCH;
-    const user = (access & Access.IMPLICIT) === 0 && ((access & Access.USER) !== 0 || this.regs.cpl === 3);
-    const pfec = (write !== 0 ? PFERR.W : 0) | (user ? PFERR.U : 0) | (fetch !== 0 ? PFERR.ID : 0);
-    out.cacheable = true;
-    if (this.requests !== 0 || this.rootSp === 0) {
-      out.missCode = pfec;
-      return -1;
-    }
+    if (this.requests !== 0 || this.rootSp === 0) return this.miss(access, out, 0);
     let lo32: number;
     let hi20: number;
     if (this.cpuLevel >= 4) {
@@ -151,9 +153,8 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
       // SDM 3.3.7.1: a non-canonical address is #GP, never a translation.
       const top = this.cpuLevel === 5 ? hi20 >>> 12 : hi20 >>> 3;
       if (vpn > MAX_VPN || (top !== 0 && top !== (this.cpuLevel === 5 ? 0xff : 0x1ffff))) {
-        out.missCode = pfec;
         out.cacheable = false;
-        return -1;
+        return this.miss(access, out, 0);
       }
     } else {
       // Linear addresses are 32 bits below long mode: use the low bits, never cache an alias.
@@ -163,56 +164,55 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     }
     const spt = this.pages.spt;
     const sptLo = spt.sptLo;
-    const sptHi = spt.sptHi;
-    let sp = this.rootSp;
-    let level = this.rootLevel;
-    let e = 0;
-    let lo = 0;
+    let e: number;
+    let lo: number;
+    let level = 1;
     // Paging-structure cache (SDM 4.10.3): the level-1 table last reached for this 2 MiB
     // region. Every change that unlinks a table flushes the TLBs, which invalidates it.
-    const pde = (lo32 >>> 9) + hi20 * 0x80_0000;
-    if (pde === this.pscPde && sp === this.pscRoot && this.vcpu.tlb.flushes === this.pscFlushes) {
-      sp = this.pscSp;
-      level = 1;
-    } else {
-      // This walk rewrites `pscPath` on its way down.
-      this.pscPde = -1;
-    }
-    for (;;) {
-      const index = level === 1 ? lo32 & 511
-        : level === 2 ? (lo32 >>> 9) & 511
-          : level === 3 ? (lo32 >>> 18) & 511
-            : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511
-              : (hi20 >>> 4) & 511;
-      e = (sp << 9) | index;
+    const pdeLo = lo32 >>> 9;
+    if (pdeLo === this.pscPdeLo && hi20 === this.pscPdeHi && this.rootSp === this.pscRoot && this.tlb.flushes === this.pscFlushes) {
+      e = (this.pscSp << 9) | (lo32 & 511);
       lo = sptLo[e]!;
-      if ((lo & SPTE_P) === 0) {
-        if (level === 1 && (lo & SPTE_MMU_PRESENT) === 0) {
-          this.missE = e;
-          this.missVpn = hi20 * TWO_POW_32 + lo32;
-          this.missRoot = this.rootSp;
-          this.missFlushes = this.vcpu.tlb.flushes;
+    } else {
+      // This walk rewrites the cache and `pscPath` (which a recorded miss also relies on) on its way down.
+      this.pscRoot = 0;
+      this.missVpn = -1;
+      const sptHi = spt.sptHi;
+      let sp = this.rootSp;
+      level = this.rootLevel;
+      for (;;) {
+        const index = level === 1 ? lo32 & 511
+          : level === 2 ? (lo32 >>> 9) & 511
+            : level === 3 ? (lo32 >>> 18) & 511
+              : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511
+                : (hi20 >>> 4) & 511;
+        e = (sp << 9) | index;
+        lo = sptLo[e]!;
+        if (level === 1 || (lo & (SPTE_P | SPTE_PS)) !== SPTE_P) break;
+        this.pscPath[level] = sp;
+        sp = linkSpteChild(sptHi[e]!, lo);
+        level--;
+        if (level === 1) {
+          this.pscPdeLo = pdeLo;
+          this.pscPdeHi = hi20;
+          this.pscRoot = this.rootSp;
+          this.pscSp = sp;
+          this.pscFlushes = this.tlb.flushes;
         }
-        out.missCode = pfec;
-        return -1;
-      }
-      if (level === 1 || (lo & SPTE_PS) !== 0) break;
-      this.pscPath[level] = sp;
-      sp = linkSpteChild(sptHi[e]!, lo);
-      level--;
-      if (level === 1) {
-        this.pscPde = pde;
-        this.pscRoot = this.rootSp;
-        this.pscSp = sp;
-        this.pscFlushes = this.vcpu.tlb.flushes;
       }
     }
-    const hi = sptHi[e]!;
-    const perm = this.hw.table[(((hi >>> 27) & 15) << 3) | ((hi >>> 31) << 2) | ((lo >>> 1) & 3)]!;
-    if (((perm >> access) & 1) === 0) {
-      out.missCode = pfec | PFERR.P;
-      return -1;
+    if ((lo & SPTE_P) === 0) {
+      if (level === 1 && (lo & SPTE_MMU_PRESENT) === 0) {
+        this.missE = e;
+        this.missVpn = hi20 * TWO_POW_32 + lo32;
+        this.missRoot = this.rootSp;
+        this.missFlushes = this.tlb.flushes;
+      }
+      return this.miss(access, out, 0);
     }
+    const hi = spt.sptHi[e]!;
+    const perm = this.hwTable[(((hi >>> 27) & 15) << 3) | ((hi >>> 31) << 2) | ((lo >>> 1) & 3)]!;
+    if (((perm >> access) & 1) === 0) return this.miss(access, out, PFERR.P);
     if ((lo & SPTE_A) === 0) sptLo[e] = (lo | SPTE_A) >>> 0;
     let hfn = (hi & 0xfffff) * TWO_POW_20 + (lo >>> 12);
     if (level > 1) hfn += lo32 & ((1 << (9 * (level - 1))) - 1);
@@ -221,26 +221,29 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     return hfn;
   }
 
+  /** A hardware miss: the #PF-like code of `access` (plus `extra`) into `out`; returns -1. */
+  private miss(access: number, out: TranslationResult, extra: number): number {
+    const user = (access & Access.IMPLICIT) === 0 && ((access & Access.USER) !== 0 || this.regs.cpl === 3);
+    out.missCode = extra | ((access & Access.WRITE) !== 0 ? PFERR.W : 0) | (user ? PFERR.U : 0) |
+      ((access & Access.FETCH) !== 0 ? PFERR.ID : 0);
+    return -1;
+  }
+
   /**
    * The not-present level-1 entry the last hardware walk missed on for
    * (guest) page vpn, or -1. Valid only while that walk's path is intact:
    * same root, and no TLB flush since (every unlink and every zap of a
    * shadow page flushes the TLBs, the rule the paging-structure cache
-   * relies on too). The pages of that path are then in `missPathPage`.
+   * relies on too). The pages of that path are then in `pscPath`.
    */
   level1Miss(vpn: number): number {
-    if (this.missVpn !== vpn || this.missRoot !== this.rootSp || this.missFlushes !== this.vcpu.tlb.flushes) return -1;
+    if (this.missVpn !== vpn || this.missRoot !== this.rootSp || this.missFlushes !== this.tlb.flushes) return -1;
     return this.missE;
-  }
-
-  /** Shadow page at `level` (2..rootLevel) on the path to the entry `level1Miss` returned. */
-  missPathPage(level: number): number {
-    return this.pscPath[level]!;
   }
 
   /** The hardware permission mask of leaf spte (lo, hi) for the current registers. */
   hardwarePerm(lo: number, hi: number): number {
-    return this.hw.table[(((hi >>> 27) & 15) << 3) | ((hi >>> 31) << 2) | ((lo >>> 1) & 3)]!;
+    return this.hwTable[(((hi >>> 27) & 15) << 3) | ((hi >>> 31) << 2) | ((lo >>> 1) & 3)]!;
   }
 
   // ======================================================== guest context

@@ -28,8 +28,15 @@ export class NormalRmapOps implements X86RmapOps {
   /** rmap_add's list part; recycles (zaps) a list that grew past RMAP_RECYCLE_THRESHOLD. */
   add(slot: Memslot, gfn: number, level: number, entry: number): void {
     const r = slotRmap(slot);
-    const before = r.pool.add(r.heads[level - 1]!, gfnToIndex(gfn, slot.baseGfn, level), entry);
+    const heads = r.heads[level - 1]!;
+    const at = level === 1 ? gfn - slot.baseGfn : gfnToIndex(gfn, slot.baseGfn, level);
     r.entries++;
+    // The first mapping of a gfn (every first-touch fault): the single-entry form.
+    if (heads[at] === 0) {
+      heads[at] = entry * 2;
+      return;
+    }
+    const before = r.pool.add(heads, at, entry);
     if (before > RMAP_RECYCLE_THRESHOLD) {
       this.stats.rmapRecycles++;
       if (this.unmap(slot, gfn, level)) this.tlbs.flushAll();
