@@ -19,7 +19,7 @@ export class GuestPhysMemory implements GuestMemory {
    */
   writeResolves = 0;
 
-  constructor(private readonly memslots: MemslotTable) {
+  constructor(readonly memslots: MemslotTable) {
     this.view = memslots.view;
   }
 

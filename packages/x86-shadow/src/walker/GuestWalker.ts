@@ -55,6 +55,20 @@ export class GuestWalker {
   private slotBase = 0;
   private slotPages = 0;
   private slotFrames: Int32Array = NO_FRAMES;
+  /**
+   * Per level, the last table the fast walk read there over memslot memory
+   * (its word index, -1: none) and the host word index its page starts at:
+   * consecutive walks share their upper tables, and reusing the host frame
+   * takes the frame lookup off each level's chain of dependent loads. Valid
+   * for one `GuestPhysMemory` while its memslots' generation and
+   * invalidation sequence stay the same (a frame is only replaced or freed
+   * by a change that bumps one of them); cleared otherwise.
+   */
+  private readonly tableKey = new Int32Array(6).fill(-1);
+  private readonly tableHost = new Int32Array(6);
+  private tablePhys: GuestPhysMemory | null = null;
+  private tableGen = -1;
+  private tableSeq = -1;
 
   /** The precomputed masks for `regs` (recomputed only if they changed since the last call). */
   prepare(regs: X86Registers): PagingContext {
@@ -129,6 +143,15 @@ export class GuestWalker {
     // A VM's memslots: tables usually share a slot, looked up once per walk (see `slotWord`).
     const phys = mem.constructor === GuestPhysMemory ? mem as GuestPhysMemory : null;
     this.slotPages = 0;
+    const tableKey = this.tableKey;
+    const tableHost = this.tableHost;
+    if (phys !== null && (phys !== this.tablePhys || phys.memslots.generation !== this.tableGen ||
+        phys.memslots.invalidationSeq !== this.tableSeq)) {
+      this.tablePhys = phys;
+      this.tableGen = phys.memslots.generation;
+      this.tableSeq = phys.memslots.invalidationSeq;
+      tableKey.fill(-1);
+    }
     // Word index of the last 8-byte entry the words can hold.
     const lastWord = words.length - 2;
     const rsvdHi = ctx.entryRsvdHi;
@@ -149,7 +172,10 @@ export class GuestWalker {
       // SDM 3.3.7.1: VA bits 63:56 equal (vpn bits 51:44).
       if ((vaHigh >>> 17) !== 0 && (vaHigh >>> 17) !== 0xff) return false;
       g5 = t4 + (((vaHigh >>> 9) & 511) << 1);
-      const w5 = flat ? g5 : phys !== null ? this.slotWord(phys, g5) : hostWord(mem, g5);
+      // The PML5 table is the root (t4 until the PML5E replaces it).
+      const w5 = flat ? g5
+        : phys !== null ? (t4 === tableKey[5] ? tableHost[5]! + (g5 & 1023) : this.tableWord(phys, g5, 5))
+          : hostWord(mem, g5);
       if (w5 < 0 || w5 > lastWord) return false;
       lo5 = words[w5]!;
       hi5 = words[w5 + 1]!;
@@ -161,7 +187,9 @@ export class GuestWalker {
       return false;
     }
     const g4 = t4 + ((vaHigh & 511) << 1);
-    const w4 = flat ? g4 : phys !== null ? this.slotWord(phys, g4) : hostWord(mem, g4);
+    const w4 = flat ? g4
+      : phys !== null ? (t4 === tableKey[4] ? tableHost[4]! + (g4 & 1023) : this.tableWord(phys, g4, 4))
+        : hostWord(mem, g4);
     if (w4 < 0 || w4 > lastWord) return false;
     const lo4 = words[w4]!;
     const hi4 = words[w4 + 1]!;
@@ -170,7 +198,9 @@ export class GuestWalker {
 
     const t3 = (lo4 >>> 12) << 10;
     const g3 = t3 + ((vaLow >>> 18) << 1);
-    const w3 = flat ? g3 : phys !== null ? this.slotWord(phys, g3) : hostWord(mem, g3);
+    const w3 = flat ? g3
+      : phys !== null ? (t3 === tableKey[3] ? tableHost[3]! + (g3 & 1023) : this.tableWord(phys, g3, 3))
+        : hostWord(mem, g3);
     if (w3 < 0 || w3 > lastWord) return false;
     const lo3 = words[w3]!;
     const hi3 = words[w3 + 1]!;
@@ -179,7 +209,9 @@ export class GuestWalker {
 
     const t2 = (lo3 >>> 12) << 10;
     const g2 = t2 + (((vaLow >>> 9) & 511) << 1);
-    const w2 = flat ? g2 : phys !== null ? this.slotWord(phys, g2) : hostWord(mem, g2);
+    const w2 = flat ? g2
+      : phys !== null ? (t2 === tableKey[2] ? tableHost[2]! + (g2 & 1023) : this.tableWord(phys, g2, 2))
+        : hostWord(mem, g2);
     if (w2 < 0 || w2 > lastWord) return false;
     const lo2 = words[w2]!;
     const hi2 = words[w2 + 1]!;
@@ -188,7 +220,9 @@ export class GuestWalker {
 
     const t1 = (lo2 >>> 12) << 10;
     const g1 = t1 + ((vaLow & 511) << 1);
-    const w1 = flat ? g1 : phys !== null ? this.slotWord(phys, g1) : hostWord(mem, g1);
+    const w1 = flat ? g1
+      : phys !== null ? (t1 === tableKey[1] ? tableHost[1]! + (g1 & 1023) : this.tableWord(phys, g1, 1))
+        : hostWord(mem, g1);
     if (w1 < 0 || w1 > lastWord) return false;
     const lo = words[w1]!;
     const hi = words[w1 + 1]!;
@@ -403,6 +437,7 @@ export class GuestWalker {
     const buffer = view.buffer;
     const fixedLength = Reflect.get(buffer, 'resizable') !== true && Reflect.get(buffer, 'growable') !== true;
     this.wordsView = view;
+    this.tableKey.fill(-1);
     this.words = HOST_LITTLE_ENDIAN && fixedLength && view.byteOffset % 4 === 0
       ? new Uint32Array(buffer, view.byteOffset, Math.floor(view.byteLength / 4))
       : null;
@@ -550,12 +585,13 @@ export class GuestWalker {
   }
 
   /**
-   * `hostWord` for memslot-backed memory, for a table below 4 GiB (`g` <
-   * 2^30 + 2^10): a table page in the walk's cached slot with its own host
-   * frame is indexed directly; any other page goes to the slot lookup or to
-   * `resolve`, so the result is always `hostWord`'s.
+   * `hostWord` for memslot-backed memory, for an entry of a table below 4
+   * GiB (`g` < 2^30 + 2^10) read at `level`: a table page in the walk's
+   * cached slot with its own host frame is indexed directly (and remembered
+   * for the level, see `tableKey`); any other page goes to the slot lookup
+   * or to `resolve`, so the result is always `hostWord`'s.
    */
-  private slotWord(phys: GuestPhysMemory, g: number): number {
+  private tableWord(phys: GuestPhysMemory, g: number, level: number): number {
     const gfn = g >>> 10;
     let index = gfn - this.slotBase;
     if (index < 0 || index >= this.slotPages) {
@@ -567,7 +603,10 @@ export class GuestWalker {
       index = gfn - slot.baseGfn;
     }
     const hfn = this.slotFrames[index]!;
-    return hfn >= 0 ? hfn * 1024 + (g & 1023) : hostWord(phys, g);
+    if (hfn < 0) return hostWord(phys, g);
+    this.tableKey[level] = gfn << 10;
+    this.tableHost[level] = hfn * 1024;
+    return hfn * 1024 + (g & 1023);
   }
 
   /** A non-canonical address: #GP(0), no table read (SDM 3.3.7.1). */
