@@ -131,12 +131,11 @@ export class X86ShadowMmu implements Mmu {
           (spt.role[root]! & ROLE_INVALID) === 0 && spt.gen[root] === pages.validGen &&
           pages.maxPages - pages.usedPages >= MIN_FREE_MMU_PAGES && (!write || !slot.readOnly)) {
         // FNAME(fetch)'s shadow walk over present links only clears write flooding (special
-        // pages are never counted, so a zero count needs no check and no store).
+        // pages are never counted: not hashed, their count stays 0).
         const flooding = spt.writeFlooding;
         const path = x.pscPath;
         for (let level = x.rootLevel; level >= 2; level--) {
-          const p = path[level]!;
-          if (flooding[p] !== 0 && (spt.flags[p]! & SP_SPECIAL) === 0) flooding[p] = 0;
+          if (flooding[path[level]!] !== 0) flooding[path[level]!] = 0;
         }
         if (flooding[missE >>> 9] !== 0) flooding[missE >>> 9] = 0;
         // A frame number in `frames` is the page's own (the zero frame is never stored there):

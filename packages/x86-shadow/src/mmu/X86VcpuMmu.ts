@@ -118,6 +118,8 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   private missVpn = -1;
   private missRoot = 0;
   private missFlushes = -1;
+  /** Level of the entry `walkShadow` returned. */
+  private walkLevel = 1;
 
   constructor(
     readonly vcpu: Vcpu,
@@ -144,6 +146,34 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
    * Sets A in the leaf it uses, as the processor does (SDM 4.8).
    */
   translate(vpn: number, access: number, out: TranslationResult): number {
+    // Long mode through the paging-structure cache (SDM 4.10.3: the level-1 table last
+    // reached for this 2 MiB region; every change that unlinks a table flushes the TLBs,
+    // which invalidates it). A hit also proves the address canonical: the entry was filled
+    // by a walk of an address with the same bits 51:32 under the same root (a paging-mode
+    // change replaces the root). Kept small so the vCPU's slow path can inline it.
+    if (this.cpuLevel < 4 || this.requests !== 0) return this.translateFull(vpn, access, out);
+    const lo32 = vpn >>> 0;
+    const hi20 = (vpn - lo32) / TWO_POW_32;
+    if ((lo32 >>> 9) !== this.pscPdeLo || hi20 !== this.pscPdeHi || this.rootSp !== this.pscRoot ||
+        this.tlb.flushes !== this.pscFlushes) {
+      return this.translateFull(vpn, access, out);
+    }
+    const sptLo = this.pages.spt.sptLo;
+    const e = (this.pscSp << 9) | (lo32 & 511);
+    const lo = sptLo[e]!;
+    if ((lo & SPTE_P) === 0) return this.entryMiss(e, lo, 1, vpn, access, out);
+    const hi = this.pages.spt.sptHi[e]!;
+    const perm = this.hwTable[(((hi >>> 27) & 15) << 3) | ((hi >>> 31) << 2) | ((lo >>> 1) & 3)]!;
+    if (((perm >> access) & 1) === 0) return this.miss(access, out, PFERR.P);
+    if ((lo & SPTE_A) === 0) sptLo[e] = (lo | SPTE_A) >>> 0;
+    const hfn = (hi & 0xfffff) * TWO_POW_20 + (lo >>> 12);
+    out.hfn = hfn;
+    out.perm = perm;
+    return hfn;
+  }
+
+  /** `translate` in every mode and case: pending requests, canonical check, the walk from the root. */
+  private translateFull(vpn: number, access: number, out: TranslationResult): number {
     if (this.requests !== 0 || this.rootSp === 0) return this.miss(access, out, 0);
     let lo32: number;
     let hi20: number;
@@ -152,73 +182,90 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
       hi20 = (vpn - lo32) / TWO_POW_32;
       // SDM 3.3.7.1: a non-canonical address is #GP, never a translation.
       const top = this.cpuLevel === 5 ? hi20 >>> 12 : hi20 >>> 3;
-      if (vpn > MAX_VPN || (top !== 0 && top !== (this.cpuLevel === 5 ? 0xff : 0x1ffff))) {
-        out.cacheable = false;
-        return this.miss(access, out, 0);
-      }
+      if (vpn > MAX_VPN || (top !== 0 && top !== (this.cpuLevel === 5 ? 0xff : 0x1ffff))) return this.nonCanonical(access, out);
     } else {
       // Linear addresses are 32 bits below long mode: use the low bits, never cache an alias.
       lo32 = vpn & 0xfffff;
       hi20 = 0;
       if (lo32 !== vpn) out.cacheable = false;
     }
-    const spt = this.pages.spt;
-    const sptLo = spt.sptLo;
+    // The paging-structure cache (see `translate`).
     let e: number;
-    let lo: number;
     let level = 1;
-    // Paging-structure cache (SDM 4.10.3): the level-1 table last reached for this 2 MiB
-    // region. Every change that unlinks a table flushes the TLBs, which invalidates it.
-    const pdeLo = lo32 >>> 9;
-    if (pdeLo === this.pscPdeLo && hi20 === this.pscPdeHi && this.rootSp === this.pscRoot && this.tlb.flushes === this.pscFlushes) {
+    if ((lo32 >>> 9) === this.pscPdeLo && hi20 === this.pscPdeHi && this.rootSp === this.pscRoot && this.tlb.flushes === this.pscFlushes) {
       e = (this.pscSp << 9) | (lo32 & 511);
-      lo = sptLo[e]!;
     } else {
-      // This walk rewrites the cache and `pscPath` (which a recorded miss also relies on) on its way down.
-      this.pscRoot = 0;
-      this.missVpn = -1;
-      const sptHi = spt.sptHi;
-      let sp = this.rootSp;
-      level = this.rootLevel;
-      for (;;) {
-        const index = level === 1 ? lo32 & 511
-          : level === 2 ? (lo32 >>> 9) & 511
-            : level === 3 ? (lo32 >>> 18) & 511
-              : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511
-                : (hi20 >>> 4) & 511;
-        e = (sp << 9) | index;
-        lo = sptLo[e]!;
-        if (level === 1 || (lo & (SPTE_P | SPTE_PS)) !== SPTE_P) break;
-        this.pscPath[level] = sp;
-        sp = linkSpteChild(sptHi[e]!, lo);
-        level--;
-        if (level === 1) {
-          this.pscPdeLo = pdeLo;
-          this.pscPdeHi = hi20;
-          this.pscRoot = this.rootSp;
-          this.pscSp = sp;
-          this.pscFlushes = this.tlb.flushes;
-        }
-      }
+      e = this.walkShadow(lo32, hi20);
+      level = this.walkLevel;
     }
-    if ((lo & SPTE_P) === 0) {
-      if (level === 1 && (lo & SPTE_MMU_PRESENT) === 0) {
-        this.missE = e;
-        this.missVpn = hi20 * TWO_POW_32 + lo32;
-        this.missRoot = this.rootSp;
-        this.missFlushes = this.tlb.flushes;
-      }
-      return this.miss(access, out, 0);
-    }
+    const spt = this.pages.spt;
+    const lo = spt.sptLo[e]!;
+    if ((lo & SPTE_P) === 0) return this.entryMiss(e, lo, level, hi20 * TWO_POW_32 + lo32, access, out);
     const hi = spt.sptHi[e]!;
     const perm = this.hwTable[(((hi >>> 27) & 15) << 3) | ((hi >>> 31) << 2) | ((lo >>> 1) & 3)]!;
     if (((perm >> access) & 1) === 0) return this.miss(access, out, PFERR.P);
-    if ((lo & SPTE_A) === 0) sptLo[e] = (lo | SPTE_A) >>> 0;
+    if ((lo & SPTE_A) === 0) spt.sptLo[e] = (lo | SPTE_A) >>> 0;
     let hfn = (hi & 0xfffff) * TWO_POW_20 + (lo >>> 12);
     if (level > 1) hfn += lo32 & ((1 << (9 * (level - 1))) - 1);
     out.hfn = hfn;
     out.perm = perm;
     return hfn;
+  }
+
+  /**
+   * The hardware walk from the root (the paging-structure cache missed):
+   * returns the last entry read — a leaf, or one that is not present — with
+   * its level in `walkLevel`, and refills the cache (and `pscPath`) when it
+   * reaches a level-1 table.
+   */
+  private walkShadow(lo32: number, hi20: number): number {
+    // This walk rewrites the cache and `pscPath` (which a recorded miss also relies on).
+    this.pscRoot = 0;
+    this.missVpn = -1;
+    const spt = this.pages.spt;
+    const sptLo = spt.sptLo;
+    const sptHi = spt.sptHi;
+    let sp = this.rootSp;
+    let level = this.rootLevel;
+    for (;;) {
+      const index = level === 1 ? lo32 & 511
+        : level === 2 ? (lo32 >>> 9) & 511
+          : level === 3 ? (lo32 >>> 18) & 511
+            : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511
+              : (hi20 >>> 4) & 511;
+      const e = (sp << 9) | index;
+      const lo = sptLo[e]!;
+      if (level === 1 || (lo & (SPTE_P | SPTE_PS)) !== SPTE_P) {
+        this.walkLevel = level;
+        return e;
+      }
+      this.pscPath[level] = sp;
+      sp = linkSpteChild(sptHi[e]!, lo);
+      level--;
+      if (level === 1) {
+        this.pscPdeLo = lo32 >>> 9;
+        this.pscPdeHi = hi20;
+        this.pscRoot = this.rootSp;
+        this.pscSp = sp;
+        this.pscFlushes = this.tlb.flushes;
+      }
+    }
+  }
+
+  /** Entry `e` (at `level`, value `lo`) is not present: remember an empty level-1 entry for the fault handler. */
+  private entryMiss(e: number, lo: number, level: number, vpn: number, access: number, out: TranslationResult): number {
+    if (level === 1 && (lo & SPTE_MMU_PRESENT) === 0) {
+      this.missE = e;
+      this.missVpn = vpn;
+      this.missRoot = this.rootSp;
+      this.missFlushes = this.tlb.flushes;
+    }
+    return this.miss(access, out, 0);
+  }
+
+  private nonCanonical(access: number, out: TranslationResult): number {
+    out.cacheable = false;
+    return this.miss(access, out, 0);
   }
 
   /** A hardware miss: the #PF-like code of `access` (plus `extra`) into `out`; returns -1. */

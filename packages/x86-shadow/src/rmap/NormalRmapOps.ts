@@ -5,7 +5,7 @@ import { ShadowMmuStats } from '../mmu/ShadowMmuStats.js';
 import {
   SPTE_A, SPTE_HI_FRAME_MASK, SPTE_HOST_WRITABLE, SPTE_MMU_WRITABLE, SPTE_W, spteHi, spteLo,
 } from '../spte/Spte.js';
-import { gfnToIndex, slotRmap } from './SlotRmap.js';
+import { SlotRmap, gfnToIndex, slotRmap } from './SlotRmap.js';
 import { RMAP_RECYCLE_THRESHOLD, type X86RmapOps } from './X86RmapOps.js';
 
 /**
@@ -27,15 +27,25 @@ export class NormalRmapOps implements X86RmapOps {
 
   /** rmap_add's list part; recycles (zaps) a list that grew past RMAP_RECYCLE_THRESHOLD. */
   add(slot: Memslot, gfn: number, level: number, entry: number): void {
+    // The first 4 KiB mapping of a gfn (every first-touch fault) takes the single-entry form
+    // here; kept this small so the compiler inlines it into the fault path.
+    const arch = slot.arch;
+    if (level === 1 && arch instanceof SlotRmap) {
+      const at = gfn - slot.baseGfn;
+      if (arch.heads[0]![at] === 0) {
+        arch.heads[0]![at] = entry * 2;
+        arch.entries++;
+        return;
+      }
+    }
+    this.addToList(slot, gfn, level, entry);
+  }
+
+  private addToList(slot: Memslot, gfn: number, level: number, entry: number): void {
     const r = slotRmap(slot);
     const heads = r.heads[level - 1]!;
-    const at = level === 1 ? gfn - slot.baseGfn : gfnToIndex(gfn, slot.baseGfn, level);
+    const at = gfnToIndex(gfn, slot.baseGfn, level);
     r.entries++;
-    // The first mapping of a gfn (every first-touch fault): the single-entry form.
-    if (heads[at] === 0) {
-      heads[at] = entry * 2;
-      return;
-    }
     const before = r.pool.add(heads, at, entry);
     if (before > RMAP_RECYCLE_THRESHOLD) {
       this.stats.rmapRecycles++;

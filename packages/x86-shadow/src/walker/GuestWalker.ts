@@ -100,22 +100,14 @@ export class GuestWalker {
     }
     const ctx = this.ctx;
     if (!ctx.matches(regs)) ctx.update(regs);
-    const key = access | (regs.cpl === 3 ? ACCESS_KEY_CPL3 : 0) | (regs.rflagsAc ? ACCESS_KEY_AC : 0);
-    const kind = ctx.accessKind[key]!;
-    const pfec = ctx.accessPfec[key]!;
-    const write = (access & Access.WRITE) !== 0;
     const mode = ctx.mode;
     out.maxLevel = mode;
-    if (mode < PagingMode.LONG4) return this.walkGeneral(regs, mem, vpn, kind, pfec, write, out, setAccessedDirty);
-    if (regs.cr3 !== this.rootCr3) this.setRoot(regs.cr3);
-    const view = mem.view;
-    // By identity only: reading a DataView's byteLength costs more than a level of the walk.
-    if (view !== this.wordsView) this.bindWords(view);
-    const words = this.words;
-    if (words !== null && this.rootWord >= 0 && this.walkLongFast(regs, mem, words, vpn, kind, write, out, setAccessedDirty)) {
-      return true;
-    }
-    return this.walkGeneral(regs, mem, vpn, kind, pfec, write, out, setAccessedDirty);
+    // The fast path prepares what it needs itself: this function stays small enough for a
+    // caller's compiler to inline it (the MMU's fault path does).
+    if (mode >= PagingMode.LONG4 && this.walkLongFast(regs, mem, vpn, access, out, setAccessedDirty)) return true;
+    const key = access | (regs.cpl === 3 ? ACCESS_KEY_CPL3 : 0) | (regs.rflagsAc ? ACCESS_KEY_AC : 0);
+    return this.walkGeneral(regs, mem, vpn, ctx.accessKind[key]!, ctx.accessPfec[key]!, (access & Access.WRITE) !== 0, out,
+      setAccessedDirty);
   }
 
   /**
@@ -133,10 +125,17 @@ export class GuestWalker {
    * stores between the dependent reads cost more than the reads.
    */
   private walkLongFast(
-    regs: X86Registers, mem: GuestMemory, words: Uint32Array, vpn: number, kind: number, write: boolean,
-    out: GuestWalk, setAccessedDirty: boolean,
+    regs: X86Registers, mem: GuestMemory, vpn: number, access: number, out: GuestWalk, setAccessedDirty: boolean,
   ): boolean {
     const ctx = this.ctx;
+    if (regs.cr3 !== this.rootCr3) this.setRoot(regs.cr3);
+    const view = mem.view;
+    // By identity only: reading a DataView's byteLength costs more than a level of the walk.
+    if (view !== this.wordsView) this.bindWords(view);
+    const words = this.words;
+    if (words === null || this.rootWord < 0) return false;
+    const kind = ctx.accessKind[access | (regs.cpl === 3 ? ACCESS_KEY_CPL3 : 0) | (regs.rflagsAc ? ACCESS_KEY_AC : 0)]!;
+    const write = (access & Access.WRITE) !== 0;
     // A flat image maps gpa to the same offset (FlatGuestMemory's contract):
     // a bounds check replaces the resolve call.
     const flat = mem.constructor === FlatGuestMemory;
