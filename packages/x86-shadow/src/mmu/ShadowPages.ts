@@ -426,34 +426,37 @@ export class ShadowPages {
     e: number, pteAccess: number, writeFault: boolean, gfn: number, hfn: number, hostWritable: boolean,
     slot: Memslot, pkey: number,
   ): number {
-    const spt = this.spt;
-    let lo = SPTE_MMU_PRESENT | SPTE_P | SPTE_A;
-    let hi = pkey << SPTE_HI_PKEY_SHIFT;
-    if ((pteAccess & ACC_EXEC) === 0) hi |= SPTE_HI_NX;
-    if ((pteAccess & ACC_USER) !== 0) lo |= SPTE_U;
-    if (hostWritable) lo |= SPTE_HOST_WRITABLE;
+    let lo = SPTE_MMU_PRESENT | SPTE_P | SPTE_A | ((pteAccess & ACC_USER) !== 0 ? SPTE_U : 0) |
+      (hostWritable ? SPTE_HOST_WRITABLE : 0);
     let ret = SET_SPTE_FIXED;
     if ((pteAccess & ACC_WRITE) !== 0 && hostWritable) {
-      const r = slotRmap(slot);
-      const i = gfn - slot.baseGfn;
-      // `shadowed` counts every page `writeTrack` counts (and the level-1 ones): for the common
-      // gfn that holds no guest page table one load settles mmu_try_to_unsync_pages.
-      if (r.shadowed[i] !== 0 && (r.writeTrack[i]! > 0 || this.tryUnsync(slot, gfn, false, false))) {
-        // Shadowed guest page table that cannot go unsync: map it read-only (make_spte's wrprot).
-        if (writeFault) ret = SET_SPTE_EMULATE;
-      } else {
-        // Hardware would set D on the first write through a writable spte; KVM sets it up front.
-        lo |= SPTE_W | SPTE_MMU_WRITABLE | SPTE_D;
-        if (slot.dirtyBitmap !== null) slot.markDirty(gfn);
-      }
+      // Hardware would set D on the first write through a writable spte; KVM sets it up front.
+      if (this.mayMapWritable(slot, gfn)) lo |= SPTE_W | SPTE_MMU_WRITABLE | SPTE_D;
+      else if (writeFault) ret = SET_SPTE_EMULATE;
     }
+    const spt = this.spt;
     spt.sptLo[e] = spteLo(hfn, lo);
-    spt.sptHi[e] = spteHi(hfn, hi);
+    spt.sptHi[e] = spteHi(hfn, (pkey << SPTE_HI_PKEY_SHIFT) | ((pteAccess & ACC_EXEC) === 0 ? SPTE_HI_NX : 0));
     if (this.flushPending) this.flushTlbs();
     // rmap_add records the access the fault asked for, before make_spte's reductions.
     spt.translation[e] = gfn * 8 + pteAccess;
     slot.rmapOps.add(slot, gfn, 1, e);
     return ret;
+  }
+
+  /**
+   * make_spte's writable decision for a new leaf: false when gfn holds
+   * shadowed guest tables that cannot go unsync (the spte is then mapped
+   * read-only); otherwise the gfn is marked dirty in a dirty-logged slot.
+   */
+  private mayMapWritable(slot: Memslot, gfn: number): boolean {
+    const r = slotRmap(slot);
+    const i = gfn - slot.baseGfn;
+    // `shadowed` counts every page `writeTrack` counts (and the level-1 ones): for the common
+    // gfn that holds no guest page table one load settles mmu_try_to_unsync_pages.
+    if (r.shadowed[i] !== 0 && (r.writeTrack[i]! > 0 || this.tryUnsync(slot, gfn, false, false))) return false;
+    if (slot.dirtyBitmap !== null) slot.markDirty(gfn);
+    return true;
   }
 
   // ------------------------------------------------------- unsync / sync
