@@ -14,15 +14,6 @@ import { suites } from './suites.js';
 
 const CHILD_FLAG = '--suite-child';
 
-interface FigureRecord {
-  readonly value: number;
-  readonly baseline: number;
-  readonly ratio: number;
-  readonly unit: string;
-  readonly ratioMeaning: string;
-  readonly target?: string;
-}
-
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const quick = args.includes('--quick');
@@ -34,20 +25,14 @@ function selected(suite: BenchSuite): boolean {
   return filters.length === 0 || filters.some((f) => suite.name.includes(f));
 }
 
-function runHere(suite: BenchSuite): Record<string, FigureRecord> {
-  const figures: Record<string, BenchFigure> = suite.run({ quick });
-  const out: Record<string, FigureRecord> = {};
-  for (const [name, f] of Object.entries(figures)) {
-    out[`${suite.name}.${name}`] = {
-      value: f.value, baseline: f.baseline, ratio: f.ratio, unit: f.unit, ratioMeaning: f.ratioMeaning,
-      ...(f.target !== undefined ? { target: f.target } : {}),
-    };
-  }
+function runHere(suite: BenchSuite): Record<string, BenchFigure> {
+  const out: Record<string, BenchFigure> = {};
+  for (const [name, f] of Object.entries(suite.run({ quick }))) out[`${suite.name}.${name}`] = f;
   return out;
 }
 
 /** Run one suite in a fresh Node process (same flags) and read its figures back as JSON. */
-function runForked(suite: BenchSuite): Record<string, FigureRecord> {
+function runForked(suite: BenchSuite): Record<string, BenchFigure> {
   const script = fileURLToPath(import.meta.url);
   const child = spawnSync(process.execPath, [...process.execArgv, script, CHILD_FLAG, suite.name, ...(quick ? ['--quick'] : [])], {
     encoding: 'utf8',
@@ -57,7 +42,7 @@ function runForked(suite: BenchSuite): Record<string, FigureRecord> {
   if (child.status !== 0) {
     throw new Error(`benchmark suite ${suite.name} failed (exit ${String(child.status)}${child.signal !== null ? `, ${child.signal}` : ''})`);
   }
-  return JSON.parse(child.stdout) as Record<string, FigureRecord>;
+  return JSON.parse(child.stdout) as Record<string, BenchFigure>;
 }
 
 function fmt(n: number): string {
@@ -73,7 +58,7 @@ if (childAt >= 0) {
   if (suite === undefined) throw new Error(`no benchmark suite named ${String(args[childAt + 1])}`);
   process.stdout.write(JSON.stringify(runHere(suite)));
 } else {
-  const results: Record<string, FigureRecord> = {};
+  const results: Record<string, BenchFigure> = {};
   for (const suite of suites) {
     if (!selected(suite)) continue;
     Object.assign(results, inProcess ? runHere(suite) : runForked(suite));
