@@ -450,11 +450,7 @@ export class ShadowPages {
    * read-only); otherwise the gfn is marked dirty in a dirty-logged slot.
    */
   private mayMapWritable(slot: Memslot, gfn: number): boolean {
-    const r = slotRmap(slot);
-    const i = gfn - slot.baseGfn;
-    // `shadowed` counts every page `writeTrack` counts (and the level-1 ones): for the common
-    // gfn that holds no guest page table one load settles mmu_try_to_unsync_pages.
-    if (r.shadowed[i] !== 0 && (r.writeTrack[i]! > 0 || this.tryUnsync(slot, gfn, false, false))) return false;
+    if (this.tryUnsync(slot, gfn, false, false)) return false;
     if (slot.dirtyBitmap !== null) slot.markDirty(gfn);
     return true;
   }
@@ -470,9 +466,10 @@ export class ShadowPages {
   private tryUnsync(slot: Memslot, gfn: number, synchronizing: boolean, prefetch: boolean): boolean {
     const r = slotRmap(slot);
     const i = gfn - slot.baseGfn;
-    if (r.writeTrack[i]! > 0) return true;
-    // No page shadows gfn: nothing to unsync, the bucket walk would find nothing.
+    // No page shadows gfn (the common case: one load): nothing to unsync, the bucket walk would
+    // find nothing. `shadowed` counts every page `writeTrack` counts, so none is write-tracked.
     if (r.shadowed[i] === 0) return false;
+    if (r.writeTrack[i]! > 0) return true;
     const spt = this.spt;
     for (let sp = spt.bucketHead(gfn); sp !== 0; sp = spt.hashNext[sp]!) {
       if (spt.gfn[sp] !== gfn || this.isObsolete(sp) || !roleHasGptes(spt.role[sp]!)) continue;
@@ -847,9 +844,13 @@ export class ShadowPages {
 
   /** make_mmu_pages_available: keep at least MIN_FREE_MMU_PAGES under the (soft) budget. */
   makePagesAvailable(): void {
-    const avail = this.maxPages > this.usedPages ? this.maxPages - this.usedPages : 0;
-    if (avail >= MIN_FREE_MMU_PAGES) return;
-    this.zapOldest(REFILL_PAGES - avail);
+    if (this.hasFreePages()) return;
+    this.zapOldest(REFILL_PAGES - Math.max(0, this.maxPages - this.usedPages));
+  }
+
+  /** At least KVM_MIN_FREE_MMU_PAGES left under the budget: make_mmu_pages_available has nothing to do. */
+  hasFreePages(): boolean {
+    return this.maxPages - this.usedPages >= MIN_FREE_MMU_PAGES;
   }
 
   /** kvm_mmu_zap_all: zap every page on the active list. */

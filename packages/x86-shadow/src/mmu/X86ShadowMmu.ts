@@ -17,7 +17,7 @@ import type { X86RmapOps } from '../rmap/X86RmapOps.js';
 import { MEMSLOT_FLUSH_STRATEGY, type MemslotFlushStrategy } from '../memslot/MemslotFlushStrategy.js';
 import { ShadowMmuStats } from './ShadowMmuStats.js';
 import {
-  MIN_ALLOC_MMU_PAGES, MIN_FREE_MMU_PAGES, PERMILLE_MMU_PAGES, SET_SPTE_EMULATE, SET_SPTE_SPURIOUS, ShadowPages,
+  MIN_ALLOC_MMU_PAGES, PERMILLE_MMU_PAGES, SET_SPTE_EMULATE, SET_SPTE_SPURIOUS, ShadowPages,
 } from './ShadowPages.js';
 import { REQ_FREE_OBSOLETE_ROOTS, VcpuMmuList } from './VcpuMmuList.js';
 import { ROOT_NORMAL, ROOT_SPECIAL, VECTOR_GP, VECTOR_PF, X86VcpuMmu } from './X86VcpuMmu.js';
@@ -126,10 +126,8 @@ export class X86ShadowMmu implements Mmu {
       const hfn = slot.frames[gfn - slot.baseGfn]!;
       const pages = this.pages;
       const spt = pages.spt;
-      const root = x.rootSp;
       if (missE >= 0 && hfn >= 0 && (spt.sptLo[missE]! & SPTE_MMU_PRESENT) === 0 && x.cpuLevel !== 0 &&
-          (spt.role[root]! & ROLE_INVALID) === 0 && spt.gen[root] === pages.validGen &&
-          pages.maxPages - pages.usedPages >= MIN_FREE_MMU_PAGES && (!write || !slot.readOnly)) {
+          !pages.isObsolete(x.rootSp) && pages.hasFreePages() && (!write || !slot.readOnly)) {
         // FNAME(fetch)'s shadow walk over present links only clears write flooding (special
         // pages are never counted: not hashed, their count stays 0).
         const flooding = spt.writeFlooding;

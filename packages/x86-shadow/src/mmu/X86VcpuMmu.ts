@@ -154,19 +154,28 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     if (this.cpuLevel < 4 || this.requests !== 0) return this.translateFull(vpn, access, out);
     const lo32 = vpn >>> 0;
     const hi20 = (vpn - lo32) / TWO_POW_32;
-    if ((lo32 >>> 9) !== this.pscPdeLo || hi20 !== this.pscPdeHi || this.rootSp !== this.pscRoot ||
-        this.tlb.flushes !== this.pscFlushes) {
-      return this.translateFull(vpn, access, out);
-    }
-    const sptLo = this.pages.spt.sptLo;
+    if (!this.pscHit(lo32, hi20)) return this.translateFull(vpn, access, out);
     const e = (this.pscSp << 9) | (lo32 & 511);
-    const lo = sptLo[e]!;
+    const lo = this.pages.spt.sptLo[e]!;
     if ((lo & SPTE_P) === 0) return this.entryMiss(e, lo, 1, vpn, access, out);
-    const hi = this.pages.spt.sptHi[e]!;
-    const perm = this.hwTable[(((hi >>> 27) & 15) << 3) | ((hi >>> 31) << 2) | ((lo >>> 1) & 3)]!;
+    return this.leaf(e, lo, 1, lo32, access, out);
+  }
+
+  /** The paging-structure cache holds the level-1 table of this 2 MiB region (see `translate`). */
+  private pscHit(lo32: number, hi20: number): boolean {
+    return (lo32 >>> 9) === this.pscPdeLo && hi20 === this.pscPdeHi && this.rootSp === this.pscRoot &&
+      this.tlb.flushes === this.pscFlushes;
+  }
+
+  /** Present leaf `e` (value `lo`) at `level`: check `access`, set A (SDM 4.8), return the host frame. */
+  private leaf(e: number, lo: number, level: number, lo32: number, access: number, out: TranslationResult): number {
+    const spt = this.pages.spt;
+    const hi = spt.sptHi[e]!;
+    const perm = this.hardwarePerm(lo, hi);
     if (((perm >> access) & 1) === 0) return this.miss(access, out, PFERR.P);
-    if ((lo & SPTE_A) === 0) sptLo[e] = (lo | SPTE_A) >>> 0;
-    const hfn = (hi & 0xfffff) * TWO_POW_20 + (lo >>> 12);
+    if ((lo & SPTE_A) === 0) spt.sptLo[e] = (lo | SPTE_A) >>> 0;
+    let hfn = (hi & 0xfffff) * TWO_POW_20 + (lo >>> 12);
+    if (level > 1) hfn += lo32 & ((1 << (9 * (level - 1))) - 1);
     out.hfn = hfn;
     out.perm = perm;
     return hfn;
@@ -189,27 +198,17 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
       hi20 = 0;
       if (lo32 !== vpn) out.cacheable = false;
     }
-    // The paging-structure cache (see `translate`).
     let e: number;
     let level = 1;
-    if ((lo32 >>> 9) === this.pscPdeLo && hi20 === this.pscPdeHi && this.rootSp === this.pscRoot && this.tlb.flushes === this.pscFlushes) {
+    if (this.pscHit(lo32, hi20)) {
       e = (this.pscSp << 9) | (lo32 & 511);
     } else {
       e = this.walkShadow(lo32, hi20);
       level = this.walkLevel;
     }
-    const spt = this.pages.spt;
-    const lo = spt.sptLo[e]!;
+    const lo = this.pages.spt.sptLo[e]!;
     if ((lo & SPTE_P) === 0) return this.entryMiss(e, lo, level, hi20 * TWO_POW_32 + lo32, access, out);
-    const hi = spt.sptHi[e]!;
-    const perm = this.hwTable[(((hi >>> 27) & 15) << 3) | ((hi >>> 31) << 2) | ((lo >>> 1) & 3)]!;
-    if (((perm >> access) & 1) === 0) return this.miss(access, out, PFERR.P);
-    if ((lo & SPTE_A) === 0) spt.sptLo[e] = (lo | SPTE_A) >>> 0;
-    let hfn = (hi & 0xfffff) * TWO_POW_20 + (lo >>> 12);
-    if (level > 1) hfn += lo32 & ((1 << (9 * (level - 1))) - 1);
-    out.hfn = hfn;
-    out.perm = perm;
-    return hfn;
+    return this.leaf(e, lo, level, lo32, access, out);
   }
 
   /**

@@ -142,14 +142,12 @@ export class GuestWalker {
     // A VM's memslots: tables usually share a slot, looked up once per walk (see `slotWord`).
     const phys = mem.constructor === GuestPhysMemory ? mem as GuestPhysMemory : null;
     this.slotPages = 0;
-    const tableKey = this.tableKey;
-    const tableHost = this.tableHost;
     if (phys !== null && (phys !== this.tablePhys || phys.memslots.generation !== this.tableGen ||
         phys.memslots.invalidationSeq !== this.tableSeq)) {
       this.tablePhys = phys;
       this.tableGen = phys.memslots.generation;
       this.tableSeq = phys.memslots.invalidationSeq;
-      tableKey.fill(-1);
+      this.tableKey.fill(-1);
     }
     // Word index of the last 8-byte entry the words can hold.
     const lastWord = words.length - 2;
@@ -172,9 +170,7 @@ export class GuestWalker {
       if ((vaHigh >>> 17) !== 0 && (vaHigh >>> 17) !== 0xff) return false;
       g5 = t4 + (((vaHigh >>> 9) & 511) << 1);
       // The PML5 table is the root (t4 until the PML5E replaces it).
-      const w5 = flat ? g5
-        : phys !== null ? (t4 === tableKey[5] ? tableHost[5]! + (g5 & 1023) : this.tableWord(phys, g5, 5))
-          : hostWord(mem, g5);
+      const w5 = flat ? g5 : phys !== null ? this.tableWord(phys, t4, g5, 5) : hostWord(mem, g5);
       if (w5 < 0 || w5 > lastWord) return false;
       lo5 = words[w5]!;
       hi5 = words[w5 + 1]!;
@@ -186,9 +182,7 @@ export class GuestWalker {
       return false;
     }
     const g4 = t4 + ((vaHigh & 511) << 1);
-    const w4 = flat ? g4
-      : phys !== null ? (t4 === tableKey[4] ? tableHost[4]! + (g4 & 1023) : this.tableWord(phys, g4, 4))
-        : hostWord(mem, g4);
+    const w4 = flat ? g4 : phys !== null ? this.tableWord(phys, t4, g4, 4) : hostWord(mem, g4);
     if (w4 < 0 || w4 > lastWord) return false;
     const lo4 = words[w4]!;
     const hi4 = words[w4 + 1]!;
@@ -197,9 +191,7 @@ export class GuestWalker {
 
     const t3 = (lo4 >>> 12) << 10;
     const g3 = t3 + ((vaLow >>> 18) << 1);
-    const w3 = flat ? g3
-      : phys !== null ? (t3 === tableKey[3] ? tableHost[3]! + (g3 & 1023) : this.tableWord(phys, g3, 3))
-        : hostWord(mem, g3);
+    const w3 = flat ? g3 : phys !== null ? this.tableWord(phys, t3, g3, 3) : hostWord(mem, g3);
     if (w3 < 0 || w3 > lastWord) return false;
     const lo3 = words[w3]!;
     const hi3 = words[w3 + 1]!;
@@ -208,9 +200,7 @@ export class GuestWalker {
 
     const t2 = (lo3 >>> 12) << 10;
     const g2 = t2 + (((vaLow >>> 9) & 511) << 1);
-    const w2 = flat ? g2
-      : phys !== null ? (t2 === tableKey[2] ? tableHost[2]! + (g2 & 1023) : this.tableWord(phys, g2, 2))
-        : hostWord(mem, g2);
+    const w2 = flat ? g2 : phys !== null ? this.tableWord(phys, t2, g2, 2) : hostWord(mem, g2);
     if (w2 < 0 || w2 > lastWord) return false;
     const lo2 = words[w2]!;
     const hi2 = words[w2 + 1]!;
@@ -219,9 +209,7 @@ export class GuestWalker {
 
     const t1 = (lo2 >>> 12) << 10;
     const g1 = t1 + ((vaLow & 511) << 1);
-    const w1 = flat ? g1
-      : phys !== null ? (t1 === tableKey[1] ? tableHost[1]! + (g1 & 1023) : this.tableWord(phys, g1, 1))
-        : hostWord(mem, g1);
+    const w1 = flat ? g1 : phys !== null ? this.tableWord(phys, t1, g1, 1) : hostWord(mem, g1);
     if (w1 < 0 || w1 > lastWord) return false;
     const lo = words[w1]!;
     const hi = words[w1 + 1]!;
@@ -584,13 +572,19 @@ export class GuestWalker {
   }
 
   /**
-   * `hostWord` for memslot-backed memory, for an entry of a table below 4
-   * GiB (`g` < 2^30 + 2^10) read at `level`: a table page in the walk's
-   * cached slot with its own host frame is indexed directly (and remembered
-   * for the level, see `tableKey`); any other page goes to the slot lookup
-   * or to `resolve`, so the result is always `hostWord`'s.
+   * `hostWord` for memslot-backed memory, for entry `g` of the table at word
+   * `t` (below 4 GiB: `g` < 2^30 + 2^10) read at `level`: the table this
+   * level read last is reused (see `tableKey`); another table page in the
+   * walk's cached slot with its own host frame is indexed directly and
+   * remembered; any other page goes to the slot lookup or to `resolve`, so
+   * the result is always `hostWord`'s.
    */
-  private tableWord(phys: GuestPhysMemory, g: number, level: number): number {
+  private tableWord(phys: GuestPhysMemory, t: number, g: number, level: number): number {
+    // Kept tiny so every level of the fast walk inlines it; the rest is a call on a new table.
+    return t === this.tableKey[level] ? this.tableHost[level]! + (g & 1023) : this.lookUpTableWord(phys, t, g, level);
+  }
+
+  private lookUpTableWord(phys: GuestPhysMemory, t: number, g: number, level: number): number {
     const gfn = g >>> 10;
     let index = gfn - this.slotBase;
     if (index < 0 || index >= this.slotPages) {
@@ -603,7 +597,7 @@ export class GuestWalker {
     }
     const hfn = this.slotFrames[index]!;
     if (hfn < 0) return hostWord(phys, g);
-    this.tableKey[level] = gfn << 10;
+    this.tableKey[level] = t;
     this.tableHost[level] = hfn * 1024;
     return hfn * 1024 + (g & 1023);
   }
