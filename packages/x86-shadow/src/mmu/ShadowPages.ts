@@ -14,7 +14,7 @@ import {
 } from '../spte/Spte.js';
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from '../spte/Acc.js';
 import { DESC_SPTES, PTE_LIST_DESC_WORDS } from '../rmap/PteList.js';
-import { RMAP_LEVELS, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
+import { RMAP_LEVELS, type SlotRmap, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
 import type { X86RmapOps } from '../rmap/X86RmapOps.js';
 import type { GuestPteContext } from './GuestPteContext.js';
 import { GuestPhysMemory } from './GuestPhysMemory.js';
@@ -469,6 +469,11 @@ export class ShadowPages {
     // No page shadows gfn (the common case: one load): nothing to unsync, the bucket walk would
     // find nothing. `shadowed` counts every page `writeTrack` counts, so none is write-tracked.
     if (r.shadowed[i] === 0) return false;
+    return this.tryUnsyncShadowed(r, i, gfn, synchronizing, prefetch);
+  }
+
+  /** `tryUnsync` for a gfn that some shadow page shadows (kept apart: the common case inlines without it). */
+  private tryUnsyncShadowed(r: SlotRmap, i: number, gfn: number, synchronizing: boolean, prefetch: boolean): boolean {
     if (r.writeTrack[i]! > 0) return true;
     const spt = this.spt;
     for (let sp = spt.bucketHead(gfn); sp !== 0; sp = spt.hashNext[sp]!) {

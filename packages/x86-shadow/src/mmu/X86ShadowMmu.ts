@@ -6,7 +6,7 @@ import {
 } from '@hvmmu/core';
 import { CR0, CR4, PFERR } from '../walker/X86Registers.js';
 import { MAX_VPN } from '../walker/GuestWalker.js';
-import { ROLE_DIRECT, ROLE_INVALID, childRole, roleAccess } from '../shadow/PageRole.js';
+import { ROLE_DIRECT, ROLE_HAS_4_BYTE_GPTE, ROLE_INVALID, childRole, roleAccess } from '../shadow/PageRole.js';
 import { SP_SPECIAL } from '../shadow/ShadowPageTable.js';
 import {
   SPTE_ENT_PER_PAGE, SPTE_MMU_PRESENT, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame,
@@ -28,6 +28,8 @@ export const X86_SHADOW_BACKEND_ID = 'x86-shadow';
 
 /** Result of `fetch` besides the SET_SPTE_* codes: the walk went stale, retry. */
 const FETCH_RETRY = -1;
+/** `firstTouch` did not apply: take the general path. */
+const FIRST_TOUCH_NOT_TAKEN = -1;
 
 /**
  * The x86 shadow MMU of one VM (the hypervisor side). It resolves the
@@ -95,6 +97,15 @@ export class X86ShadowMmu implements Mmu {
       // Beyond a 64-bit address: cannot be canonical.
       return this.reflectGp(x, fault);
     }
+    // The common first touch: the hardware walk just missed on an empty level-1 entry
+    // whose path is intact (see `firstTouch`).
+    if (longMode && (missCode & PFERR.P) === 0) {
+      const missE = x.level1Miss(vpn);
+      if (missE >= 0) {
+        const r = this.firstTouch(x, missE, vpn, access, fault);
+        if (r !== FIRST_TOUCH_NOT_TAKEN) return r;
+      }
+    }
     const gvpn = longMode ? vpn : vpn & 0xfffff;
     const walk = x.walk;
     const guestMem = this.pages.guestMem;
@@ -113,40 +124,6 @@ export class X86ShadowMmu implements Mmu {
     const gfn = walk.gfn;
     const write = (access & Access.WRITE) !== 0;
     const slot = this.memslots.findByGfn(gfn);
-    // The common first touch, in straight-line code: a 4 KiB guest leaf behind tables the
-    // walk did not have to write (A/D already set), whose empty level-1 spte the hardware
-    // walk just missed on, a page that already has its own host frame, room in the
-    // shadow-page budget. Every step below is what the general path does in that case
-    // (no write tracking on a not-present fault, no CR0.WP flip for a leaf that allows the
-    // write, no notifier race in a plain frame lookup, no gpte re-read, no shadow page to
-    // create); anything else takes the general path, which starts from the same walk.
-    if (walk.level === 1 && slot !== undefined && !slot.invalid && (missCode & PFERR.P) === 0 &&
-        guestMem.writeResolves === writesBefore && (!write || (walk.pteAccess & ACC_WRITE) !== 0)) {
-      const missE = x.level1Miss(gvpn);
-      const hfn = slot.frames[gfn - slot.baseGfn]!;
-      const pages = this.pages;
-      const spt = pages.spt;
-      if (missE >= 0 && hfn >= 0 && (spt.sptLo[missE]! & SPTE_MMU_PRESENT) === 0 && x.cpuLevel !== 0 &&
-          !pages.isObsolete(x.rootSp) && pages.hasFreePages() && (!write || !slot.readOnly)) {
-        // FNAME(fetch)'s shadow walk over present links only clears write flooding (special
-        // pages are never counted: not hashed, their count stays 0).
-        const flooding = spt.writeFlooding;
-        const path = x.pscPath;
-        for (let level = x.rootLevel; level >= 2; level--) {
-          if (flooding[path[level]!] !== 0) flooding[path[level]!] = 0;
-        }
-        if (flooding[missE >>> 9] !== 0) flooding[missE >>> 9] = 0;
-        // A frame number in `frames` is the page's own (the zero frame is never stored there):
-        // host-writable unless the slot is read-only.
-        const r = pages.setNewLeaf(missE, walk.pteAccess, write, gfn, hfn, !slot.readOnly, slot, x.pkeActive ? walk.pkey : 0);
-        this.counters.shadowFaults++;
-        if (r === SET_SPTE_EMULATE) {
-          fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
-          return FaultOutcome.DONE;
-        }
-        return FaultOutcome.RETRY;
-      }
-    }
     const user = (access & Access.IMPLICIT) === 0 && ((access & Access.USER) !== 0 || regs.cpl === 3);
     if (slot === undefined) {
       fault.set(FaultKind.NO_MEMORY, 0, vpn, 0, access, gfn * 4096);
@@ -205,6 +182,66 @@ export class X86ShadowMmu implements Mmu {
     if (r === SET_SPTE_SPURIOUS && write && !this.leafAllows(x, gvpn, access)) {
       // The spte cannot change and the hardware still refuses (e.g. a
       // protection-key WD check under CR0.WP=0): emulate rather than loop.
+      fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+      return FaultOutcome.DONE;
+    }
+    return FaultOutcome.RETRY;
+  }
+
+  /**
+   * The common first touch in straight-line code. The hardware walk missed on
+   * the empty level-1 entry `missE` of an intact shadow path (no TLB flush
+   * since, so no link on it was dropped), in an indirect page with 8-byte
+   * gptes: that page shadows the guest page table at its gfn, reached
+   * through guest entries that cannot have changed since the path was built
+   * (each upper-level table it passes is shadowed, hence write-protected,
+   * and a write to one zaps the link below it), with A already set and the
+   * access the page's role records. So only the leaf gpte is read
+   * (`GuestWalker.walkLeaf`, as FNAME(sync_spte) rebuilds a leaf), and
+   * FNAME(fetch)'s shadow walk reduces to clearing write flooding on the
+   * path. Taken for a 4 KiB leaf with A (and D for a write) set that allows
+   * the access without a CR0.WP flip, a page that already has its own host
+   * frame, a current root and room in the shadow-page budget; every step is
+   * the general path's in that case (no write tracking on a not-present
+   * fault, no notifier race in a plain frame lookup, no gpte to re-read, no
+   * shadow page to create). Anything else returns FIRST_TOUCH_NOT_TAKEN
+   * having changed nothing, and the general path starts with a full walk.
+   */
+  private firstTouch(
+    x: X86VcpuMmu, missE: number, vpn: number, access: number, fault: FaultInfo,
+  ): FaultOutcomeValue | typeof FIRST_TOUCH_NOT_TAKEN {
+    const pages = this.pages;
+    const spt = pages.spt;
+    const sp = missE >>> 9;
+    const role = spt.role[sp]!;
+    if ((role & (ROLE_DIRECT | ROLE_HAS_4_BYTE_GPTE)) !== 0 || (spt.sptLo[missE]! & SPTE_MMU_PRESENT) !== 0 ||
+        pages.isObsolete(x.rootSp) || !pages.hasFreePages()) {
+      return FIRST_TOUCH_NOT_TAKEN;
+    }
+    const walk = x.walk;
+    if (!x.walker.walkLeaf(x.regs, pages.guestMem, vpn, access, spt.gfn[sp]!, roleAccess(role), walk)) {
+      return FIRST_TOUCH_NOT_TAKEN;
+    }
+    const write = (access & Access.WRITE) !== 0;
+    if (write && (walk.pteAccess & ACC_WRITE) === 0) return FIRST_TOUCH_NOT_TAKEN;
+    const gfn = walk.gfn;
+    const slot = this.memslots.findByGfn(gfn);
+    if (slot === undefined || slot.invalid || (write && slot.readOnly)) return FIRST_TOUCH_NOT_TAKEN;
+    // A frame number in `frames` is the page's own (the zero frame is never stored there):
+    // host-writable unless the slot is read-only.
+    const hfn = slot.frames[gfn - slot.baseGfn]!;
+    if (hfn < 0) return FIRST_TOUCH_NOT_TAKEN;
+    // FNAME(fetch)'s shadow walk over present links only clears write flooding (special
+    // pages are never counted: not hashed, their count stays 0).
+    const flooding = spt.writeFlooding;
+    const path = x.pscPath;
+    for (let level = x.rootLevel; level >= 2; level--) {
+      if (flooding[path[level]!] !== 0) flooding[path[level]!] = 0;
+    }
+    if (flooding[sp] !== 0) flooding[sp] = 0;
+    const r = pages.setNewLeaf(missE, walk.pteAccess, write, gfn, hfn, !slot.readOnly, slot, x.pkeActive ? walk.pkey : 0);
+    this.counters.shadowFaults++;
+    if (r === SET_SPTE_EMULATE) {
       fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
       return FaultOutcome.DONE;
     }

@@ -7,6 +7,7 @@ import { PFERR, PagingMode, type X86Registers } from './X86Registers.js';
 const TWO_POW_32 = 0x1_0000_0000;
 const NO_FRAMES = new Int32Array(0);
 const TWO_POW_20 = 0x10_0000;
+const TWO_POW_22 = 0x40_0000;
 const TWO_POW_27 = 0x800_0000;
 const TWO_POW_52 = 2 ** 52;
 /** Typed arrays read in host byte order; the fast path's `Uint32Array` reads need it little-endian. */
@@ -142,13 +143,7 @@ export class GuestWalker {
     // A VM's memslots: tables usually share a slot, looked up once per walk (see `slotWord`).
     const phys = mem.constructor === GuestPhysMemory ? mem as GuestPhysMemory : null;
     this.slotPages = 0;
-    if (phys !== null && (phys !== this.tablePhys || phys.memslots.generation !== this.tableGen ||
-        phys.memslots.invalidationSeq !== this.tableSeq)) {
-      this.tablePhys = phys;
-      this.tableGen = phys.memslots.generation;
-      this.tableSeq = phys.memslots.invalidationSeq;
-      this.tableKey.fill(-1);
-    }
+    if (phys !== null) this.checkTableCache(phys);
     // Word index of the last 8-byte entry the words can hold.
     const lastWord = words.length - 2;
     const rsvdHi = ctx.entryRsvdHi;
@@ -253,6 +248,74 @@ export class GuestWalker {
     out.pkey = pkey;
     out.grantedAccess = acc;
     // paging_tmpl.h protect_clean_gpte: a clean leaf is mapped read-only so the first write sets D.
+    out.pteAccess = write || (lo & PTE_D) !== 0 ? acc : acc & ~ACC.WRITE;
+    return this.succeed(out);
+  }
+
+  /**
+   * The last step of a long-mode walk whose upper levels are already known:
+   * the 4 KiB leaf for `vpn` in the page table at `tableGfn`, given
+   * `ptAccess`, the ACC bits the levels above grant (KVM pt_access). This is
+   * what KVM itself relies on when it rebuilds a leaf from a shadow page
+   * alone (FNAME(sync_spte), FNAME(prefetch_gpte): the page's role access and
+   * the level-1 gpte): the caller must know that the upper entries are still
+   * as a full walk would read them, with A set — the shadow MMU knows it for
+   * a table reached through an intact shadow path, because every upper-level
+   * table it shadows is write-protected and a write to one zaps the link.
+   *
+   * Succeeds only in the fast walk's case — a present leaf with A set (and D
+   * for a write), no reserved bit, the access allowed — and then fills `out`
+   * as a full walk would (gfn, pteAccess, grantedAccess, pkey, level 1), but
+   * records only level 1 of `pteGpa` / `pteLo` / `pteHi` / `tableGfn` /
+   * `ptAccess`. Returns false, having stored and written nothing, for
+   * anything else (including a table at or above 4 GiB); a full `walk` then
+   * gives the exact outcome.
+   */
+  walkLeaf(
+    regs: X86Registers, mem: GuestMemory, vpn: number, access: number, tableGfn: number, ptAccess: number, out: GuestWalk,
+  ): boolean {
+    if ((access >>> 0) !== access || access > ACCESS_MASK || (access & WRITE_AND_FETCH) === WRITE_AND_FETCH ||
+      !(vpn >= 0 && vpn <= MAX_VPN) || Math.floor(vpn) !== vpn) {
+      throw badArgument(access, vpn);
+    }
+    const ctx = this.ctx;
+    if (!ctx.matches(regs)) ctx.update(regs);
+    // Word indices are int32: the table must lie below 4 GiB, as in the fast walk.
+    if (ctx.mode < PagingMode.LONG4 || !(tableGfn >= 0 && tableGfn < TWO_POW_22)) return false;
+    const view = mem.view;
+    if (view !== this.wordsView) this.bindWords(view);
+    const words = this.words;
+    if (words === null) return false;
+    const phys = mem.constructor === GuestPhysMemory ? mem as GuestPhysMemory : null;
+    this.slotPages = 0;
+    if (phys !== null) this.checkTableCache(phys);
+    const t1 = tableGfn << 10;
+    const g1 = t1 + ((vpn & 511) << 1);
+    const w1 = mem.constructor === FlatGuestMemory ? g1 : phys !== null ? this.tableWord(phys, t1, g1, 1) : hostWord(mem, g1);
+    if (w1 < 0 || w1 > words.length - 2) return false;
+    const lo = words[w1]!;
+    const hi = words[w1 + 1]!;
+    if (((~lo & PTE_P) | (hi & ctx.entryRsvdHi)) !== 0) return false;
+    const write = (access & Access.WRITE) !== 0;
+    if (((lo & (write ? lo >>> 1 : PTE_A)) & PTE_A) === 0) return false;
+    const acc = ptAccess & ((lo & ACC_WU) | (~hi >>> 31));
+    const kind = ctx.accessKind[access | (regs.cpl === 3 ? ACCESS_KEY_CPL3 : 0) | (regs.rflagsAc ? ACCESS_KEY_AC : 0)]!;
+    if (((ctx.permFault[kind]! >>> acc) & 1) !== 0) return false;
+    let pkey = 0;
+    if (ctx.pke) {
+      pkey = (hi >>> 27) & 15;
+      if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) return false;
+    }
+    out.maxLevel = ctx.mode;
+    out.pteGpa[1] = g1 * 4;
+    out.pteLo[1] = lo;
+    out.pteHi[1] = hi;
+    out.recordLeafTable(tableGfn, ptAccess);
+    out.level = 1;
+    const leafHigh = hi & 0xfffff;
+    out.gfn = leafHigh === 0 ? lo >>> 12 : leafHigh * TWO_POW_20 + (lo >>> 12);
+    out.pkey = pkey;
+    out.grantedAccess = acc;
     out.pteAccess = write || (lo & PTE_D) !== 0 ? acc : acc & ~ACC.WRITE;
     return this.succeed(out);
   }
@@ -569,6 +632,16 @@ export class GuestWalker {
     out.badTableGpa = true;
     out.nonCanonical = false;
     return false;
+  }
+
+  /** Forget the remembered table frames unless they were taken under `phys`'s current memslots (see `tableKey`). */
+  private checkTableCache(phys: GuestPhysMemory): void {
+    if (phys !== this.tablePhys || phys.memslots.generation !== this.tableGen || phys.memslots.invalidationSeq !== this.tableSeq) {
+      this.tablePhys = phys;
+      this.tableGen = phys.memslots.generation;
+      this.tableSeq = phys.memslots.invalidationSeq;
+      this.tableKey.fill(-1);
+    }
   }
 
   /**
