@@ -163,7 +163,7 @@ export class ShadowPages {
               if (r < 0) break;
               if (r > 0) this.flushTlbs();
             }
-            spt.writeFlooding[sp] = 0;
+            spt.clearWriteFlooding(sp);
           }
           found = sp;
           break;
@@ -719,9 +719,7 @@ export class ShadowPages {
   /** detect_write_flooding: level-1 pages never flood (they go unsync instead). */
   private detectWriteFlooding(sp: number, level: number): boolean {
     if (level === 1) return false;
-    const n = Math.min(255, this.spt.writeFlooding[sp]! + 1);
-    this.spt.writeFlooding[sp] = n;
-    return n >= 3;
+    return this.spt.countFloodingWrite(sp) >= 3;
   }
 
   // -------------------------------------------------------------- zapping

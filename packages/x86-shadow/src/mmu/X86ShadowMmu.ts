@@ -218,13 +218,12 @@ export class X86ShadowMmu implements Mmu {
         pages.isObsolete(x.rootSp) || !pages.hasFreePages()) {
       return FIRST_TOUCH_NOT_TAKEN;
     }
-    const walk = x.walk;
-    if (!x.walker.walkLeaf(x.regs, pages.guestMem, vpn, access, spt.gfn[sp]!, roleAccess(role), walk)) {
-      return FIRST_TOUCH_NOT_TAKEN;
-    }
+    const walker = x.walker;
+    const gfn = walker.walkLeaf(x.regs, pages.guestMem, vpn, access, spt.gfn[sp]!, roleAccess(role));
+    if (gfn < 0) return FIRST_TOUCH_NOT_TAKEN;
+    const pteAccess = walker.leafAccess;
     const write = (access & Access.WRITE) !== 0;
-    if (write && (walk.pteAccess & ACC_WRITE) === 0) return FIRST_TOUCH_NOT_TAKEN;
-    const gfn = walk.gfn;
+    if (write && (pteAccess & ACC_WRITE) === 0) return FIRST_TOUCH_NOT_TAKEN;
     const slot = this.memslots.findByGfn(gfn);
     if (slot === undefined || slot.invalid || (write && slot.readOnly)) return FIRST_TOUCH_NOT_TAKEN;
     // A frame number in `frames` is the page's own (the zero frame is never stored there):
@@ -233,13 +232,12 @@ export class X86ShadowMmu implements Mmu {
     if (hfn < 0) return FIRST_TOUCH_NOT_TAKEN;
     // FNAME(fetch)'s shadow walk over present links only clears write flooding (special
     // pages are never counted: not hashed, their count stays 0).
-    const flooding = spt.writeFlooding;
-    const path = x.pscPath;
-    for (let level = x.rootLevel; level >= 2; level--) {
-      if (flooding[path[level]!] !== 0) flooding[path[level]!] = 0;
+    if (spt.floodedPages !== 0) {
+      const path = x.pscPath;
+      for (let level = x.rootLevel; level >= 2; level--) spt.clearWriteFlooding(path[level]!);
+      spt.clearWriteFlooding(sp);
     }
-    if (flooding[sp] !== 0) flooding[sp] = 0;
-    const r = pages.setNewLeaf(missE, walk.pteAccess, write, gfn, hfn, !slot.readOnly, slot, x.pkeActive ? walk.pkey : 0);
+    const r = pages.setNewLeaf(missE, pteAccess, write, gfn, hfn, !slot.readOnly, slot, x.pkeActive ? walker.leafPkey : 0);
     this.counters.shadowFaults++;
     if (r === SET_SPTE_EMULATE) {
       fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
@@ -318,7 +316,7 @@ export class X86ShadowMmu implements Mmu {
         let e = 0;
         let lo = 0;
         for (;;) {
-          if ((flags[sp]! & SP_SPECIAL) === 0) spt.writeFlooding[sp] = 0;
+          if ((flags[sp]! & SP_SPECIAL) === 0) spt.clearWriteFlooding(sp);
           e = (sp << 9) | shadowIndex32(lo32, hi20, level);
           lo = sptLo[e]!;
           if ((lo & SPTE_MMU_PRESENT) === 0 || (lo & SPTE_PS) !== 0) break;
@@ -347,7 +345,7 @@ export class X86ShadowMmu implements Mmu {
     const directAccess = direct ? ACC_ALL : pteAccess;
     while (level > 1) {
       // KVM's second shadow walk clears the count of every page from the guest leaf's level down.
-      if (!direct) spt.writeFlooding[sp] = 0;
+      if (!direct) spt.clearWriteFlooding(sp);
       const index = shadowIndex32(lo32, hi20, level);
       const e = (sp << 9) | index;
       let lo = spt.sptLo[e]!;
@@ -372,7 +370,7 @@ export class X86ShadowMmu implements Mmu {
       sp = child;
       level--;
     }
-    if (!direct) spt.writeFlooding[sp] = 0;
+    if (!direct) spt.clearWriteFlooding(sp);
     const e = (sp << 9) | (lo32 & 511);
     const pkey = x.pkeActive ? walk.pkey : 0;
     return pages.setSpte(e, pteAccess, write, gfn, hfn, hostWritable, false, slot, pkey);

@@ -531,7 +531,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     if (found) {
       this.pages.stats.prevRootHits++;
       this.rootLevel = roleLevel(this.pages.spt.role[this.rootSp]!);
-      this.pages.spt.writeFlooding[this.rootSp] = 0;
+      this.pages.spt.clearWriteFlooding(this.rootSp);
     }
   }
 

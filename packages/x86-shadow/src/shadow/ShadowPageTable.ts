@@ -76,7 +76,10 @@ export class ShadowPageTable {
   unsyncBitmap = new Uint32Array(0);
   /** pte_list head of the parent entries pointing at this page (in `parents`). */
   parentPtes = new Uint32Array(0);
+  /** KVM write_flooding_count: emulated writes since the page was last used (see `countFloodingWrite`). */
   writeFlooding = new Uint8Array(0);
+  /** Pages whose write-flooding count is not 0: while none is, a fault has none to clear. */
+  floodedPages = 0;
   hashNext = new Int32Array(0);
   hashPrev = new Int32Array(0);
   listNext = new Int32Array(0);
@@ -129,7 +132,7 @@ export class ShadowPageTable {
     this.rootCount[id] = 0;
     this.unsyncChildren[id] = 0;
     this.parentPtes[id] = 0;
-    this.writeFlooding[id] = 0;
+    this.clearWriteFlooding(id);
     this.hashNext[id] = 0;
     this.hashPrev[id] = 0;
     this.listNext[id] = 0;
@@ -144,9 +147,27 @@ export class ShadowPageTable {
       throw new HvmmuError('BAD_ARGUMENT', `shadow page ${id} freed while still linked or not in use`);
     }
     this.flags[id] = 0;
+    this.clearWriteFlooding(id);
     this.freeIds[this.freeTop++] = id;
     this.allocated--;
   }
+  /** The page was used by a fault or a root load: its write-flooding count restarts at 0. */
+  clearWriteFlooding(sp: number): void {
+    if (this.writeFlooding[sp] !== 0) {
+      this.writeFlooding[sp] = 0;
+      this.floodedPages--;
+    }
+  }
+
+  /** One more emulated write to the page's table (saturating at 255); returns the new count. */
+  countFloodingWrite(sp: number): number {
+    const n = this.writeFlooding[sp]!;
+    if (n === 0) this.floodedPages++;
+    const next = Math.min(255, n + 1);
+    this.writeFlooding[sp] = next;
+    return next;
+  }
+
 
   isInUse(id: number): boolean {
     return id > 0 && id < this.capacity && (this.flags[id]! & SP_IN_USE) !== 0;

@@ -76,16 +76,6 @@ export class GuestWalk {
   }
 
   /**
-   * For `GuestWalker.walkLeaf`: only level 1 of this walk is recorded; its
-   * table and pt_access were given, not derived.
-   */
-  recordLeafTable(tableGfn: number, ptAccess: number): void {
-    this.pendingTop = 0;
-    this.tableGfnByLevel[1] = tableGfn;
-    this.ptAccessByLevel[1] = ptAccess;
-  }
-
-  /**
    * A table is 4 KiB-aligned and holds the entry, so its gfn is the entry's
    * gpa / 4096; pt_access is the AND of W, U and NOT XD (bit 63) of the
    * entries above, all granted at the top (KVM walk_addr_generic).

@@ -70,6 +70,9 @@ export class GuestWalker {
   private tablePhys: GuestPhysMemory | null = null;
   private tableGen = -1;
   private tableSeq = -1;
+  /** The last successful `walkLeaf`'s pte_access (ACC bits) and protection key. */
+  leafAccess = 0;
+  leafPkey = 0;
 
   /** The precomputed masks for `regs` (recomputed only if they changed since the last call). */
   prepare(regs: X86Registers): PagingContext {
@@ -258,22 +261,20 @@ export class GuestWalker {
    * `ptAccess`, the ACC bits the levels above grant (KVM pt_access). This is
    * what KVM itself relies on when it rebuilds a leaf from a shadow page
    * alone (FNAME(sync_spte), FNAME(prefetch_gpte): the page's role access and
-   * the level-1 gpte): the caller must know that the upper entries are still
-   * as a full walk would read them, with A set — the shadow MMU knows it for
-   * a table reached through an intact shadow path, because every upper-level
+   * the level-1 gpte). The caller must know that the upper entries are still
+   * what a full walk would read, with A set; the shadow MMU knows it for a
+   * table reached through an intact shadow path, because every upper-level
    * table it shadows is write-protected and a write to one zaps the link.
    *
-   * Succeeds only in the fast walk's case — a present leaf with A set (and D
-   * for a write), no reserved bit, the access allowed — and then fills `out`
-   * as a full walk would (gfn, pteAccess, grantedAccess, pkey, level 1), but
-   * records only level 1 of `pteGpa` / `pteLo` / `pteHi` / `tableGfn` /
-   * `ptAccess`. Returns false, having stored and written nothing, for
-   * anything else (including a table at or above 4 GiB); a full `walk` then
-   * gives the exact outcome.
+   * Returns the leaf's gfn, with its ACC bits as KVM's pte_access (W taken
+   * from a clean leaf on a non-write access, as in `GuestWalk.pteAccess`) in
+   * `leafAccess` and its protection key (0 when keys do not apply) in
+   * `leafPkey`, only in the fast walk's case: a present leaf with A set (and
+   * D for a write), no reserved bit, the access allowed. Returns -1 for
+   * anything else (including a table at or above 4 GiB), having written
+   * nothing to guest memory; a full `walk` then gives the exact outcome.
    */
-  walkLeaf(
-    regs: X86Registers, mem: GuestMemory, vpn: number, access: number, tableGfn: number, ptAccess: number, out: GuestWalk,
-  ): boolean {
+  walkLeaf(regs: X86Registers, mem: GuestMemory, vpn: number, access: number, tableGfn: number, ptAccess: number): number {
     if ((access >>> 0) !== access || access > ACCESS_MASK || (access & WRITE_AND_FETCH) === WRITE_AND_FETCH ||
       !(vpn >= 0 && vpn <= MAX_VPN) || Math.floor(vpn) !== vpn) {
       throw badArgument(access, vpn);
@@ -281,43 +282,35 @@ export class GuestWalker {
     const ctx = this.ctx;
     if (!ctx.matches(regs)) ctx.update(regs);
     // Word indices are int32: the table must lie below 4 GiB, as in the fast walk.
-    if (ctx.mode < PagingMode.LONG4 || !(tableGfn >= 0 && tableGfn < TWO_POW_22)) return false;
+    if (ctx.mode < PagingMode.LONG4 || !(tableGfn >= 0 && tableGfn < TWO_POW_22)) return -1;
     const view = mem.view;
     if (view !== this.wordsView) this.bindWords(view);
     const words = this.words;
-    if (words === null) return false;
+    if (words === null) return -1;
     const phys = mem.constructor === GuestPhysMemory ? mem as GuestPhysMemory : null;
     this.slotPages = 0;
     if (phys !== null) this.checkTableCache(phys);
     const t1 = tableGfn << 10;
     const g1 = t1 + ((vpn & 511) << 1);
     const w1 = mem.constructor === FlatGuestMemory ? g1 : phys !== null ? this.tableWord(phys, t1, g1, 1) : hostWord(mem, g1);
-    if (w1 < 0 || w1 > words.length - 2) return false;
+    if (w1 < 0 || w1 > words.length - 2) return -1;
     const lo = words[w1]!;
     const hi = words[w1 + 1]!;
-    if (((~lo & PTE_P) | (hi & ctx.entryRsvdHi)) !== 0) return false;
+    if (((~lo & PTE_P) | (hi & ctx.entryRsvdHi)) !== 0) return -1;
     const write = (access & Access.WRITE) !== 0;
-    if (((lo & (write ? lo >>> 1 : PTE_A)) & PTE_A) === 0) return false;
+    if (((lo & (write ? lo >>> 1 : PTE_A)) & PTE_A) === 0) return -1;
     const acc = ptAccess & ((lo & ACC_WU) | (~hi >>> 31));
     const kind = ctx.accessKind[access | (regs.cpl === 3 ? ACCESS_KEY_CPL3 : 0) | (regs.rflagsAc ? ACCESS_KEY_AC : 0)]!;
-    if (((ctx.permFault[kind]! >>> acc) & 1) !== 0) return false;
+    if (((ctx.permFault[kind]! >>> acc) & 1) !== 0) return -1;
     let pkey = 0;
     if (ctx.pke) {
       pkey = (hi >>> 27) & 15;
-      if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) return false;
+      if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) return -1;
     }
-    out.maxLevel = ctx.mode;
-    out.pteGpa[1] = g1 * 4;
-    out.pteLo[1] = lo;
-    out.pteHi[1] = hi;
-    out.recordLeafTable(tableGfn, ptAccess);
-    out.level = 1;
+    this.leafAccess = write || (lo & PTE_D) !== 0 ? acc : acc & ~ACC.WRITE;
+    this.leafPkey = pkey;
     const leafHigh = hi & 0xfffff;
-    out.gfn = leafHigh === 0 ? lo >>> 12 : leafHigh * TWO_POW_20 + (lo >>> 12);
-    out.pkey = pkey;
-    out.grantedAccess = acc;
-    out.pteAccess = write || (lo & PTE_D) !== 0 ? acc : acc & ~ACC.WRITE;
-    return this.succeed(out);
+    return leafHigh === 0 ? lo >>> 12 : leafHigh * TWO_POW_20 + (lo >>> 12);
   }
 
   /**

@@ -104,8 +104,10 @@ export class PagingContext {
 
   /** True if `regs` select the same context as the one computed last. */
   matches(regs: X86Registers): boolean {
+    // Booleans compared by branching: V8 compiles `===` between two booleans to a generic call.
     return regs.cr0 === this.cr0 && regs.cr4 === this.cr4 && regs.efer === this.efer &&
-      regs.maxPhyAddr === this.maxPhyAddr && regs.gbPages === this.gbPages && regs.amd === this.amd;
+      regs.maxPhyAddr === this.maxPhyAddr && (regs.gbPages ? this.gbPages : !this.gbPages) &&
+      (regs.amd ? this.amd : !this.amd);
   }
 
   /** Recompute every mask from `regs`. Throws `HvmmuError` on an impossible MAXPHYADDR (host misuse). */

@@ -53,6 +53,11 @@ export function checkInvariants(vm: Vm, options: InvariantOptions = {}): string[
   const zero = mem.host.zeroFrame;
   const slots = mem.slots();
 
+  // The count of flooded pages the fault path's shortcut relies on.
+  let flooded = 0;
+  for (let sp = 0; sp < spt.capacity; sp++) if (spt.writeFlooding[sp] !== 0) flooded++;
+  if (flooded !== spt.floodedPages) errors.push(`floodedPages is ${spt.floodedPages}, but ${flooded} pages have a write-flooding count`);
+
   // Rmap side: every entry → (count) and its location.
   const rmapCount = new Map<number, number>();
   for (const slot of slots) {
