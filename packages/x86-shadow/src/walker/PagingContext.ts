@@ -58,6 +58,9 @@ export class PagingContext {
   maxPhyAddr = -1;
   gbPages = false;
   amd = false;
+  /** The registers object `matches` last accepted, and its `generation` then. */
+  private seenRegs: X86Registers | null = null;
+  private seenGeneration = -1;
 
   mode: PagingModeValue = PagingMode.NONE;
   /** EFER.NXE: XD is honoured (and bit 63 is not reserved). */
@@ -104,10 +107,17 @@ export class PagingContext {
 
   /** True if `regs` select the same context as the one computed last. */
   matches(regs: X86Registers): boolean {
+    // The registers last seen, unwritten since: one compare on every walk.
+    if (regs === this.seenRegs && regs.generation === this.seenGeneration) return true;
     // Booleans compared by branching: V8 compiles `===` between two booleans to a generic call.
-    return regs.cr0 === this.cr0 && regs.cr4 === this.cr4 && regs.efer === this.efer &&
-      regs.maxPhyAddr === this.maxPhyAddr && (regs.gbPages ? this.gbPages : !this.gbPages) &&
-      (regs.amd ? this.amd : !this.amd);
+    if (regs.cr0 !== this.cr0 || regs.cr4 !== this.cr4 || regs.efer !== this.efer ||
+      regs.maxPhyAddr !== this.maxPhyAddr || !(regs.gbPages ? this.gbPages : !this.gbPages) ||
+      !(regs.amd ? this.amd : !this.amd)) {
+      return false;
+    }
+    this.seenRegs = regs;
+    this.seenGeneration = regs.generation;
+    return true;
   }
 
   /** Recompute every mask from `regs`. Throws `HvmmuError` on an impossible MAXPHYADDR (host misuse). */
@@ -120,6 +130,8 @@ export class PagingContext {
     this.maxPhyAddr = maxPhyAddr;
     this.gbPages = regs.gbPages;
     this.amd = regs.amd;
+    this.seenRegs = regs;
+    this.seenGeneration = regs.generation;
 
     const mode = regs.pagingMode;
     const paging = mode !== PagingMode.NONE;

@@ -26,22 +26,87 @@ export type PagingModeValue = (typeof PagingMode)[keyof typeof PagingMode];
  * of re-reading memory, as hardware and KVM do.
  */
 export class X86Registers {
-  cr0 = 0;
+  private cr0Value = 0;
+  private cr4Value = 0;
+  private eferValue = 0;
+  private maxPhyAddrValue = 40;
+  private gbPagesValue = true;
+  private amdValue = false;
+  private changes = 0;
   cr3 = 0;
-  cr4 = 0;
-  efer = 0;
   /** PKRU: 2 bits per key (AD = bit 2k, WD = bit 2k+1). */
   pkru = 0;
   /** EFLAGS.AC (SMAP override for explicit supervisor accesses). */
   rflagsAc = false;
   /** Current privilege level 0..3 (user = 3); used when the caller does not pass Access.USER explicitly. */
   cpl = 0;
+
+  get cr0(): number {
+    return this.cr0Value;
+  }
+
+  set cr0(value: number) {
+    this.cr0Value = value;
+    this.changes++;
+  }
+
+  get cr4(): number {
+    return this.cr4Value;
+  }
+
+  set cr4(value: number) {
+    this.cr4Value = value;
+    this.changes++;
+  }
+
+  get efer(): number {
+    return this.eferValue;
+  }
+
+  set efer(value: number) {
+    this.eferValue = value;
+    this.changes++;
+  }
+
   /** Guest MAXPHYADDR (CPUID 0x80000008 EAX[7:0]). */
-  maxPhyAddr = 40;
+  get maxPhyAddr(): number {
+    return this.maxPhyAddrValue;
+  }
+
+  set maxPhyAddr(value: number) {
+    this.maxPhyAddrValue = value;
+    this.changes++;
+  }
+
   /** CPUID exposes 1 GiB pages (PDPE1GB). */
-  gbPages = true;
+  get gbPages(): boolean {
+    return this.gbPagesValue;
+  }
+
+  set gbPages(value: boolean) {
+    this.gbPagesValue = value;
+    this.changes++;
+  }
+
   /** AMD guest: bit 8 of PML4E/PML5E is reserved (KVM's nl8 rule). */
-  amd = false;
+  get amd(): boolean {
+    return this.amdValue;
+  }
+
+  set amd(value: boolean) {
+    this.amdValue = value;
+    this.changes++;
+  }
+
+  /**
+   * Counts the writes to CR0, CR4, EFER, MAXPHYADDR, `gbPages` and `amd`:
+   * what a walker precomputes from those stays valid while this count does
+   * (`PagingContext.matches` then compares one number instead of six).
+   */
+  get generation(): number {
+    return this.changes;
+  }
+
   /** Cached PAE PDPTEs (valid in PAE mode after a CR3 load). */
   readonly pdpteHi = new Uint32Array(4);
   readonly pdpteLo = new Uint32Array(4);

@@ -356,6 +356,72 @@ export class AccessRig {
     return { cases, faults, mismatches };
   }
 
+  /**
+   * `GuestWalker.walkLeaf` over the same cases, for walks whose upper
+   * entries and PDE (a table pointer with A set, no reserved bit) a shadow
+   * page already vouches for: the access they grant is given as KVM's
+   * pt_access, computed here from the flags. Per the oracle, walkLeaf must
+   * refuse (-1) every access that faults and every one that would set A or
+   * D in the PTE, and otherwise return the PTE's gfn with the oracle's
+   * rights (W dropped from a clean PTE on a non-write, as KVM's
+   * protect_clean_gpte) and key; it never writes guest memory.
+   */
+  runLeaf(controls: readonly Controls[], pdes: readonly EntryFlags[], ptes: readonly EntryFlags[], upper: readonly UpperFlags[]): RunResult {
+    const mismatches: string[] = [];
+    let cases = 0;
+    let faults = 0;
+    const l = this.layout;
+    const upperEntries = upper.map((u, i) => encodeUpper(u, this.upperTables[i]!, true));
+    for (const c of controls) {
+      this.setControls(c);
+      for (const pdeFlags of pdes) {
+        if (!pdeFlags.present || !pdeFlags.accessed || pdeFlags.pageSize || pdeFlags.reservedBit) {
+          throw new Error('runLeaf: the PDE must be a valid table pointer with A set');
+        }
+        const chainUpper = [...upper, { writable: pdeFlags.writable, user: pdeFlags.user, noExecute: pdeFlags.noExecute }];
+        // A table pointer with XD set is reserved without NXE: no shadow page would exist for it.
+        if (!c.nxe && chainUpper.some((u) => u.noExecute)) continue;
+        const ptAccess = (chainUpper.every((u) => !u.noExecute) ? 1 : 0) | (chainUpper.every((u) => u.writable) ? 2 : 0) |
+          (chainUpper.every((u) => u.user) ? 4 : 0);
+        const pde = encodePde(this.mode, pdeFlags);
+        for (const pteFlags of ptes) {
+          const pte = encodePte(this.mode, pteFlags);
+          for (const a of ACCESS_CASES) {
+            upperEntries.forEach((e, i) => this.write(l.upperEntryGpa[i]!, e));
+            this.write(l.pdeGpa, pde);
+            this.write(l.ptGpa + (l.vpn % 512) * 8, pte);
+            this.regs.cpl = a.privilege === 'supervisor' ? 0 : 3;
+            const gfn = this.walker.walkLeaf(this.regs, this.mem, l.vpn, accessBits(a), l.ptGpa / 4096, ptAccess);
+            const s: Scenario = { mode: this.mode, upper, pde: pdeFlags, pte: pteFlags, kind: a.kind, privilege: a.privilege, controls: c };
+            const want = expectAccess(s);
+            cases++;
+            if (want.fault) faults++;
+            const problems: string[] = [];
+            const needsWrite = !want.fault && (!pteFlags.accessed || (a.kind === 'write' && !pteFlags.dirty));
+            if (want.fault || needsWrite) {
+              if (gfn !== -1) problems.push(`gfn=${gfn}, want -1 (${want.fault ? 'fault' : 'A/D to set'})`);
+            } else {
+              if (gfn !== PTE_GFN_64) problems.push(`gfn=${gfn} want ${PTE_GFN_64}`);
+              const writable = want.writable && (a.kind === 'write' || pteFlags.dirty);
+              const access = (want.executable ? 1 : 0) | (writable ? 2 : 0) | (want.user ? 4 : 0);
+              if (this.walker.leafAccess !== access) problems.push(`leafAccess=${this.walker.leafAccess} want ${access}`);
+              const key = c.pke && pteFlags.key1 ? 1 : 0;
+              if (this.walker.leafPkey !== key) problems.push(`leafPkey=${this.walker.leafPkey} want ${key}`);
+            }
+            // Nothing written: every entry of the walk still holds what the test stored.
+            const unchanged = (gpa: number, e: Entry): boolean => this.read(gpa).lo === e.lo && this.read(gpa).hi === e.hi;
+            if (!upperEntries.every((e, i) => unchanged(l.upperEntryGpa[i]!, e)) || !unchanged(l.pdeGpa, pde) ||
+                !unchanged(l.ptGpa + (l.vpn % 512) * 8, pte)) {
+              problems.push('guest memory written');
+            }
+            if (problems.length > 0 && mismatches.length < 20) mismatches.push(`${problems.join(', ')} | ${describe(s)}`);
+          }
+        }
+      }
+    }
+    return { cases, faults, mismatches };
+  }
+
   private expectedGfn(largePage: boolean): number {
     const vpn = this.layout.vpn;
     if (this.mode === 'bits32') {
