@@ -81,8 +81,9 @@ function median(xs: number[]): number {
 /**
  * Shadow fault: first touch of a 4 KiB page whose guest tables exist (and
  * whose upper shadow levels exist), from the TLB miss through the hardware
- * walk, `handleFault` (guest walk, memslot lookup, FNAME(fetch), spte +
- * rmap) to the retried access — in units of the raw 4-level walk of
+ * walk, `handleFault` (guest walk — of the leaf alone, as the level-1
+ * shadow page exists: see `X86ShadowMmu.firstTouch` —, memslot lookup,
+ * FNAME(fetch), spte + rmap) to the retried access — in units of the raw 4-level walk of
  * `x86.walk`. Leaves are dropped between rounds (untimed) with the MMU
  * notifier, which keeps the shadow pages.
  */
