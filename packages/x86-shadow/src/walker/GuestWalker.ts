@@ -98,10 +98,7 @@ export class GuestWalker {
    * `regs.maxPhyAddr`).
    */
   walk(regs: X86Registers, mem: GuestMemory, vpn: number, access: number, out: GuestWalk, setAccessedDirty: boolean): boolean {
-    if ((access >>> 0) !== access || access > ACCESS_MASK || (access & WRITE_AND_FETCH) === WRITE_AND_FETCH ||
-      !(vpn >= 0 && vpn <= MAX_VPN) || Math.floor(vpn) !== vpn) {
-      throw badArgument(access, vpn);
-    }
+    checkWalkArgs(vpn, access);
     const ctx = this.ctx;
     if (!ctx.matches(regs)) ctx.update(regs);
     const mode = ctx.mode;
@@ -275,10 +272,7 @@ export class GuestWalker {
    * nothing to guest memory; a full `walk` then gives the exact outcome.
    */
   walkLeaf(regs: X86Registers, mem: GuestMemory, vpn: number, access: number, tableGfn: number, ptAccess: number): number {
-    if ((access >>> 0) !== access || access > ACCESS_MASK || (access & WRITE_AND_FETCH) === WRITE_AND_FETCH ||
-      !(vpn >= 0 && vpn <= MAX_VPN) || Math.floor(vpn) !== vpn) {
-      throw badArgument(access, vpn);
-    }
+    checkWalkArgs(vpn, access);
     const ctx = this.ctx;
     if (!ctx.matches(regs)) ctx.update(regs);
     // Word indices are int32: the table must lie below 4 GiB, as in the fast walk.
@@ -689,6 +683,10 @@ function hostWord(mem: GuestMemory, gpaWord: number): number {
   return off >= 0 && (off & 3) === 0 ? off / 4 : -1;
 }
 
-function badArgument(access: number, vpn: number): HvmmuError {
-  return new HvmmuError('BAD_ARGUMENT', `walk needs Access bits (not both WRITE and FETCH) and an integer vpn in 0..2^52-1, got access ${access}, vpn ${vpn}`);
+/** Host-API misuse: `access` must be Access bits (not both WRITE and FETCH), `vpn` an integer page of a 64-bit address. */
+function checkWalkArgs(vpn: number, access: number): void {
+  if ((access >>> 0) !== access || access > ACCESS_MASK || (access & WRITE_AND_FETCH) === WRITE_AND_FETCH ||
+    !(vpn >= 0 && vpn <= MAX_VPN) || Math.floor(vpn) !== vpn) {
+    throw new HvmmuError('BAD_ARGUMENT', `walk needs Access bits (not both WRITE and FETCH) and an integer vpn in 0..2^52-1, got access ${access}, vpn ${vpn}`);
+  }
 }

@@ -3,17 +3,12 @@ import { Access, FaultKind } from '@hvmmu/core';
 import type { X86ShadowMmu } from '@hvmmu/x86-shadow';
 import { A, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
+import { EC_ID as PF_ID, EC_P as PF_P, EC_U as PF_U, EC_W as PF_W } from '../walker/accessOracle.js';
 
 // The common first touch (a 4 KiB page behind a level-1 shadow page that already exists) reads only
 // the leaf gpte and takes the upper levels' rights from that shadow page's role, as KVM's
 // FNAME(sync_spte) does. These tests hold it to what a full guest walk gives: the upper levels'
 // U/S, R/W and XD, and their A bits once the guest has cleared one through an emulated write.
-
-// #PF error-code bits (SDM 4.7).
-const PF_P = 1;
-const PF_W = 2;
-const PF_U = 4;
-const PF_ID = 16;
 
 const VA0 = 0x40_0000;
 const VA1 = 0x40_1000;
