@@ -1,5 +1,5 @@
 import {
-  Access, FaultKind, HvmmuError, isValidAccess, type SoftTlb, type TranslationResult, type Translator, type Vcpu,
+  Access, ACCESS_KINDS, ACCESS_MASK, FaultKind, HvmmuError, isValidAccess, type SoftTlb, type TranslationResult, type Translator, type Vcpu,
 } from '@hvmmu/core';
 import { GuestWalk } from '../walker/GuestWalk.js';
 import { GuestWalker } from '../walker/GuestWalker.js';
@@ -51,6 +51,17 @@ export interface ControlRegisters {
   readonly cr4: number;
   readonly efer: number;
 }
+
+/**
+ * The W, U and I/D bits of a hardware miss's code, by `access | (CPL is 3) << 4`
+ * (SDM 4.7): U for a user access, made explicitly or at CPL 3 (never for an
+ * implicit supervisor access).
+ */
+const MISS_CODES = Uint8Array.from({ length: 2 * ACCESS_KINDS }, (_, key) => {
+  const access = key & ACCESS_MASK;
+  const user = (access & Access.IMPLICIT) === 0 && ((access & Access.USER) !== 0 || key >= ACCESS_KINDS);
+  return ((access & Access.WRITE) !== 0 ? PFERR.W : 0) | (user ? PFERR.U : 0) | ((access & Access.FETCH) !== 0 ? PFERR.ID : 0);
+});
 
 /**
  * One vCPU's MMU (KVM `vcpu->arch.root_mmu` plus the MMU side of the
@@ -269,9 +280,8 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
 
   /** A hardware miss: the #PF-like code of `access` (plus `extra`) into `out`; returns -1. */
   private miss(access: number, out: TranslationResult, extra: number): number {
-    const user = (access & Access.IMPLICIT) === 0 && ((access & Access.USER) !== 0 || this.regs.cpl === 3);
-    out.missCode = extra | ((access & Access.WRITE) !== 0 ? PFERR.W : 0) | (user ? PFERR.U : 0) |
-      ((access & Access.FETCH) !== 0 ? PFERR.ID : 0);
+    // Small enough to inline into the vCPU's slow path with the rest of the miss.
+    out.missCode = extra | MISS_CODES[access | (this.regs.cpl === 3 ? ACCESS_KINDS : 0)]!;
     return -1;
   }
 
