@@ -35,8 +35,7 @@ export class SoftTlb {
   readonly frames: Int32Array;
   readonly perms: Uint16Array;
   readonly gens: Uint32Array;
-  /** Generation stamped on new entries. */
-  generation = 0;
+  private current = 0;
 
   /** Hits served by `lookup()`. */
   private lookupHits = 0;
@@ -88,7 +87,7 @@ export class SoftTlb {
     this.tags[i] = vpn;
     this.frames[i] = hfn;
     this.perms[i] = perm & EXISTING_KINDS_PERM;
-    this.gens[i] = this.generation;
+    this.gens[i] = this.current;
   }
 
   flushAll(): void {
@@ -128,11 +127,22 @@ export class SoftTlb {
    * Start a new generation: entries filled under an older one are dropped.
    * Used by MMUs that obsolete all their tables at once (fast zap).
    */
+  /** Generation stamped on new entries. */
+  get generation(): number {
+    return this.current;
+  }
+
+  /**
+   * Drop every entry filled under another generation than `generation`. Every
+   * valid entry carries the current generation (`insert` stamps it and this is
+   * the only way to change it), so a new generation drops them all: a flush of
+   * the whole TLB, done as two fills rather than an entry-by-entry test.
+   */
   setGeneration(generation: number): void {
-    if (generation === this.generation) return;
-    this.generation = generation >>> 0;
-    const { tags, gens } = this;
-    for (let i = 0; i < this.size; i++) if (gens[i] !== this.generation && tags[i] !== -1) this.drop(i);
+    if (generation >>> 0 === this.current) return;
+    this.current = generation >>> 0;
+    this.tags.fill(-1);
+    this.perms.fill(0);
     this.flushes++;
   }
 
