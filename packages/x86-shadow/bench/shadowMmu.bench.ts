@@ -146,7 +146,7 @@ interface DeleteResult {
  * timed over this many consecutive flips; the count is odd, so the pages end
  * obsolete as after one flip (nothing runs between the flips).
  */
-const INVALIDATE_FLIPS = 101;
+const INVALIDATE_FLIPS = 1001;
 
 /** Map `pages` pages, then delete their memslot under `strategy`; for fast zap also time the invalidate step alone. */
 function measureDelete(pages: number, strategy: 'fast-zap' | 'invalid-rmap'): DeleteResult {
