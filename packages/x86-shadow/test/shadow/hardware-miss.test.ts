@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Access, ACCESS_KINDS, TranslationResult, isValidAccess } from '@hvmmu/core';
 import { A, D, P, TableBuilder, U, controlsFor, makeVm } from './helpers/guest.js';
+import { EC_ID as PF_ID, EC_P as PF_P, EC_U as PF_U, EC_W as PF_W } from '../walker/accessOracle.js';
 
 // The code a miss of the hardware walk (the shadow table) hands to the fault handler: the bits of
 // the #PF error code the CPU would report for it (SDM 4.7), P set when a present leaf refused.
-
-const PF_P = 1;
-const PF_W = 2;
-const PF_U = 4;
-const PF_ID = 16;
 
 function guest() {
   const t = makeVm();
