@@ -6,7 +6,8 @@ import { A, D, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpe
 import { checkInvariants } from './helpers/invariants.js';
 
 /*
- * The MMU against hardware, access by access. A long-mode guest whose tables mostly have A and D
+ * The MMU against hardware, access by access. A long-mode guest (4- or 5-level, under a host root
+ * of its own level or a 5-level passthrough root) whose tables mostly have A and D
  * set (so first touches take the leaf-only path), with data pages that have their own frames,
  * goes through random steps:
  * - accesses of every kind and privilege;
@@ -42,8 +43,8 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 
 const KINDS = [Access.READ, Access.WRITE, Access.FETCH, Access.USER, Access.USER | Access.WRITE, Access.USER | Access.FETCH];
 
-function build(long5: boolean, wp: boolean, smep: boolean, smap: boolean) {
-  const t = makeVm({ slotBytes: 4 << 20 });
+function build(long5: boolean, hostRootLevel: number, wp: boolean, smep: boolean, smap: boolean) {
+  const t = makeVm({ slotBytes: 4 << 20, backendOptions: { hostRootLevel } });
   t.mem.create({ id: 1, guestPhysAddr: DATA_GFN * 4096, size: DATA_PAGES * 4096 });
   const mode = long5 ? 'long5' : 'long4';
   const b = new TableBuilder(t.mem, mode, TABLES);
@@ -129,10 +130,11 @@ describe('first touches against hardware', () => {
     const out = new GuestWalk();
     let fastTouches = 0;
     fc.assert(fc.property(
-      fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(),
+      fc.boolean(), fc.constantFrom(3, 5), fc.boolean(), fc.boolean(), fc.boolean(),
       fc.array(stepArb, { minLength: 20, maxLength: 80, size: 'max' }),
-      (long5, wp, smep, smap, steps) => {
-        const w = build(long5, wp, smep, smap);
+      (long5, hostRootLevel, wp, smep, smap, steps) => {
+        // hostRootLevel 5 puts a 4-level guest under a passthrough 5-level root.
+        const w = build(long5, hostRootLevel, wp, smep, smap);
         const dataSlot = w.mem.get(1)!;
         steps.forEach((s, n) => {
           const faultsBefore = w.mmu.stats()['shadowFaults']!;
