@@ -6,10 +6,10 @@ import { A, D, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpe
 import { checkInvariants } from './helpers/invariants.js';
 
 /*
- * The MMU against hardware, access by access. A long-mode guest (4- or 5-level, under a host root
- * of its own level or a 5-level passthrough root) whose tables mostly have A and D
- * set (so first touches take the leaf-only path), with data pages that have their own frames,
- * goes through random steps:
+ * The MMU against hardware, access by access. A guest in any paging mode (4- and 5-level ones
+ * also under a 5-level passthrough host root) whose tables mostly have A and D set (so long-mode
+ * first touches take the leaf-only path), with data pages that have their own frames, goes
+ * through random steps:
  * - accesses of every kind and privilege;
  * - guest edits of any entry on the paths (W, U, XD, A, D, P), made by storing through its own
  *   mapping of its tables and followed by INVLPG, as a correct guest does;
@@ -25,10 +25,16 @@ const TABLE_BYTES = 0x10_0000;
 /** The data pages: gfn DATA_GFN + i, each holding its own gfn in its first word. */
 const DATA_GFN = 0x1000;
 const DATA_PAGES = 64;
-/** Guest VAs under test: two 2 MiB regions, 8 pages each, under one PML4E (index 1). */
-const VAS = [...Array(8).keys()].flatMap((i) => [2 ** 39 + i * 0x1000, 2 ** 39 + 0x20_0000 + i * 0x1000]);
+type Mode = 'long4' | 'long5' | 'pae' | 'bits32';
+const isLong = (mode: Mode): boolean => mode === 'long4' || mode === 'long5';
+/** Guest VAs under test: two regions of 8 pages, each under its own PDE (and one PML4E in long mode). */
+const vasFor = (mode: Mode): number[] => {
+  const base = isLong(mode) ? 2 ** 39 : 0x4000_0000;
+  return [...Array(8).keys()].flatMap((i) => [base + i * 0x1000, base + 0x40_0000 + i * 0x1000]);
+};
+const VA_COUNT = 16;
 /** The guest's window onto its table pages, under another top-level entry (edits never cut it off). */
-const windowBase = (long5: boolean): number => (long5 ? 2 ** 48 : 2 * 2 ** 39);
+const windowBase = (mode: Mode): number => (mode === 'long5' ? 2 ** 48 : mode === 'long4' ? 2 * 2 ** 39 : 0x8000_0000);
 
 type Step =
   | { op: 'access'; va: number; kind: number }
@@ -36,34 +42,36 @@ type Step =
   | { op: 'drop' };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 12, arbitrary: fc.record({ op: fc.constant('access' as const), va: fc.nat(VAS.length - 1), kind: fc.nat(5) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('edit' as const), va: fc.nat(VAS.length - 1), level: fc.integer({ min: 1, max: 5 }), flags: fc.nat(0x7f), nx: fc.boolean() }) },
+  { weight: 12, arbitrary: fc.record({ op: fc.constant('access' as const), va: fc.nat(VA_COUNT - 1), kind: fc.nat(5) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('edit' as const), va: fc.nat(VA_COUNT - 1), level: fc.integer({ min: 1, max: 5 }), flags: fc.nat(0x7f), nx: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ op: 'drop' as const }) },
 );
 
 const KINDS = [Access.READ, Access.WRITE, Access.FETCH, Access.USER, Access.USER | Access.WRITE, Access.USER | Access.FETCH];
 
-function build(long5: boolean, hostRootLevel: number, wp: boolean, smep: boolean, smap: boolean) {
+function build(mode: Mode, hostRootLevel: number, wp: boolean, smep: boolean, smap: boolean) {
   const t = makeVm({ slotBytes: 4 << 20, backendOptions: { hostRootLevel } });
   t.mem.create({ id: 1, guestPhysAddr: DATA_GFN * 4096, size: DATA_PAGES * 4096 });
-  const mode = long5 ? 'long5' : 'long4';
   const b = new TableBuilder(t.mem, mode, TABLES);
   const root = b.root();
+  const vas = vasFor(mode);
   // Entries with A and D set; each VA maps its own data page.
-  VAS.forEach((va, i) => b.map4k(root, va, (DATA_GFN + i) * 4096, P | W | U | A | D, 0, P | W | U | A));
+  vas.forEach((va, i) => b.map4k(root, va, (DATA_GFN + i) * 4096, P | W | U | A | D, 0, P | W | U | A));
   for (let i = 0; i < DATA_PAGES; i++) t.mem.write32((DATA_GFN + i) * 4096, DATA_GFN + i, true);
-  // Every table page the VAs use, in the guest's window (supervisor, writable).
+  // The levels the guest edits: all but the PAE PDPTEs (cached at CR3 load, with no W/U/A bits).
+  const levels = mode === 'pae' ? 2 : b.levels;
+  // Every table page the VAs use at those levels, in the guest's window (supervisor, writable).
   const tablePages = new Set<number>();
-  for (const va of VAS) for (let level = 1; level <= b.levels; level++) tablePages.add(b.entryAt(root, va, level) & ~0xfff);
+  for (const va of vas) for (let level = 1; level <= levels; level++) tablePages.add(b.entryAt(root, va, level) & ~0xfff);
   const windowOf = new Map<number, number>();
   [...tablePages].forEach((page, i) => {
-    windowOf.set(page, windowBase(long5) + i * 4096);
-    b.map4k(root, windowBase(long5) + i * 4096, page, P | W | A | D, 0, P | W | A);
+    windowOf.set(page, windowBase(mode) + i * 4096);
+    b.map4k(root, windowBase(mode) + i * 4096, page, P | W | A | D, 0, P | W | A);
   });
   const controls = controlsFor(mode, root, { cr4: (smep ? CR4.SMEP : 0) | (smap ? CR4.SMAP : 0) });
   if (!wp) controls.cr0 = (controls.cr0 & ~CR0.WP) >>> 0;
   expect(t.x.loadControlRegisters(controls)).toBe(true);
-  return { ...t, b, root, windowOf, mmu: t.vm.mmu as X86ShadowMmu };
+  return { ...t, b, root, vas, levels, windowOf, mode, mmu: t.vm.mmu as X86ShadowMmu };
 }
 
 type World = ReturnType<typeof build>;
@@ -76,7 +84,7 @@ function snapshot(w: World): Uint8Array {
 }
 
 function access(w: World, s: Extract<Step, { op: 'access' }>, walker: GuestWalker, out: GuestWalk): string[] {
-  const va = VAS[s.va]!;
+  const va = w.vas[s.va]!;
   const kind = KINDS[s.kind]!;
   const image = snapshot(w);
   const regs = new X86Registers();
@@ -84,6 +92,9 @@ function access(w: World, s: Extract<Step, { op: 'access' }>, walker: GuestWalke
   regs.cr3 = w.x.regs.cr3;
   regs.cr4 = w.x.regs.cr4;
   regs.efer = w.x.regs.efer;
+  // PAE: the PDPTEs as the CPU cached them at CR3 load.
+  regs.pdpteLo.set(w.x.regs.pdpteLo);
+  regs.pdpteHi.set(w.x.regs.pdpteHi);
   const hwOk = walker.walk(regs, new FlatGuestMemory(image), va / 4096, kind, out, true);
   const ok = (kind & Access.WRITE) !== 0 ? w.x.write(va + 8, 4, 0x5a5a, 0, kind) : w.x.read(va, 4, kind);
   const errors: string[] = [];
@@ -109,45 +120,50 @@ function access(w: World, s: Extract<Step, { op: 'access' }>, walker: GuestWalke
 }
 
 function edit(w: World, s: Extract<Step, { op: 'edit' }>): void {
-  const level = Math.min(s.level, w.b.levels);
-  const gpa = w.b.entryAt(w.root, VAS[s.va]!, level);
+  const level = Math.min(s.level, w.levels);
+  const gpa = w.b.entryAt(w.root, w.vas[s.va]!, level);
   const old = w.b.read(gpa);
   // Same target, new flags (P kept most of the time so the path stays walkable).
   const flags = (s.flags & (W | U | A | D)) | ((s.flags & 0x40) !== 0 || (s.flags & 3) !== 0 ? P : 0);
   const lo = ((old.lo & ~0xfff) | flags) >>> 0;
-  const hi = s.nx ? (old.hi | NX_HI) >>> 0 : (old.hi & ~NX_HI) >>> 0;
   const at = w.windowOf.get(gpa & ~0xfff)! + (gpa & 0xfff);
   const savedCpl = w.x.regs.cpl;
   w.x.setCpl(0);
-  expect(w.x.write(at, 8, lo, hi, Access.WRITE)).toBe(true);
+  if (w.mode === 'bits32') {
+    expect(w.x.write(at, 4, lo, 0, Access.WRITE)).toBe(true);
+  } else {
+    const hi = s.nx ? (old.hi | NX_HI) >>> 0 : (old.hi & ~NX_HI) >>> 0;
+    expect(w.x.write(at, 8, lo, hi, Access.WRITE)).toBe(true);
+  }
   w.x.setCpl(savedCpl);
-  for (const va of VAS) w.x.invlpg(va);
+  for (const va of w.vas) w.x.invlpg(va);
 }
 
-describe('first touches against hardware', () => {
+describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('%s guests against hardware', (mode) => {
   it('every access agrees with a plain walk of the same tables: outcome, error code, page and A/D bits', () => {
     const walker = new GuestWalker();
     const out = new GuestWalk();
-    let fastTouches = 0;
+    let faultsTaken = 0;
     fc.assert(fc.property(
-      fc.boolean(), fc.constantFrom(3, 5), fc.boolean(), fc.boolean(), fc.boolean(),
+      fc.constantFrom(3, 4, 5), fc.boolean(), fc.boolean(), fc.boolean(),
       fc.array(stepArb, { minLength: 20, maxLength: 80, size: 'max' }),
-      (long5, hostRootLevel, wp, smep, smap, steps) => {
-        // hostRootLevel 5 puts a 4-level guest under a passthrough 5-level root.
-        const w = build(long5, hostRootLevel, wp, smep, smap);
+      (hostRootLevel, wp, smep, smap, steps) => {
+        // A host root above the guest's levels: special pml4/pml5 pages for 32-bit/PAE guests,
+        // a passthrough root for a 4-level guest under 5 levels.
+        const w = build(mode, hostRootLevel, wp, smep, smap);
         const dataSlot = w.mem.get(1)!;
         steps.forEach((s, n) => {
           const faultsBefore = w.mmu.stats()['shadowFaults']!;
           const errors = s.op === 'access' ? access(w, s, walker, out) : [];
           if (s.op === 'edit') edit(w, s);
           if (s.op === 'drop') w.mmu.invalidateGfnRange(dataSlot, dataSlot.baseGfn, dataSlot.baseGfn + DATA_PAGES);
-          if (s.op === 'access' && w.mmu.stats()['shadowFaults']! > faultsBefore) fastTouches++;
+          if (s.op === 'access' && w.mmu.stats()['shadowFaults']! > faultsBefore) faultsTaken++;
           errors.push(...checkInvariants(w.vm));
           if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 6).join('\n  ')}`);
         });
       },
     ), { numRuns: Number(process.env['PROP_RUNS'] ?? 100) });
     // The runs did fault in pages (the path under test), not only hit the TLB.
-    expect(fastTouches).toBeGreaterThan(100);
+    expect(faultsTaken).toBeGreaterThan(100);
   });
 });
