@@ -13,7 +13,8 @@ import { checkInvariants } from './helpers/invariants.js';
  * - accesses of every kind and privilege;
  * - guest edits of any entry on the paths (W, U, XD, A, D, P), made by storing through its own
  *   mapping of its tables and followed by INVLPG, as a correct guest does;
- * - notifier invalidations that drop the leaves, so first touches come back.
+ * - notifier invalidations that drop the leaves, so first touches come back;
+ * - CR0.WP, CR4.SMEP/SMAP and EFLAGS.AC toggles, followed by a CR3 reload.
  * Before each access, the guest's table pages are copied into a flat image, and the plain walker
  * (A/D updates on, no caches) walks that copy as hardware would. The access must then agree with
  * it: success or the same #PF error code, the same page, and the same A/D bits left in the
@@ -38,6 +39,7 @@ const windowBase = (mode: Mode): number => (mode === 'long5' ? 2 ** 48 : mode ==
 
 type Step =
   | { op: 'access'; va: number; kind: number }
+  | { op: 'control'; what: number }
   | { op: 'edit'; va: number; level: number; flags: number; nx: boolean }
   | { op: 'drop' };
 
@@ -45,6 +47,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 12, arbitrary: fc.record({ op: fc.constant('access' as const), va: fc.nat(VA_COUNT - 1), kind: fc.nat(5) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('edit' as const), va: fc.nat(VA_COUNT - 1), level: fc.integer({ min: 1, max: 5 }), flags: fc.nat(0x7f), nx: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ op: 'drop' as const }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('control' as const), what: fc.nat(3) }) },
 );
 
 const KINDS = [Access.READ, Access.WRITE, Access.FETCH, Access.USER, Access.USER | Access.WRITE, Access.USER | Access.FETCH];
@@ -92,6 +95,7 @@ function access(w: World, s: Extract<Step, { op: 'access' }>, walker: GuestWalke
   regs.cr3 = w.x.regs.cr3;
   regs.cr4 = w.x.regs.cr4;
   regs.efer = w.x.regs.efer;
+  regs.rflagsAc = w.x.regs.rflagsAc;
   // PAE: the PDPTEs as the CPU cached them at CR3 load.
   regs.pdpteLo.set(w.x.regs.pdpteLo);
   regs.pdpteHi.set(w.x.regs.pdpteHi);
@@ -139,6 +143,19 @@ function edit(w: World, s: Extract<Step, { op: 'edit' }>): void {
   for (const va of w.vas) w.x.invlpg(va);
 }
 
+/**
+ * Toggle CR0.WP, CR4.SMEP, CR4.SMAP or EFLAGS.AC, then reload CR3 so the hardware's TLB holds
+ * nothing cached under the old bits (the comparison is with a walk under the new ones).
+ */
+function control(w: World, s: Extract<Step, { op: 'control' }>): void {
+  const r = w.x.regs;
+  if (s.what === 0) expect(w.x.setCr0((r.cr0 ^ CR0.WP) >>> 0)).toBe(true);
+  if (s.what === 1) expect(w.x.setCr4((r.cr4 ^ CR4.SMEP) >>> 0)).toBe(true);
+  if (s.what === 2) expect(w.x.setCr4((r.cr4 ^ CR4.SMAP) >>> 0)).toBe(true);
+  if (s.what === 3) w.x.setRflagsAc(!r.rflagsAc);
+  expect(w.x.setCr3(r.cr3)).toBe(true);
+}
+
 describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('%s guests against hardware', (mode) => {
   it('every access agrees with a plain walk of the same tables: outcome, error code, page and A/D bits', () => {
     const walker = new GuestWalker();
@@ -157,6 +174,7 @@ describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('%s guests against h
           const errors = s.op === 'access' ? access(w, s, walker, out) : [];
           if (s.op === 'edit') edit(w, s);
           if (s.op === 'drop') w.mmu.invalidateGfnRange(dataSlot, dataSlot.baseGfn, dataSlot.baseGfn + DATA_PAGES);
+          if (s.op === 'control') control(w, s);
           if (s.op === 'access' && w.mmu.stats()['shadowFaults']! > faultsBefore) faultsTaken++;
           errors.push(...checkInvariants(w.vm));
           if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 6).join('\n  ')}`);
