@@ -14,7 +14,8 @@ import { checkInvariants } from './helpers/invariants.js';
  * - guest edits of any entry on the paths (W, U, XD, A, D, P), made by storing through its own
  *   mapping of its tables and followed by INVLPG, as a correct guest does;
  * - notifier invalidations that drop the leaves, so first touches come back;
- * - CR0.WP, CR4.SMEP/SMAP and EFLAGS.AC toggles, followed by a CR3 reload.
+ * - CR0.WP, CR4.SMEP/SMAP and EFLAGS.AC toggles, followed by a CR3 reload;
+ * - PKRU writes, with CR4.PKE on in half the runs and keys on the leaves.
  * Before each access, the guest's table pages are copied into a flat image, and the plain walker
  * (A/D updates on, no caches) walks that copy as hardware would. The access must then agree with
  * it: success or the same #PF error code, the same page, and the same A/D bits left in the
@@ -40,19 +41,21 @@ const windowBase = (mode: Mode): number => (mode === 'long5' ? 2 ** 48 : mode ==
 type Step =
   | { op: 'access'; va: number; kind: number }
   | { op: 'control'; what: number }
-  | { op: 'edit'; va: number; level: number; flags: number; nx: boolean }
+  | { op: 'edit'; va: number; level: number; flags: number; nx: boolean; key: number }
+  | { op: 'pkru'; value: number }
   | { op: 'drop' };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 12, arbitrary: fc.record({ op: fc.constant('access' as const), va: fc.nat(VA_COUNT - 1), kind: fc.nat(5) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('edit' as const), va: fc.nat(VA_COUNT - 1), level: fc.integer({ min: 1, max: 5 }), flags: fc.nat(0x7f), nx: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('edit' as const), va: fc.nat(VA_COUNT - 1), level: fc.integer({ min: 1, max: 5 }), flags: fc.nat(0x7f), nx: fc.boolean(), key: fc.nat(15) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('pkru' as const), value: fc.integer({ min: 0, max: 0xffff_ffff }) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'drop' as const }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('control' as const), what: fc.nat(3) }) },
 );
 
 const KINDS = [Access.READ, Access.WRITE, Access.FETCH, Access.USER, Access.USER | Access.WRITE, Access.USER | Access.FETCH];
 
-function build(mode: Mode, hostRootLevel: number, wp: boolean, smep: boolean, smap: boolean) {
+function build(mode: Mode, hostRootLevel: number, wp: boolean, smep: boolean, smap: boolean, pke: boolean) {
   const t = makeVm({ slotBytes: 4 << 20, backendOptions: { hostRootLevel } });
   t.mem.create({ id: 1, guestPhysAddr: DATA_GFN * 4096, size: DATA_PAGES * 4096 });
   const b = new TableBuilder(t.mem, mode, TABLES);
@@ -71,7 +74,8 @@ function build(mode: Mode, hostRootLevel: number, wp: boolean, smep: boolean, sm
     windowOf.set(page, windowBase(mode) + i * 4096);
     b.map4k(root, windowBase(mode) + i * 4096, page, P | W | A | D, 0, P | W | A);
   });
-  const controls = controlsFor(mode, root, { cr4: (smep ? CR4.SMEP : 0) | (smap ? CR4.SMAP : 0) });
+  // CR4.PKE only matters in long mode; elsewhere it must change nothing.
+  const controls = controlsFor(mode, root, { cr4: (smep ? CR4.SMEP : 0) | (smap ? CR4.SMAP : 0) | (pke ? CR4.PKE : 0) });
   if (!wp) controls.cr0 = (controls.cr0 & ~CR0.WP) >>> 0;
   expect(t.x.loadControlRegisters(controls)).toBe(true);
   return { ...t, b, root, vas, levels, windowOf, mode, mmu: t.vm.mmu as X86ShadowMmu };
@@ -96,6 +100,7 @@ function access(w: World, s: Extract<Step, { op: 'access' }>, walker: GuestWalke
   regs.cr4 = w.x.regs.cr4;
   regs.efer = w.x.regs.efer;
   regs.rflagsAc = w.x.regs.rflagsAc;
+  regs.pkru = w.x.regs.pkru;
   // PAE: the PDPTEs as the CPU cached them at CR3 load.
   regs.pdpteLo.set(w.x.regs.pdpteLo);
   regs.pdpteHi.set(w.x.regs.pdpteHi);
@@ -136,7 +141,9 @@ function edit(w: World, s: Extract<Step, { op: 'edit' }>): void {
   if (w.mode === 'bits32') {
     expect(w.x.write(at, 4, lo, 0, Access.WRITE)).toBe(true);
   } else {
-    const hi = s.nx ? (old.hi | NX_HI) >>> 0 : (old.hi & ~NX_HI) >>> 0;
+    // A leaf also gets a protection key (bits 62:59; ignored above the leaf and without CR4.PKE).
+    const keyed = level === 1 ? ((old.hi & ~(0xf << 27)) | (s.key << 27)) >>> 0 : old.hi;
+    const hi = s.nx ? (keyed | NX_HI) >>> 0 : (keyed & ~NX_HI) >>> 0;
     expect(w.x.write(at, 8, lo, hi, Access.WRITE)).toBe(true);
   }
   w.x.setCpl(savedCpl);
@@ -162,12 +169,12 @@ describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('%s guests against h
     const out = new GuestWalk();
     let faultsTaken = 0;
     fc.assert(fc.property(
-      fc.constantFrom(3, 4, 5), fc.boolean(), fc.boolean(), fc.boolean(),
+      fc.constantFrom(3, 4, 5), fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(),
       fc.array(stepArb, { minLength: 20, maxLength: 80, size: 'max' }),
-      (hostRootLevel, wp, smep, smap, steps) => {
+      (hostRootLevel, wp, smep, smap, pke, steps) => {
         // A host root above the guest's levels: special pml4/pml5 pages for 32-bit/PAE guests,
         // a passthrough root for a 4-level guest under 5 levels.
-        const w = build(mode, hostRootLevel, wp, smep, smap);
+        const w = build(mode, hostRootLevel, wp, smep, smap, pke);
         const dataSlot = w.mem.get(1)!;
         steps.forEach((s, n) => {
           const faultsBefore = w.mmu.stats()['shadowFaults']!;
@@ -175,6 +182,7 @@ describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('%s guests against h
           if (s.op === 'edit') edit(w, s);
           if (s.op === 'drop') w.mmu.invalidateGfnRange(dataSlot, dataSlot.baseGfn, dataSlot.baseGfn + DATA_PAGES);
           if (s.op === 'control') control(w, s);
+          if (s.op === 'pkru') w.x.setPkru(s.value >>> 0);
           if (s.op === 'access' && w.mmu.stats()['shadowFaults']! > faultsBefore) faultsTaken++;
           errors.push(...checkInvariants(w.vm));
           if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 6).join('\n  ')}`);
