@@ -171,6 +171,40 @@ describe.each(CAPTURES)('QEMU capture $dir', ({ dir, mode }) => {
     expect(list.pages).toBe(capture.tlb.reduce((sum, line) => sum + line.pages, 0));
   });
 
+  // walkLeaf is long mode only.
+  it.runIf(mode === PagingMode.LONG4 || mode === PagingMode.LONG5)("walkLeaf, given QEMU's upper-level rights, finds every 4 KiB leaf QEMU lists", () => {
+    const mismatches: string[] = [];
+    let leaves = 0;
+    let declined = 0;
+    for (const line of capture.tlb) {
+      if (line.pages !== 1) continue;
+      const expected = capture.expectedAccess(line);
+      const user = (expected & ACC.USER) !== 0;
+      const r = atCpl(regs, user ? 3 : 0);
+      const access = user ? Access.USER : Access.READ;
+      // The leaf's table from a full walk; pt_access from QEMU's own account of the levels above.
+      expect(walker.walk(r, mem, line.vpn, access, walk, false)).toBe(true);
+      const ptAccess = (line.upper[2] === 'X' && capture.nxActive ? 0 : ACC.EXEC) | (line.upper[1] === 'W' ? ACC.WRITE : 0) |
+        (line.upper[0] === 'U' ? ACC.USER : 0);
+      const gfn = walker.walkLeaf(r, mem, line.vpn, access, walk.tableGfn[1]!, ptAccess);
+      leaves++;
+      // A leaf without A needs the walk's A update: walkLeaf leaves it to a full walk.
+      if (!line.flags.includes('A')) {
+        declined++;
+        if (gfn !== -1) mismatches.push(`${vaOf(line.vpn)} (${line.flags}): walkLeaf took a leaf without A`);
+        continue;
+      }
+      // A read of a clean leaf is mapped without W (KVM protect_clean_gpte).
+      const want = line.flags.includes('D') ? expected : expected & ~ACC.WRITE;
+      if (gfn !== line.gfn || walker.leafAccess !== want) {
+        mismatches.push(`${vaOf(line.vpn)} (${line.flags}, upper ${line.upper}): QEMU gpa ${hex(line.gfn * 4096)} ` +
+          `${describeAcc(want)}; walkLeaf ${gfn < 0 ? 'declined' : `gpa ${hex(gfn * 4096)} ${describeAcc(walker.leafAccess)}`}`);
+      }
+    }
+    expect(leaves - declined).toBeGreaterThan(1000);
+    expect({ count: mismatches.length, first: mismatches.slice(0, MAX_REPORTED) }).toEqual({ count: 0, first: [] });
+  });
+
   it('left the guest tables byte-for-byte unchanged', () => {
     expect(Buffer.compare(Buffer.from(mem.bytes), Buffer.from(pristine))).toBe(0);
   });
