@@ -15,7 +15,8 @@ import { checkInvariants } from './helpers/invariants.js';
  *   mapping of its tables and followed by INVLPG, as a correct guest does;
  * - notifier invalidations that drop the leaves, so first touches come back;
  * - CR0.WP, CR4.SMEP/SMAP and EFLAGS.AC toggles, followed by a CR3 reload;
- * - PKRU writes, with CR4.PKE on in half the runs and keys on the leaves.
+ * - PKRU writes, with CR4.PKE on in half the runs and keys on the leaves;
+ * - CPL changes (at CPL 3 every access but an implicit one is a user access).
  * Before each access, the guest's table pages are copied into a flat image, and the plain walker
  * (A/D updates on, no caches) walks that copy as hardware would. The access must then agree with
  * it: success or the same #PF error code, the same page, and the same A/D bits left in the
@@ -43,17 +44,23 @@ type Step =
   | { op: 'control'; what: number }
   | { op: 'edit'; va: number; level: number; flags: number; nx: boolean; key: number }
   | { op: 'pkru'; value: number }
+  | { op: 'cpl'; cpl: number }
   | { op: 'drop' };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 12, arbitrary: fc.record({ op: fc.constant('access' as const), va: fc.nat(VA_COUNT - 1), kind: fc.nat(5) }) },
+  { weight: 12, arbitrary: fc.record({ op: fc.constant('access' as const), va: fc.nat(VA_COUNT - 1), kind: fc.nat(7) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('edit' as const), va: fc.nat(VA_COUNT - 1), level: fc.integer({ min: 1, max: 5 }), flags: fc.nat(0x7f), nx: fc.boolean(), key: fc.nat(15) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('pkru' as const), value: fc.integer({ min: 0, max: 0xffff_ffff }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('cpl' as const), cpl: fc.constantFrom(0, 3) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'drop' as const }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('control' as const), what: fc.nat(3) }) },
 );
 
-const KINDS = [Access.READ, Access.WRITE, Access.FETCH, Access.USER, Access.USER | Access.WRITE, Access.USER | Access.FETCH];
+/** Access kinds: explicit ones at the current CPL, explicit user ones, implicit supervisor ones (SMAP's rules). */
+const KINDS = [
+  Access.READ, Access.WRITE, Access.FETCH, Access.USER, Access.USER | Access.WRITE, Access.USER | Access.FETCH,
+  Access.IMPLICIT, Access.IMPLICIT | Access.WRITE,
+];
 
 function build(mode: Mode, hostRootLevel: number, wp: boolean, smep: boolean, smap: boolean, pke: boolean) {
   const t = makeVm({ slotBytes: 4 << 20, backendOptions: { hostRootLevel } });
@@ -101,6 +108,8 @@ function access(w: World, s: Extract<Step, { op: 'access' }>, walker: GuestWalke
   regs.efer = w.x.regs.efer;
   regs.rflagsAc = w.x.regs.rflagsAc;
   regs.pkru = w.x.regs.pkru;
+  // At CPL 3 an access without Access.USER is a user access too.
+  regs.cpl = w.x.regs.cpl;
   // PAE: the PDPTEs as the CPU cached them at CR3 load.
   regs.pdpteLo.set(w.x.regs.pdpteLo);
   regs.pdpteHi.set(w.x.regs.pdpteHi);
@@ -183,6 +192,7 @@ describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('%s guests against h
           if (s.op === 'drop') w.mmu.invalidateGfnRange(dataSlot, dataSlot.baseGfn, dataSlot.baseGfn + DATA_PAGES);
           if (s.op === 'control') control(w, s);
           if (s.op === 'pkru') w.x.setPkru(s.value >>> 0);
+          if (s.op === 'cpl') w.x.setCpl(s.cpl);
           if (s.op === 'access' && w.mmu.stats()['shadowFaults']! > faultsBefore) faultsTaken++;
           errors.push(...checkInvariants(w.vm));
           if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 6).join('\n  ')}`);
