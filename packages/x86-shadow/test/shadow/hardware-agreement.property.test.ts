@@ -16,7 +16,8 @@ import { checkInvariants } from './helpers/invariants.js';
  * - notifier invalidations that drop the leaves, so first touches come back;
  * - CR0.WP, CR4.SMEP/SMAP and EFLAGS.AC toggles, followed by a CR3 reload;
  * - PKRU writes, with CR4.PKE on in half the runs and keys on the leaves;
- * - CPL changes (at CPL 3 every access but an implicit one is a user access).
+ * - CPL changes (at CPL 3 every access but an implicit one is a user access);
+ * - CR3 switches between two address spaces that share a page table.
  * Before each access, the guest's table pages are copied into a flat image, and the plain walker
  * (A/D updates on, no caches) walks that copy as hardware would. The access must then agree with
  * it: success or the same #PF error code, the same page, and the same A/D bits left in the
@@ -45,6 +46,7 @@ type Step =
   | { op: 'edit'; va: number; level: number; flags: number; nx: boolean; key: number }
   | { op: 'pkru'; value: number }
   | { op: 'cpl'; cpl: number }
+  | { op: 'cr3' }
   | { op: 'drop' };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
@@ -52,6 +54,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('edit' as const), va: fc.nat(VA_COUNT - 1), level: fc.integer({ min: 1, max: 5 }), flags: fc.nat(0x7f), nx: fc.boolean(), key: fc.nat(15) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('pkru' as const), value: fc.integer({ min: 0, max: 0xffff_ffff }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('cpl' as const), cpl: fc.constantFrom(0, 3) }) },
+  { weight: 1, arbitrary: fc.constant({ op: 'cr3' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'drop' as const }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('control' as const), what: fc.nat(3) }) },
 );
@@ -66,26 +69,35 @@ function build(mode: Mode, hostRootLevel: number, wp: boolean, smep: boolean, sm
   const t = makeVm({ slotBytes: 4 << 20, backendOptions: { hostRootLevel } });
   t.mem.create({ id: 1, guestPhysAddr: DATA_GFN * 4096, size: DATA_PAGES * 4096 });
   const b = new TableBuilder(t.mem, mode, TABLES);
-  const root = b.root();
   const vas = vasFor(mode);
-  // Entries with A and D set; each VA maps its own data page.
-  vas.forEach((va, i) => b.map4k(root, va, (DATA_GFN + i) * 4096, P | W | U | A | D, 0, P | W | U | A));
+  // Two address spaces. Entries have A and D set, and each VA maps its own data page, another
+  // one in the second space, whose second region shares the first space's page table.
+  const roots = [b.root(), b.root()];
+  vas.forEach((va, i) => {
+    b.map4k(roots[0]!, va, (DATA_GFN + i) * 4096, P | W | U | A | D, 0, P | W | U | A);
+    b.map4k(roots[1]!, va, (DATA_GFN + vas.length + i) * 4096, P | W | U | A | D, 0, P | W | U | A);
+  });
+  const shared = vas[1]!;
+  b.write(b.entryAt(roots[1]!, shared, 2), b.read(b.entryAt(roots[0]!, shared, 2)).lo);
   for (let i = 0; i < DATA_PAGES; i++) t.mem.write32((DATA_GFN + i) * 4096, DATA_GFN + i, true);
   // The levels the guest edits: all but the PAE PDPTEs (cached at CR3 load, with no W/U/A bits).
   const levels = mode === 'pae' ? 2 : b.levels;
-  // Every table page the VAs use at those levels, in the guest's window (supervisor, writable).
+  // Every table page the VAs use at those levels, in the guest's window (supervisor, writable)
+  // in both spaces.
   const tablePages = new Set<number>();
-  for (const va of vas) for (let level = 1; level <= levels; level++) tablePages.add(b.entryAt(root, va, level) & ~0xfff);
+  for (const root of roots) {
+    for (const va of vas) for (let level = 1; level <= levels; level++) tablePages.add(b.entryAt(root, va, level) & ~0xfff);
+  }
   const windowOf = new Map<number, number>();
   [...tablePages].forEach((page, i) => {
     windowOf.set(page, windowBase(mode) + i * 4096);
-    b.map4k(root, windowBase(mode) + i * 4096, page, P | W | A | D, 0, P | W | A);
+    for (const root of roots) b.map4k(root, windowBase(mode) + i * 4096, page, P | W | A | D, 0, P | W | A);
   });
   // CR4.PKE only matters in long mode; elsewhere it must change nothing.
-  const controls = controlsFor(mode, root, { cr4: (smep ? CR4.SMEP : 0) | (smap ? CR4.SMAP : 0) | (pke ? CR4.PKE : 0) });
+  const controls = controlsFor(mode, roots[0]!, { cr4: (smep ? CR4.SMEP : 0) | (smap ? CR4.SMAP : 0) | (pke ? CR4.PKE : 0) });
   if (!wp) controls.cr0 = (controls.cr0 & ~CR0.WP) >>> 0;
   expect(t.x.loadControlRegisters(controls)).toBe(true);
-  return { ...t, b, root, vas, levels, windowOf, mode, mmu: t.vm.mmu as X86ShadowMmu };
+  return { ...t, b, roots, space: 0, vas, levels, windowOf, mode, mmu: t.vm.mmu as X86ShadowMmu };
 }
 
 type World = ReturnType<typeof build>;
@@ -139,7 +151,7 @@ function access(w: World, s: Extract<Step, { op: 'access' }>, walker: GuestWalke
 
 function edit(w: World, s: Extract<Step, { op: 'edit' }>): void {
   const level = Math.min(s.level, w.levels);
-  const gpa = w.b.entryAt(w.root, w.vas[s.va]!, level);
+  const gpa = w.b.entryAt(w.roots[w.space]!, w.vas[s.va]!, level);
   const old = w.b.read(gpa);
   // Same target, new flags (P kept most of the time so the path stays walkable).
   const flags = (s.flags & (W | U | A | D)) | ((s.flags & 0x40) !== 0 || (s.flags & 3) !== 0 ? P : 0);
@@ -193,6 +205,10 @@ describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('%s guests against h
           if (s.op === 'control') control(w, s);
           if (s.op === 'pkru') w.x.setPkru(s.value >>> 0);
           if (s.op === 'cpl') w.x.setCpl(s.cpl);
+          if (s.op === 'cr3') {
+            w.space ^= 1;
+            expect(w.x.setCr3(w.roots[w.space]!)).toBe(true);
+          }
           if (s.op === 'access' && w.mmu.stats()['shadowFaults']! > faultsBefore) faultsTaken++;
           errors.push(...checkInvariants(w.vm));
           if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 6).join('\n  ')}`);
