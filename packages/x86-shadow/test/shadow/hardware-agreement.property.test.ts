@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Access, FaultKind, FlatGuestMemory } from '@hvmmu/core';
+import { Access, FaultKind, FlatGuestMemory, MemslotFlags } from '@hvmmu/core';
 import { CR0, CR4, GuestWalk, GuestWalker, X86Registers, type X86ShadowMmu } from '@hvmmu/x86-shadow';
 import { A, D, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
@@ -17,7 +17,8 @@ import { checkInvariants } from './helpers/invariants.js';
  * - CR0.WP, CR4.SMEP/SMAP and EFLAGS.AC toggles, followed by a CR3 reload;
  * - PKRU writes, with CR4.PKE on in half the runs and keys on the leaves;
  * - CPL changes (at CPL 3 every access but an implicit one is a user access);
- * - CR3 switches between two address spaces that share a page table.
+ * - CR3 switches between two address spaces that share a page table;
+ * - the data memslot deleted, created again (read-only or not), moved away and back.
  * Before each access, the guest's table pages are copied into a flat image, and the plain walker
  * (A/D updates on, no caches) walks that copy as hardware would. The access must then agree with
  * it: success or the same #PF error code, the same page, and the same A/D bits left in the
@@ -26,9 +27,11 @@ import { checkInvariants } from './helpers/invariants.js';
 
 const TABLES = 0x10_0000;
 const TABLE_BYTES = 0x10_0000;
-/** The data pages: gfn DATA_GFN + i, each holding its own gfn in its first word. */
+/** The data pages (memslot 1): gfn DATA_GFN + i, each holding its own gfn in its first word. */
 const DATA_GFN = 0x1000;
 const DATA_PAGES = 64;
+/** Where the data slot goes when it is moved away from the gfns the tables use. */
+const AWAY_GFN = 0x2000;
 type Mode = 'long4' | 'long5' | 'pae' | 'bits32';
 const isLong = (mode: Mode): boolean => mode === 'long4' || mode === 'long5';
 /** Guest VAs under test: two regions of 8 pages, each under its own PDE (and one PML4E in long mode). */
@@ -47,6 +50,7 @@ type Step =
   | { op: 'pkru'; value: number }
   | { op: 'cpl'; cpl: number }
   | { op: 'cr3' }
+  | { op: 'slot'; what: number; readOnly: boolean }
   | { op: 'drop' };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
@@ -55,6 +59,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('pkru' as const), value: fc.integer({ min: 0, max: 0xffff_ffff }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('cpl' as const), cpl: fc.constantFrom(0, 3) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'cr3' as const }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('slot' as const), what: fc.nat(1), readOnly: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ op: 'drop' as const }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('control' as const), what: fc.nat(3) }) },
 );
@@ -65,8 +70,8 @@ const KINDS = [
   Access.IMPLICIT, Access.IMPLICIT | Access.WRITE,
 ];
 
-function build(mode: Mode, hostRootLevel: number, wp: boolean, smep: boolean, smap: boolean, pke: boolean) {
-  const t = makeVm({ slotBytes: 4 << 20, backendOptions: { hostRootLevel } });
+function build(mode: Mode, strategy: string, hostRootLevel: number, wp: boolean, smep: boolean, smap: boolean, pke: boolean) {
+  const t = makeVm({ slotBytes: 4 << 20, backendOptions: { hostRootLevel, memslotInvalidation: strategy } });
   t.mem.create({ id: 1, guestPhysAddr: DATA_GFN * 4096, size: DATA_PAGES * 4096 });
   const b = new TableBuilder(t.mem, mode, TABLES);
   const vas = vasFor(mode);
@@ -79,7 +84,7 @@ function build(mode: Mode, hostRootLevel: number, wp: boolean, smep: boolean, sm
   });
   const shared = vas[1]!;
   b.write(b.entryAt(roots[1]!, shared, 2), b.read(b.entryAt(roots[0]!, shared, 2)).lo);
-  for (let i = 0; i < DATA_PAGES; i++) t.mem.write32((DATA_GFN + i) * 4096, DATA_GFN + i, true);
+  writeMarkers(t.mem);
   // The levels the guest edits: all but the PAE PDPTEs (cached at CR3 load, with no W/U/A bits).
   const levels = mode === 'pae' ? 2 : b.levels;
   // Every table page the VAs use at those levels, in the guest's window (supervisor, writable)
@@ -98,6 +103,29 @@ function build(mode: Mode, hostRootLevel: number, wp: boolean, smep: boolean, sm
   if (!wp) controls.cr0 = (controls.cr0 & ~CR0.WP) >>> 0;
   expect(t.x.loadControlRegisters(controls)).toBe(true);
   return { ...t, b, roots, space: 0, vas, levels, windowOf, mode, mmu: t.vm.mmu as X86ShadowMmu };
+}
+
+/** Each data page's first word: its gfn (host-side writes, which a read-only slot allows). */
+function writeMarkers(mem: ReturnType<typeof makeVm>['mem']): void {
+  for (let i = 0; i < DATA_PAGES; i++) mem.write32((DATA_GFN + i) * 4096, DATA_GFN + i, true);
+}
+
+/**
+ * Memslot changes under the data: delete the slot or create it again (read-only or not, its
+ * pages filled anew), or move it away from the gfns the tables use, or back.
+ */
+function slotChange(w: World, s: Extract<Step, { op: 'slot' }>): void {
+  const mem = w.mem;
+  if (s.what === 0) {
+    if (mem.has(1)) {
+      mem.delete(1);
+    } else {
+      mem.create({ id: 1, guestPhysAddr: DATA_GFN * 4096, size: DATA_PAGES * 4096, flags: s.readOnly ? MemslotFlags.READONLY : 0 });
+      writeMarkers(mem);
+    }
+  } else if (mem.has(1)) {
+    mem.move(1, mem.get(1).baseGfn === DATA_GFN ? AWAY_GFN * 4096 : DATA_GFN * 4096);
+  }
 }
 
 type World = ReturnType<typeof build>;
@@ -125,12 +153,21 @@ function access(w: World, s: Extract<Step, { op: 'access' }>, walker: GuestWalke
   // PAE: the PDPTEs as the CPU cached them at CR3 load.
   regs.pdpteLo.set(w.x.regs.pdpteLo);
   regs.pdpteHi.set(w.x.regs.pdpteHi);
-  const hwOk = walker.walk(regs, new FlatGuestMemory(image), va / 4096, kind, out, true);
+  const walkOk = walker.walk(regs, new FlatGuestMemory(image), va / 4096, kind, out, true);
   const ok = (kind & Access.WRITE) !== 0 ? w.x.write(va + 8, 4, 0x5a5a, 0, kind) : w.x.read(va, 4, kind);
   const errors: string[] = [];
   const what = `access ${kind} at ${va.toString(16)}`;
-  if (ok !== hwOk) errors.push(`${what}: MMU ${ok ? 'allowed' : `faulted (${w.vcpu.fault.kind}/${w.vcpu.fault.code})`}, hardware ${hwOk ? 'allows' : `faults (${out.errorCode})`}`);
-  if (!ok && !hwOk && (w.vcpu.fault.kind !== FaultKind.GUEST || w.vcpu.fault.code !== out.errorCode)) {
+  // Where the walk ends in no memory, or writes a read-only slot, the host refuses the access
+  // (after the walk: its A/D bits stay set, as hardware's do).
+  const slot = walkOk ? w.mem.findByGfn(out.gfn) : undefined;
+  const hostFault = !walkOk ? FaultKind.NONE : slot === undefined ? FaultKind.NO_MEMORY
+    : (kind & Access.WRITE) !== 0 && slot.readOnly ? FaultKind.READ_ONLY : FaultKind.NONE;
+  const hwOk = walkOk && hostFault === FaultKind.NONE;
+  if (hostFault !== FaultKind.NONE && (ok || w.vcpu.fault.kind !== hostFault)) {
+    errors.push(`${what}: MMU ${ok ? 'allowed' : `faulted (${w.vcpu.fault.kind})`}, the host refuses it (${hostFault})`);
+  }
+  if (hostFault === FaultKind.NONE && ok !== hwOk) errors.push(`${what}: MMU ${ok ? 'allowed' : `faulted (${w.vcpu.fault.kind}/${w.vcpu.fault.code})`}, hardware ${hwOk ? 'allows' : `faults (${out.errorCode})`}`);
+  if (!ok && !walkOk && (w.vcpu.fault.kind !== FaultKind.GUEST || w.vcpu.fault.code !== out.errorCode)) {
     errors.push(`${what}: error code ${w.vcpu.fault.code} (kind ${w.vcpu.fault.kind}), hardware ${out.errorCode}`);
   }
   if (ok && hwOk && (kind & Access.WRITE) === 0 && w.x.readLo !== out.gfn) {
@@ -185,23 +222,26 @@ function control(w: World, s: Extract<Step, { op: 'control' }>): void {
 }
 
 describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('%s guests against hardware', (mode) => {
-  it('every access agrees with a plain walk of the same tables: outcome, error code, page and A/D bits', () => {
+  it('every access agrees with a plain walk of the same tables and the memslots: outcome, error code, page, A/D bits', () => {
     const walker = new GuestWalker();
     const out = new GuestWalk();
     let faultsTaken = 0;
     fc.assert(fc.property(
-      fc.constantFrom(3, 4, 5), fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(),
+      fc.constantFrom('fast-zap', 'invalid-rmap'), fc.constantFrom(3, 4, 5), fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(),
       fc.array(stepArb, { minLength: 20, maxLength: 80, size: 'max' }),
-      (hostRootLevel, wp, smep, smap, pke, steps) => {
+      (strategy, hostRootLevel, wp, smep, smap, pke, steps) => {
         // A host root above the guest's levels: special pml4/pml5 pages for 32-bit/PAE guests,
         // a passthrough root for a 4-level guest under 5 levels.
-        const w = build(mode, hostRootLevel, wp, smep, smap, pke);
-        const dataSlot = w.mem.get(1)!;
+        const w = build(mode, strategy, hostRootLevel, wp, smep, smap, pke);
         steps.forEach((s, n) => {
           const faultsBefore = w.mmu.stats()['shadowFaults']!;
           const errors = s.op === 'access' ? access(w, s, walker, out) : [];
           if (s.op === 'edit') edit(w, s);
-          if (s.op === 'drop') w.mmu.invalidateGfnRange(dataSlot, dataSlot.baseGfn, dataSlot.baseGfn + DATA_PAGES);
+          if (s.op === 'drop' && w.mem.has(1)) {
+            const dataSlot = w.mem.get(1);
+            w.mmu.invalidateGfnRange(dataSlot, dataSlot.baseGfn, dataSlot.baseGfn + DATA_PAGES);
+          }
+          if (s.op === 'slot') slotChange(w, s);
           if (s.op === 'control') control(w, s);
           if (s.op === 'pkru') w.x.setPkru(s.value >>> 0);
           if (s.op === 'cpl') w.x.setCpl(s.cpl);
