@@ -8,6 +8,7 @@ import { CR0, CR4, PFERR } from '../walker/X86Registers.js';
 import { MAX_VPN } from '../walker/GuestWalker.js';
 import { ROLE_DIRECT, ROLE_HAS_4_BYTE_GPTE, ROLE_INVALID, childRole, roleAccess } from '../shadow/PageRole.js';
 import { SP_SPECIAL } from '../shadow/ShadowPageTable.js';
+import { shadowIndex, shadowIndex32 } from '../shadow/ShadowIndex.js';
 import {
   SPTE_ENT_PER_PAGE, SPTE_MMU_PRESENT, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame,
 } from '../spte/Spte.js';
@@ -544,32 +545,6 @@ export class X86ShadowMmu implements Mmu {
   }
 }
 
-
-/** Index of vpn's entry in a shadow table at `level` (9 bits per level above the 4 KiB offset). */
-export function shadowIndex(vpn: number, level: number): number {
-  const lo32 = vpn >>> 0;
-  switch (level) {
-    case 1: return lo32 & 511;
-    case 2: return (lo32 >>> 9) & 511;
-    case 3: return (lo32 >>> 18) & 511;
-    case 4: return ((lo32 >>> 27) | (((vpn - lo32) / 0x1_0000_0000) << 5)) & 511;
-    default: return (((vpn - lo32) / 0x1_0000_0000) >>> 4) & 511;
-  }
-}
-
-/**
- * `shadowIndex` on the vpn split into int32 halves (lo32 = bits 31:0, hi20 =
- * bits 51:32), for the fault path.
- */
-export function shadowIndex32(lo32: number, hi20: number, level: number): number {
-  switch (level) {
-    case 1: return lo32 & 511;
-    case 2: return (lo32 >>> 9) & 511;
-    case 3: return (lo32 >>> 18) & 511;
-    case 4: return ((lo32 >>> 27) | (hi20 << 5)) & 511;
-    default: return (hi20 >>> 4) & 511;
-  }
-}
 
 /** The x86 view of a core vCPU running on the x86 shadow backend. */
 export function x86Vcpu(vcpu: Vcpu): X86VcpuMmu {

@@ -2,6 +2,7 @@ import {
   Access, ACCESS_KINDS, ACCESS_MASK, FaultKind, HvmmuError, isValidAccess, type SoftTlb, type TranslationResult, type Translator, type Vcpu,
 } from '@hvmmu/core';
 import { GuestWalk } from '../walker/GuestWalk.js';
+import { shadowIndex32 } from '../shadow/ShadowIndex.js';
 import { GuestWalker } from '../walker/GuestWalker.js';
 import { loadPdptes } from '../walker/loadPdptes.js';
 import { checkMaxPhyAddr } from '../walker/PagingContext.js';
@@ -238,11 +239,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     let sp = this.rootSp;
     let level = this.rootLevel;
     for (;;) {
-      const index = level === 1 ? lo32 & 511
-        : level === 2 ? (lo32 >>> 9) & 511
-          : level === 3 ? (lo32 >>> 18) & 511
-            : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511
-              : (hi20 >>> 4) & 511;
+      const index = shadowIndex32(lo32, hi20, level);
       const e = (sp << 9) | index;
       const lo = sptLo[e]!;
       if (level === 1 || (lo & (SPTE_P | SPTE_PS)) !== SPTE_P) {
@@ -677,11 +674,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     let level = roleLevel(spt.role[sp]!);
     let flush = false;
     for (;;) {
-      const index = level === 1 ? lo32 & 511
-        : level === 2 ? (lo32 >>> 9) & 511
-          : level === 3 ? (lo32 >>> 18) & 511
-            : level === 4 ? ((lo32 >>> 27) | (hi20 << 5)) & 511
-              : (hi20 >>> 4) & 511;
+      const index = shadowIndex32(lo32, hi20, level);
       if ((spt.flags[sp]! & SP_UNSYNC) !== 0 && pages.syncSpte(this, sp, index) > 0) flush = true;
       if (spt.unsyncChildren[sp] === 0) break;
       const e = sp * SPTE_ENT_PER_PAGE + index;

@@ -106,7 +106,7 @@ export class GuestWalker {
     // The fast path prepares what it needs itself: this function stays small enough for a
     // caller's compiler to inline it (the MMU's fault path does).
     if (mode >= PagingMode.LONG4 && this.walkLongFast(regs, mem, vpn, access, out, setAccessedDirty)) return true;
-    const key = access | (regs.cpl === 3 ? ACCESS_KEY_CPL3 : 0) | (regs.rflagsAc ? ACCESS_KEY_AC : 0);
+    const key = accessKey(regs, access);
     return this.walkGeneral(regs, mem, vpn, ctx.accessKind[key]!, ctx.accessPfec[key]!, (access & Access.WRITE) !== 0, out,
       setAccessedDirty);
   }
@@ -135,7 +135,7 @@ export class GuestWalker {
     if (view !== this.wordsView) this.bindWords(view);
     const words = this.words;
     if (words === null || this.rootWord < 0) return false;
-    const kind = ctx.accessKind[access | (regs.cpl === 3 ? ACCESS_KEY_CPL3 : 0) | (regs.rflagsAc ? ACCESS_KEY_AC : 0)]!;
+    const kind = ctx.accessKind[accessKey(regs, access)]!;
     const write = (access & Access.WRITE) !== 0;
     // A flat image maps gpa to the same offset (FlatGuestMemory's contract):
     // a bounds check replaces the resolve call.
@@ -214,12 +214,8 @@ export class GuestWalker {
     // A in every entry (D in the leaf for a write) already, unless A/D are not to be written at all.
     const accessed = lo5 & lo4 & lo3 & lo2 & lo & (write ? lo >>> 1 : PTE_A);
     if ((accessed & PTE_A) === 0 && setAccessedDirty) return false;
-    if (((ctx.permFault[kind]! >>> acc) & 1) !== 0) return false;
-    let pkey = 0;
-    if (ctx.pke) {
-      pkey = (hi >>> 27) & 15;
-      if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) return false;
-    }
+    const pkey = allowedKey(ctx, regs, kind, acc, hi);
+    if (pkey < 0) return false;
 
     const pteGpa = out.pteGpa;
     const pteLo = out.pteLo;
@@ -243,8 +239,7 @@ export class GuestWalker {
     pteHi[1] = hi;
     out.deferTableGfnAndPtAccess(long5 ? 5 : 4);
     out.level = 1;
-    const leafHigh = hi & 0xfffff;
-    out.gfn = leafHigh === 0 ? lo >>> 12 : leafHigh * TWO_POW_20 + (lo >>> 12);
+    out.gfn = leafGfn(lo, hi);
     out.pkey = pkey;
     out.grantedAccess = acc;
     // paging_tmpl.h protect_clean_gpte: a clean leaf is mapped read-only so the first write sets D.
@@ -294,17 +289,12 @@ export class GuestWalker {
     const write = (access & Access.WRITE) !== 0;
     if (((lo & (write ? lo >>> 1 : PTE_A)) & PTE_A) === 0) return -1;
     const acc = ptAccess & ((lo & ACC_WU) | (~hi >>> 31));
-    const kind = ctx.accessKind[access | (regs.cpl === 3 ? ACCESS_KEY_CPL3 : 0) | (regs.rflagsAc ? ACCESS_KEY_AC : 0)]!;
-    if (((ctx.permFault[kind]! >>> acc) & 1) !== 0) return -1;
-    let pkey = 0;
-    if (ctx.pke) {
-      pkey = (hi >>> 27) & 15;
-      if (((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0) return -1;
-    }
+    const kind = ctx.accessKind[accessKey(regs, access)]!;
+    const pkey = allowedKey(ctx, regs, kind, acc, hi);
+    if (pkey < 0) return -1;
     this.leafAccess = write || (lo & PTE_D) !== 0 ? acc : acc & ~ACC.WRITE;
     this.leafPkey = pkey;
-    const leafHigh = hi & 0xfffff;
-    return leafHigh === 0 ? lo >>> 12 : leafHigh * TWO_POW_20 + (lo >>> 12);
+    return leafGfn(lo, hi);
   }
 
   /**
@@ -681,6 +671,29 @@ export class GuestWalker {
 function hostWord(mem: GuestMemory, gpaWord: number): number {
   const off = mem.resolve(gpaWord * 4, false);
   return off >= 0 && (off & 3) === 0 ? off / 4 : -1;
+}
+
+/** The `PagingContext.accessKind` / `accessPfec` index of `access` under `regs` (CPL 3, EFLAGS.AC). */
+function accessKey(regs: X86Registers, access: number): number {
+  return access | (regs.cpl === 3 ? ACCESS_KEY_CPL3 : 0) | (regs.rflagsAc ? ACCESS_KEY_AC : 0);
+}
+
+/**
+ * For a 4 KiB leaf (high half `hi`) reached with ACC bits `acc`: -1 if the
+ * access of kind `kind` is refused by those rights or by PKRU, else the
+ * leaf's protection key (0 when keys do not apply).
+ */
+function allowedKey(ctx: PagingContext, regs: X86Registers, kind: number, acc: number, hi: number): number {
+  if (((ctx.permFault[kind]! >>> acc) & 1) !== 0) return -1;
+  if (!ctx.pke) return 0;
+  const pkey = (hi >>> 27) & 15;
+  return ((regs.pkru >>> (pkey * 2)) & 3 & ctx.pkMask[((kind & 7) << 1) | (acc >>> 2)]!) !== 0 ? -1 : pkey;
+}
+
+/** The gfn a 4 KiB leaf maps: address bits 51:12 of its two halves. */
+function leafGfn(lo: number, hi: number): number {
+  const high = hi & 0xfffff;
+  return high === 0 ? lo >>> 12 : high * TWO_POW_20 + (lo >>> 12);
 }
 
 /** Host-API misuse: `access` must be Access bits (not both WRITE and FETCH), `vpn` an integer page of a 64-bit address. */

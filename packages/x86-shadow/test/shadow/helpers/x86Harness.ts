@@ -214,27 +214,21 @@ class X86Guest implements ConformanceGuest {
   /** Write the PTE for va, creating missing tables (P|W|U) as the guest would. */
   private setPte(va: number, gpa: number, lo: number, hi: number, invalidate: boolean): void {
     const vcpu = this.vm.vcpus[0];
-    let table = this.pml4;
-    for (let level = 4; level > 1; level--) {
-      const at = table + (Math.floor(va / 2 ** (12 + 9 * (level - 1))) % 512) * 8;
-      const e = this.vm.memslots.read64Lo(at, true);
-      if ((e & P) === 0) {
-        const child = this.alloc();
-        this.guestWrite(vcpu, at, (child | P | W | U) >>> 0, 0);
-        table = child;
-      } else {
-        table = (e & 0xfffff000) >>> 0;
-      }
-    }
-    this.guestWrite(vcpu, table + (Math.floor(va / 4096) % 512) * 8, (gpa | lo) >>> 0, hi);
+    this.guestWrite(vcpu, this.tableAt(vcpu, va, 1) + (Math.floor(va / 4096) % 512) * 8, (gpa | lo) >>> 0, hi);
     if (invalidate) for (const v of this.vm.vcpus) x86Vcpu(v).invlpg(va);
   }
 
   /** Write the PDE for va (tables above it are created). */
   private setPde(vcpu: Vcpu, va: number, lo: number): void {
+    this.guestWrite(vcpu, this.tableAt(vcpu, va, 2) + (Math.floor(va / 2 ** 21) % 512) * 8, lo, 0);
+    x86Vcpu(vcpu).invlpg(va);
+  }
+
+  /** The table holding va's entry at `level`, creating missing tables above it (P|W|U) as the guest would. */
+  private tableAt(vcpu: Vcpu | undefined, va: number, level: number): number {
     let table = this.pml4;
-    for (let level = 4; level > 2; level--) {
-      const at = table + (Math.floor(va / 2 ** (12 + 9 * (level - 1))) % 512) * 8;
+    for (let l = 4; l > level; l--) {
+      const at = table + (Math.floor(va / 2 ** (12 + 9 * (l - 1))) % 512) * 8;
       const e = this.vm.memslots.read64Lo(at, true);
       if ((e & P) === 0) {
         const child = this.alloc();
@@ -244,8 +238,7 @@ class X86Guest implements ConformanceGuest {
         table = (e & 0xfffff000) >>> 0;
       }
     }
-    this.guestWrite(vcpu, table + (Math.floor(va / 2 ** 21) % 512) * 8, lo, 0);
-    x86Vcpu(vcpu).invlpg(va);
+    return table;
   }
 }
 
