@@ -92,6 +92,14 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
       model.mappings.set(gfn, perm);
     }
   };
+  /** A fresh fixture whose suite memslot 0 (`pages` pages, `flags`) has its first `mapped` pages mapped with `perm`, and its model. */
+  const mappedSlot = (pages: number, perm: number, flags = 0, mapped = pages): { fx: ConformanceFixture; slot: Memslot; model: GuestModel } => {
+    const fx = fixture();
+    const slot = slotAt(fx, 0, 0, pages, flags);
+    const model = modelOf(fx, slot);
+    mapAll(fx, model, slot.baseGfn, mapped, perm);
+    return { fx, slot, model };
+  };
   let stamp = 0x5eed_0001;
   const access = (fx: ConformanceFixture, model: GuestModel, vcpu: Vcpu, gfn: number, kind: number): void => {
     stamp = (Math.imul(stamp, 0x9e3779b1) | 1) >>> 0;
@@ -125,10 +133,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
     });
 
     it('reads an untouched page as zeros from its current backing, then gives it a private frame on the first write', () => {
-      const fx = fixture();
-      const slot = slotAt(fx, 0, 0, 4);
-      const model = modelOf(fx, slot);
-      mapAll(fx, model, slot.baseGfn, 4, GuestPerm.WRITE);
+      const { fx, slot, model } = mappedSlot(4, GuestPerm.WRITE);
       const gfn = slot.baseGfn + 2;
       access(fx, model, fx.vcpus[0]!, gfn, Access.READ);
       access(fx, model, fx.vcpus[1]!, gfn, Access.READ);
@@ -158,10 +163,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
     });
 
     it('faults a write to a read-only guest mapping with the architecture\'s protection code, granting no write anywhere', () => {
-      const fx = fixture();
-      const slot = slotAt(fx, 0, 0, 2);
-      const model = modelOf(fx, slot);
-      mapAll(fx, model, slot.baseGfn, 1, GuestPerm.READ);
+      const { fx, slot, model } = mappedSlot(2, GuestPerm.READ, 0, 1);
       access(fx, model, fx.vcpus[0]!, slot.baseGfn, Access.READ);
       expect(translate(fx, fx.vcpus[0]!, slot.baseGfn, Access.WRITE)).toBe(TRANSLATE_FAULT);
       expect(fx.vcpus[0]!.fault.kind).toBe(FaultKind.GUEST);
@@ -206,10 +208,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
     });
 
     it('translates the same page to the same frame on every vCPU, each through its own TLB', () => {
-      const fx = fixture();
-      const slot = slotAt(fx, 0, 0, 2);
-      const model = modelOf(fx, slot);
-      mapAll(fx, model, slot.baseGfn, 2, GuestPerm.WRITE);
+      const { fx, slot, model } = mappedSlot(2, GuestPerm.WRITE);
       access(fx, model, fx.vcpus[0]!, slot.baseGfn, Access.WRITE);
       access(fx, model, fx.vcpus[1]!, slot.baseGfn, Access.READ);
       const vpn = fx.guest.vpnOf(slot.baseGfn);
@@ -223,10 +222,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
 
     if (caps.readOnlyMemslots) {
       it('ends writes to a READONLY memslot in READ_ONLY at that address, serves reads, and maps it writable nowhere', () => {
-        const fx = fixture();
-        const slot = slotAt(fx, 0, 0, 2, MemslotFlags.READONLY);
-        const model = modelOf(fx, slot);
-        mapAll(fx, model, slot.baseGfn, 2, GUEST_PERM_ALL);
+        const { fx, slot, model } = mappedSlot(2, GUEST_PERM_ALL, MemslotFlags.READONLY);
         // The VMM fills its ROM through its own mapping; the guest must read that.
         fx.vm.memslots.write32(slot.baseGfn * 4096 + PROBE_OFFSET, 0x0b0e_0b0e, true);
         model.slots.get(slot.id)!.values.set(0, 0x0b0e_0b0e);
@@ -246,10 +242,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
 
   describe('host-range invalidation', () => {
     it('removes the frame\'s mappings and TLB entries; the next access misses, re-faults and reaches the same frame', () => {
-      const fx = fixture();
-      const slot = slotAt(fx, 0, 0, 4);
-      const model = modelOf(fx, slot);
-      mapAll(fx, model, slot.baseGfn, 4, GuestPerm.WRITE);
+      const { fx, slot, model } = mappedSlot(4, GuestPerm.WRITE);
       for (let page = 0; page < 2; page++) {
         access(fx, model, fx.vcpus[0]!, slot.baseGfn + page, Access.WRITE);
         access(fx, model, fx.vcpus[1]!, slot.baseGfn + page, Access.READ);
@@ -270,10 +263,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
     });
 
     it('drops nothing and changes nothing for host frames that back nothing of the VM', () => {
-      const fx = fixture();
-      const slot = slotAt(fx, 0, 0, 2);
-      const model = modelOf(fx, slot);
-      mapAll(fx, model, slot.baseGfn, 2, GuestPerm.WRITE);
+      const { fx, slot, model } = mappedSlot(2, GuestPerm.WRITE);
       access(fx, model, fx.vcpus[0]!, slot.baseGfn, Access.WRITE);
       const frames = fx.vm.memslots.host.frameCount;
       const before = captureVmState(fx);
@@ -283,10 +273,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
     });
 
     it('re-points every translation to the new frame when a host frame migrates, keeping the contents', () => {
-      const fx = fixture();
-      const slot = slotAt(fx, 0, 0, 2);
-      const model = modelOf(fx, slot);
-      mapAll(fx, model, slot.baseGfn, 2, GuestPerm.WRITE);
+      const { fx, slot, model } = mappedSlot(2, GuestPerm.WRITE);
       access(fx, model, fx.vcpus[0]!, slot.baseGfn, Access.WRITE);
       access(fx, model, fx.vcpus[1]!, slot.baseGfn, Access.READ);
       const old = slot.frames[0]!;
@@ -337,10 +324,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
     });
 
     it('gives a deleted range created again fresh zeroed memory', () => {
-      const fx = fixture();
-      const slot = slotAt(fx, 0, 0, 2);
-      const model = modelOf(fx, slot);
-      mapAll(fx, model, slot.baseGfn, 2, GuestPerm.WRITE);
+      const { fx, slot, model } = mappedSlot(2, GuestPerm.WRITE);
       access(fx, model, fx.vcpus[0]!, slot.baseGfn, Access.WRITE);
       fx.vm.memslots.delete(slot.id);
       model.slots.delete(slot.id);
@@ -352,10 +336,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
     });
 
     it('moves a memslot: the old range ends in NO_MEMORY, the new range shows the same contents, nothing maps the old gfns', () => {
-      const fx = fixture();
-      const slot = slotAt(fx, 0, 0, 4);
-      const model = modelOf(fx, slot);
-      mapAll(fx, model, slot.baseGfn, 4, GuestPerm.WRITE);
+      const { fx, slot, model } = mappedSlot(4, GuestPerm.WRITE);
       mapAll(fx, model, region.baseGfn + 32, 4, GuestPerm.WRITE);
       for (let page = 0; page < 4; page++) {
         access(fx, model, fx.vcpus[0]!, slot.baseGfn + page, Access.WRITE);
@@ -381,10 +362,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
   describe('dirty logging', () => {
     if (caps.dirtyLogging) {
       it('sets the bit on a write, returns and clears it on get, and re-arms so the next write sets it again', () => {
-        const fx = fixture();
-        const slot = slotAt(fx, 0, 0, 8, MemslotFlags.LOG_DIRTY_PAGES);
-        const model = modelOf(fx, slot);
-        mapAll(fx, model, slot.baseGfn, 8, GuestPerm.WRITE);
+        const { fx, slot, model } = mappedSlot(8, GuestPerm.WRITE, MemslotFlags.LOG_DIRTY_PAGES);
         access(fx, model, fx.vcpus[0]!, slot.baseGfn + 2, Access.WRITE);
         invariants(fx, model);
         expect(Array.from(fx.vm.memslots.getDirtyLog(slot.id))).toEqual([1 << 2]);
@@ -398,10 +376,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
       });
 
       it('write-protects pages mapped writable before logging was turned on', () => {
-        const fx = fixture();
-        const slot = slotAt(fx, 0, 0, 4);
-        const model = modelOf(fx, slot);
-        mapAll(fx, model, slot.baseGfn, 4, GuestPerm.WRITE);
+        const { fx, slot, model } = mappedSlot(4, GuestPerm.WRITE);
         for (let page = 0; page < 2; page++) access(fx, model, fx.vcpus[page]!, slot.baseGfn + page, Access.WRITE);
         fx.vm.memslots.setFlags(slot.id, MemslotFlags.LOG_DIRTY_PAGES);
         model.slots.get(slot.id)!.flags = MemslotFlags.LOG_DIRTY_PAGES;
@@ -425,10 +400,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
   describe('aging', () => {
     if (caps.hostInvalidation) {
       it('reports and clears young, leaves testAge without effect, and a walked access makes the page young again', () => {
-        const fx = fixture();
-        const slot = slotAt(fx, 0, 0, 2);
-        const model = modelOf(fx, slot);
-        mapAll(fx, model, slot.baseGfn, 2, GuestPerm.WRITE);
+        const { fx, slot, model } = mappedSlot(2, GuestPerm.WRITE);
         access(fx, model, fx.vcpus[0]!, slot.baseGfn, Access.WRITE);
         const hfn = slot.frames[0]!;
         expect(fx.vm.testAgeHostRange(hfn, hfn + 1)).toBe(true);
@@ -458,10 +430,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
 
   describe('zap all and teardown', () => {
     it('drops every mapping, rmap entry and TLB entry on zapAll; accesses then fault back in with the same contents', () => {
-      const fx = fixture();
-      const slot = slotAt(fx, 0, 0, 4);
-      const model = modelOf(fx, slot);
-      mapAll(fx, model, slot.baseGfn, 4, GuestPerm.WRITE);
+      const { fx, slot, model } = mappedSlot(4, GuestPerm.WRITE);
       for (let page = 0; page < 4; page++) access(fx, model, fx.vcpus[page & 1]!, slot.baseGfn + page, Access.WRITE);
       fx.vm.zapAll();
       const snapshot = fx.guest.inspect();
@@ -473,10 +442,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
     });
 
     it('returns every host frame the VM used when it is destroyed', () => {
-      const fx = fixture();
-      const slot = slotAt(fx, 0, 0, 8);
-      const model = modelOf(fx, slot);
-      mapAll(fx, model, slot.baseGfn, 8, GuestPerm.WRITE);
+      const { fx, slot, model } = mappedSlot(8, GuestPerm.WRITE);
       for (let page = 0; page < 8; page++) access(fx, model, fx.vcpus[page & 1]!, slot.baseGfn + page, page & 2 ? Access.READ : Access.WRITE);
       expect(fx.hypervisor.memory.framesInUse).toBeGreaterThan(fx.baselineFrames);
       fx.hypervisor.destroyVm(fx.vm);
