@@ -75,3 +75,11 @@ export function pairedNs(
   b.sort((x, y) => x - y);
   return { value: v[v.length >> 1]!, baseline: b[b.length >> 1]! };
 }
+
+/**
+ * A speed figure from a `pairedNs` timing: ratio = baseline time / value time,
+ * so 1 means as fast as the baseline and a target reads "≥ x".
+ */
+export function speedFigure(t: { value: number; baseline: number }, unit: string, ratioMeaning: string, target: string): BenchFigure {
+  return { value: t.value, baseline: t.baseline, ratio: t.baseline / t.value, unit, ratioMeaning, target };
+}

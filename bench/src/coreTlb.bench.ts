@@ -1,6 +1,6 @@
 import { Access, Hypervisor, type Vcpu } from '@hvmmu/core';
 import { identityMapBackend } from '@hvmmu/conformance/reference';
-import { pairedNs, type BenchContext, type BenchFigure, type BenchSuite } from './BenchFigure.js';
+import { pairedNs, speedFigure, type BenchContext, type BenchFigure, type BenchSuite } from './BenchFigure.js';
 
 const TLB_ENTRIES = 1024;
 const PAGES = 512; // all resident in a 1024-entry direct-mapped TLB (distinct slots)
@@ -52,14 +52,7 @@ function tlbHit(ctx: BenchContext): BenchFigure {
   const missesBefore = vcpu.tlb.misses;
   const t = pairedNs(ours, raw, LOOKUPS, ctx);
   if (vcpu.tlb.misses !== missesBefore) throw new Error('bench: TLB missed during the hit benchmark');
-  return {
-    value: t.value,
-    baseline: t.baseline,
-    ratio: t.baseline / t.value,
-    unit: 'ns/access',
-    ratioMeaning: 'raw lookup time / Vcpu.translate hit time',
-    target: '≥ 0.5',
-  };
+  return speedFigure(t, 'ns/access', 'raw lookup time / Vcpu.translate hit time', '≥ 0.5');
 }
 
 export const coreTlbSuite: BenchSuite = {

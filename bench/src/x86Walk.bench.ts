@@ -1,6 +1,6 @@
 import { Access, FlatGuestMemory } from '@hvmmu/core';
 import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers } from '@hvmmu/x86-shadow';
-import { pairedNs, type BenchContext, type BenchFigure, type BenchSuite } from './BenchFigure.js';
+import { pairedNs, speedFigure, type BenchContext, type BenchFigure, type BenchSuite } from './BenchFigure.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
 const PTE_P = 1, PTE_W = 2, PTE_U = 4, PTE_A = 0x20, PTE_D = 0x40;
@@ -100,14 +100,7 @@ function walkVsRaw(ctx: BenchContext): BenchFigure {
   const raw = rawLongModeWalk(view, cr3, vpns);
   if (ours() !== raw()) throw new Error('bench set-up: walker and raw walk disagree on the frames');
   const t = pairedNs(ours, raw, WALKS, ctx);
-  return {
-    value: t.value,
-    baseline: t.baseline,
-    ratio: t.baseline / t.value,
-    unit: 'ns/walk',
-    ratioMeaning: 'raw 4-level walk time / checked walk with A/D time',
-    target: '≥ 0.5',
-  };
+  return speedFigure(t, 'ns/walk', 'raw 4-level walk time / checked walk with A/D time', '≥ 0.5');
 }
 
 export const x86WalkSuite: BenchSuite = {
