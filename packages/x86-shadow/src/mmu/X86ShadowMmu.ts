@@ -233,11 +233,7 @@ export class X86ShadowMmu implements Mmu {
     if (hfn < 0) return FIRST_TOUCH_NOT_TAKEN;
     // FNAME(fetch)'s shadow walk over present links only clears write flooding (special
     // pages are never counted: not hashed, their count stays 0).
-    if (spt.floodedPages !== 0) {
-      const path = x.pscPath;
-      for (let level = x.rootLevel; level >= 2; level--) spt.clearWriteFlooding(path[level]!);
-      spt.clearWriteFlooding(sp);
-    }
+    spt.clearPathFlooding(x.pscPath, x.rootLevel, sp);
     const r = pages.setNewLeaf(missE, pteAccess, write, gfn, hfn, !slot.readOnly, slot, x.pkeActive ? walker.leafPkey : 0);
     this.counters.shadowFaults++;
     if (r === SET_SPTE_EMULATE) {

@@ -153,10 +153,21 @@ export class ShadowPageTable {
   }
   /** The page was used by a fault or a root load: its write-flooding count restarts at 0. */
   clearWriteFlooding(sp: number): void {
-    if (this.writeFlooding[sp] !== 0) {
+    // Usually no page is flooded: one load, not one per page.
+    if (this.floodedPages !== 0 && this.writeFlooding[sp] !== 0) {
       this.writeFlooding[sp] = 0;
       this.floodedPages--;
     }
+  }
+
+  /**
+   * `clearWriteFlooding` for the pages of a shadow path: `path[top]` down to
+   * `path[2]` (one page per level), then `last`.
+   */
+  clearPathFlooding(path: Int32Array, top: number, last: number): void {
+    if (this.floodedPages === 0) return;
+    for (let level = top; level >= 2; level--) this.clearWriteFlooding(path[level]!);
+    this.clearWriteFlooding(last);
   }
 
   /** One more emulated write to the page's table (saturating at 255); returns the new count. */
