@@ -125,25 +125,20 @@ export class SoftTlb {
 
   /**
    * Start a new generation: entries filled under an older one are dropped.
-   * Used by MMUs that obsolete all their tables at once (fast zap).
-   */
-  /** Generation stamped on new entries. */
-  get generation(): number {
-    return this.current;
-  }
-
-  /**
-   * Drop every entry filled under another generation than `generation`. Every
-   * valid entry carries the current generation (`insert` stamps it and this is
-   * the only way to change it), so a new generation drops them all: a flush of
-   * the whole TLB, done as two fills rather than an entry-by-entry test.
+   * Used by MMUs that obsolete all their tables at once (fast zap). Every
+   * valid entry carries the current generation (`insert` stamps it and this
+   * is the only way to change it), so a new generation drops them all: a
+   * whole-TLB flush rather than an entry-by-entry test.
    */
   setGeneration(generation: number): void {
     if (generation >>> 0 === this.current) return;
     this.current = generation >>> 0;
-    this.tags.fill(-1);
-    this.perms.fill(0);
-    this.flushes++;
+    this.flushAll();
+  }
+
+  /** Generation stamped on new entries. */
+  get generation(): number {
+    return this.current;
   }
 
   private drop(i: number): void {
