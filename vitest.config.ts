@@ -16,7 +16,7 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'examples/test/**/*.test.ts'],
     exclude: [...configDefaults.exclude, '**/dist/**'],
-    setupFiles: ['reflect-metadata'],
+    setupFiles: ['reflect-metadata', './test-support/fastCheckSetup.ts'],
     testTimeout: 60_000,
     // .ci/run sets HVMMU_TEST_JSON to collect the totals for its closing line.
     reporters: process.env.HVMMU_TEST_JSON ? ['default', 'json'] : ['default'],

@@ -1,12 +1,13 @@
 import { createIdentityMapBackend, createIdentityMapHarness, defineMmuConformanceSuite, identityMapBackend } from '@hvmmu/conformance';
+import { propertyRuns } from '../../../test-support/propertyRuns.js';
 
 // The whole contract, against the reference backend with every feature on
 // (both memslot-invalidation strategies) ...
-defineMmuConformanceSuite(createIdentityMapHarness(identityMapBackend));
+defineMmuConformanceSuite(createIdentityMapHarness(identityMapBackend), { numRuns: propertyRuns(100), hypercallRuns: propertyRuns(100) });
 
 // ... and with every optional feature off, so the suite's "declared absent,
 // and refused" branches run against a real backend too.
 defineMmuConformanceSuite(
   createIdentityMapHarness(createIdentityMapBackend({ dirtyLogging: false, readOnlyMemslots: false, hostInvalidation: false, hypercalls: false })),
-  { numRuns: 30 },
+  { numRuns: propertyRuns(30), hypercallRuns: propertyRuns(100) },
 );

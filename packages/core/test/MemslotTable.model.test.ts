@@ -11,6 +11,7 @@ import {
   type MemslotListener,
 } from '@hvmmu/core';
 import { RecordingRmapOps } from './fixtures/RecordingRmapOps.js';
+import { propertyRuns } from '../../../test-support/propertyRuns.js';
 
 /*
  * Model test of the memslot table: random sequences of create / delete /
@@ -252,7 +253,7 @@ describe('MemslotTable against a reference model', () => {
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
         run(ops);
       }),
-      { numRuns: 300 },
+      { numRuns: propertyRuns(300) },
     );
   });
 

@@ -632,15 +632,17 @@ export class ShadowPages {
       this.dropSpte(e);
       return 1;
     }
-    if (this.getAccess(sp, i) === access) return 0;
+    const oldHi = spt.sptHi[e]!;
+    // SDM 4.6.2: the protection key (gpte bits 62:59) is part of the rights the leaf grants,
+    // so an entry is current only if both its W/U/NX access and its key are unchanged.
+    const pkey = ctx.pkeActive && !fourByte ? (ghi >>> 27) & 15 : 0;
+    if (this.getAccess(sp, i) === access && ((oldHi & SPTE_HI_PKEY_MASK) >>> SPTE_HI_PKEY_SHIFT) === pkey) return 0;
     this.setTranslation(e, gfn, access);
     const slot = this.slotForGfn(gfn);
     if (slot === undefined) {
       this.dropSpte(e);
       return 1;
     }
-    const oldHi = spt.sptHi[e]!;
-    const pkey = ctx.pkeActive && !fourByte ? (ghi >>> 27) & 15 : 0;
     this.makeSpte(1, slot, access, gfn, spteFrame(oldHi, oldLo), oldLo, true, true, (oldLo & SPTE_HOST_WRITABLE) !== 0, pkey);
     spt.sptLo[e] = this.newLo;
     spt.sptHi[e] = this.newHi;

@@ -4,6 +4,7 @@ import { Access, FaultKind, FlatGuestMemory, MemslotFlags } from '@hvmmu/core';
 import { CR0, CR4, GuestWalk, GuestWalker, X86Registers, type X86ShadowMmu } from '@hvmmu/x86-shadow';
 import { A, D, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
+import { propertyRuns } from '../../../../test-support/propertyRuns.js';
 
 /*
  * The MMU against hardware, access by access. A guest in any paging mode (4- and 5-level ones
@@ -254,7 +255,7 @@ describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('%s guests against h
           if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 6).join('\n  ')}`);
         });
       },
-    ), { numRuns: Number(process.env['PROP_RUNS'] ?? 100) });
+    ), { numRuns: propertyRuns(100) });
     // The runs did fault in pages (the path under test), not only hit the TLB.
     expect(faultsTaken).toBeGreaterThan(100);
   });

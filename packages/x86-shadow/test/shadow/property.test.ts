@@ -4,6 +4,7 @@ import { Access, ACCESS_KINDS, FaultKind, FRAME_ZERO, MemslotFlags, TRANSLATE_FA
 import { GuestWalk, GuestWalker, X86ShadowMmu } from '@hvmmu/x86-shadow';
 import { A, D, NX_HI, P, PS, TableBuilder, U, W, controlsFor, makeVm, type GuestMode, type TestVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
+import { propertyRuns } from '../../../../test-support/propertyRuns.js';
 
 /*
  * Random guest lives under shadow paging. Each run picks a paging mode, a
@@ -404,7 +405,7 @@ describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('random %s guests un
           if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 8).join('\n  ')}`);
         });
       },
-    ), { numRuns: Number(process.env["PROP_RUNS"] ?? 200) });
+    ), { numRuns: propertyRuns(200) });
   });
 });
 
@@ -460,6 +461,6 @@ describe('hostile guests', () => {
         });
         expect(checkInvariants(t.vm)).toEqual([]);
       },
-    ), { numRuns: 60 });
+    ), { numRuns: propertyRuns(60) });
   });
 });

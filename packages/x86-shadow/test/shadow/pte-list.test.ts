@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PTE_LIST_EXT, PTE_LIST_SPTE_SKIP, PteListPool } from '@hvmmu/x86-shadow';
+import { propertyRuns } from '../../../../test-support/propertyRuns.js';
 
 /** One list head in its own array, as an rmap slot or a parent_ptes head. */
 function list() {
@@ -115,6 +116,6 @@ describe('pte_list encoding (KVM mmu.c, 2023 tail_count layout)', () => {
         // Every descriptor still allocated belongs to the list.
         expect(pool.inUse).toBe((heads[0]! & 1) === 1 ? pool.shape(heads[0]!).counts.length : 0);
       },
-    ), { numRuns: 200 });
+    ), { numRuns: propertyRuns(200) });
   });
 });

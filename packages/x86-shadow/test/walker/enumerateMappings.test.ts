@@ -3,6 +3,7 @@ import { ACC, CR4, EFER, GuestWalk, GuestWalker, enumerateMappings, loadPdptes, 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GuestImage, P, PS, RW, US, XD, firstDifference, key, registers } from './guestImage.js';
+import { propertyRuns } from '../../../../test-support/propertyRuns.js';
 
 const X = ACC.EXEC;
 const W = ACC.WRITE;
@@ -217,7 +218,7 @@ describe('enumerateMappings', () => {
         // The walker starts PAE walks at the cached PDPTEs: compare when they load (else a MOV to CR3 would #GP).
         if (mode !== 'pae' || loadPdptes(regs, img.mem)) walkerAgrees(list, regs, img.mem, 64);
       },
-    ), { numRuns: 200 });
+    ), { numRuns: propertyRuns(200) });
     // The garbage does map pages, and some images exhaust the entry budget.
     expect(totalRuns).toBeGreaterThan(1000);
     expect(truncated).toBeGreaterThan(10);

@@ -3,6 +3,7 @@ import { CR0, CR4, EFER, GuestWalk, GuestWalker, PFERR, X86Registers } from '@hv
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CountingMemory, GuestImage, P, RW, US, firstDifference, registers } from './guestImage.js';
+import { propertyRuns } from '../../../../test-support/propertyRuns.js';
 
 const walker = new GuestWalker();
 
@@ -163,7 +164,7 @@ describe('hostile guest tables', () => {
           expect(out.errorCode & ~0x3f).toBe(0);
           if ((out.errorCode & PFERR.RSVD) !== 0) expect(out.errorCode & (PFERR.P | PFERR.PK)).toBe(PFERR.P);
         }
-      }), { numRuns: 3000 });
+      }), { numRuns: propertyRuns(3000) });
       // Every kind of outcome is exercised.
       for (const count of Object.values(outcomes)) expect(count).toBeGreaterThan(30);
     });
@@ -182,7 +183,7 @@ describe('hostile guest tables', () => {
           expect(used.has(off)).toBe(true);
           expect((bytes[off]! ^ before[off]!) & ~0x60).toBe(0);
         }
-      }), { numRuns: 2000 });
+      }), { numRuns: propertyRuns(2000) });
     });
 
     it('gives the same translation and fault with and without A/D updates, and on a second walk', () => {
@@ -198,7 +199,7 @@ describe('hostile guest tables', () => {
           [ok, w.errorCode, w.nonCanonical, w.badTableGpa, ok ? w.gfn : -1, ok ? w.grantedAccess : -1, w.level, w.pkey];
         expect(summary(okB, b)).toEqual(summary(okA, a));
         expect(summary(okC, c)).toEqual(summary(okA, a));
-      }), { numRuns: 2000 });
+      }), { numRuns: propertyRuns(2000) });
     });
   });
 });
