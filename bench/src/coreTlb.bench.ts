@@ -1,5 +1,5 @@
 import { Access, Hypervisor, type Vcpu } from '@hvmmu/core';
-import { identityMapBackend } from '@hvmmu/conformance/reference';
+import { identityMapBackend } from '@hvmmu/reference';
 import { pairedNs, speedFigure, type BenchContext, type BenchFigure, type BenchSuite } from './BenchFigure.js';
 
 const TLB_ENTRIES = 1024;

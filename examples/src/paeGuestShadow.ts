@@ -5,7 +5,7 @@
 //
 //   npm run build && node examples/dist/paeGuestShadow.js
 import { Access, Hypervisor } from '@hvmmu/core';
-import { GuestPageTables, x86ShadowBackend, x86Vcpu } from '@hvmmu/x86-shadow';
+import { GuestPageTables, x86ShadowBackend } from '@hvmmu/x86-shadow';
 import { fileURLToPath } from 'node:url';
 
 const MiB = 1 << 20;
@@ -41,7 +41,7 @@ export function runPaeExample(): PaeExampleResult {
   mem.write32(5 * MiB, 0xbbbb_bbbb, true);
 
   const vcpu = vm.createVcpu();
-  const x = x86Vcpu(vcpu);
+  const x = vcpu.arch;
   if (!x.loadControlRegisters(tables.controlRegisters())) throw new Error('PAE control registers refused');
   const before = vcpu.translate(0xc000_0000, Access.READ);
 

@@ -4,9 +4,9 @@
 // `backend` argument and the guest's own set-up differ.
 //
 //   npm run build && node examples/dist/swapBackend.js
-import { Access, FaultKind, Hypervisor, type BackendModule, type Vcpu, type Vm } from '@hvmmu/core';
-import { identityMapBackend } from '@hvmmu/conformance/reference';
-import { GuestPageTables, x86ShadowBackend, x86Vcpu } from '@hvmmu/x86-shadow';
+import { Access, FaultKind, Hypervisor, type BackendModule, type BackendTypes, type Vcpu, type Vm } from '@hvmmu/core';
+import { identityMapBackend } from '@hvmmu/reference';
+import { GuestPageTables, x86ShadowBackend } from '@hvmmu/x86-shadow';
 import { fileURLToPath } from 'node:url';
 
 const MiB = 1 << 20;
@@ -20,7 +20,7 @@ export interface SwapResult {
 }
 
 /** The VMM side, identical for every backend. */
-function runVmm(backend: BackendModule, prepareGuest: (vm: Vm, vcpu: Vcpu) => number): SwapResult {
+function runVmm<T extends BackendTypes>(backend: BackendModule<T>, prepareGuest: (vm: Vm<T>, vcpu: Vcpu<T>) => number): SwapResult {
   const hv = new Hypervisor({ memoryBytes: 32 * MiB });
   const vm = hv.createVm({ backend });
   vm.memslots.create({ id: 0, guestPhysAddr: 0, size: 4 * MiB });
@@ -47,7 +47,7 @@ export function runSwapBackend(): SwapResult[] {
     runVmm(x86ShadowBackend, (vm, vcpu) => {
       const tables = new GuestPageTables(vm.memslots, 'long4', 2 * MiB, 4 * MiB);
       tables.map(0x4000_0000, DATA_GPA, { write: false, user: false });
-      if (!x86Vcpu(vcpu).loadControlRegisters(tables.controlRegisters())) throw new Error('control registers refused');
+      if (!vcpu.arch.loadControlRegisters(tables.controlRegisters())) throw new Error('control registers refused');
       return 0x4000_0000;
     }),
   ];

@@ -3,8 +3,8 @@
 // paging, use the walker alone on a flat image, and load the conformance
 // entry points.
 import { Access, FaultKind, FlatGuestMemory, Hypervisor } from '@hvmmu/core';
-import { CR0, CR4, GuestPageTables, GuestWalk, GuestWalker, X86Registers, x86ShadowBackend, x86Vcpu } from '@hvmmu/x86-shadow';
-import { identityMapBackend } from '@hvmmu/conformance/reference';
+import { CR0, CR4, GuestPageTables, GuestWalk, GuestWalker, X86Registers, x86ShadowBackend } from '@hvmmu/x86-shadow';
+import { identityMapBackend } from '@hvmmu/reference';
 
 const hv = new Hypervisor({ memoryBytes: 16 << 20 });
 
@@ -15,7 +15,7 @@ vm.memslots.create({ id: 1, guestPhysAddr: 8 << 20, size: 1 << 20 }); // data
 const tables = new GuestPageTables(vm.memslots, 'pae', 0x10_0000, 0x20_0000);
 tables.map(0x4000_0000, 8 << 20, { write: true, user: true });
 const vcpu = vm.createVcpu();
-if (!x86Vcpu(vcpu).loadControlRegisters(tables.controlRegisters())) throw new Error('PAE control registers refused');
+if (!vcpu.arch.loadControlRegisters(tables.controlRegisters())) throw new Error('PAE control registers refused');
 const hpa = vcpu.translate(0x4000_0123, Access.WRITE | Access.USER);
 if (hpa < 0 || hpa % 4096 !== 0x123) throw new Error(`PAE translate failed: ${hpa}, fault ${vcpu.fault.kind}`);
 vm.memslots.delete(1);

@@ -2,7 +2,7 @@
 // the reference backend runs, and the invariant checkers find nothing wrong with it.
 import { Access, Hypervisor } from '@hvmmu/core';
 import * as suite from '@hvmmu/conformance';
-import { identityMapBackend } from '@hvmmu/conformance/reference';
+import { identityMapBackend } from '@hvmmu/reference';
 
 if (typeof suite.defineMmuConformanceSuite !== 'function') throw new Error('defineMmuConformanceSuite is not exported');
 const hv = new Hypervisor({ memoryBytes: 4 << 20 });

@@ -1,4 +1,5 @@
-import { createIdentityMapBackend, createIdentityMapHarness, defineMmuConformanceSuite, identityMapBackend } from '@hvmmu/conformance';
+import { createIdentityMapHarness, defineMmuConformanceSuite } from '@hvmmu/conformance';
+import { createIdentityMapBackend, identityMapBackend } from '@hvmmu/reference';
 import { propertyRuns } from '../../../test-support/propertyRuns.js';
 
 // The whole contract, against the reference backend with every feature on

@@ -22,7 +22,10 @@ import {
   PERM_BY_PROTECTION,
   createIdentityMapBackend,
   identityMapBackend,
-} from '@hvmmu/conformance/reference';
+  type IdentityOptions,
+  type IdentityRmapOps,
+  type IdentityTypes,
+} from '@hvmmu/reference';
 
 const PAGE = 4096;
 
@@ -192,10 +195,10 @@ describe('identity faults (paging off)', () => {
     expect(vcpu.fault.code).toBe(0x8 | 0x2 | 0x4);
   });
 
-  it('ends a gfn outside every slot in NO_MEMORY and a write to a READONLY slot in READ_ONLY, with the page address', () => {
+  it('ends a gfn outside every slot in NO_MEMORY and a write to a READONLY slot in READ_ONLY, with the faulting byte address', () => {
     const { vcpu } = machine({ flags: MemslotFlags.READONLY });
     expect(vcpu.translate(0x40 * PAGE + 8, Access.READ)).toBe(TRANSLATE_FAULT);
-    expect([vcpu.fault.kind, vcpu.fault.gpa]).toEqual([FaultKind.NO_MEMORY, 0x40 * PAGE]);
+    expect([vcpu.fault.kind, vcpu.fault.gpa]).toEqual([FaultKind.NO_MEMORY, 0x40 * PAGE + 8]);
     expect(vcpu.translate(0x10 * PAGE, Access.WRITE)).toBe(TRANSLATE_FAULT);
     expect([vcpu.fault.kind, vcpu.fault.gpa]).toEqual([FaultKind.READ_ONLY, 0x10 * PAGE]);
   });
@@ -209,7 +212,7 @@ describe('the protection table (guest stage)', () => {
     expect(setProtectionTable(m.vcpu, 0, 0x100)).toBe(IDENTITY_HYPERCALL_ABI.success);
     const protect = (gfn: number, prot: number): void => {
       m.vm.memslots.write8(gfn, prot);
-      m.vcpu.tlb.flushPage(gfn);
+      m.vcpu.tlb.flushPage(0, gfn);
     };
     return { ...m, protect };
   }
@@ -235,7 +238,7 @@ describe('the protection table (guest stage)', () => {
     expect(vcpu.translate(0x11 * PAGE, Access.WRITE)).not.toBe(TRANSLATE_FAULT);
     vm.memslots.write8(0x11, 0x01);
     expect(vcpu.translate(0x11 * PAGE, Access.WRITE)).not.toBe(TRANSLATE_FAULT);
-    vcpu.tlb.flushPage(0x11);
+    vcpu.tlb.flushPage(0, 0x11);
     expect(vcpu.translate(0x11 * PAGE, Access.WRITE)).toBe(TRANSLATE_FAULT);
   });
 
@@ -287,7 +290,7 @@ describe('rmap tables (seed §2)', () => {
     const m = machine({ trace: (e) => events.push(e) });
     for (let page = 0; page < 7; page++) expect(m.vcpu.translate((0x10 + page) * PAGE, Access.WRITE)).not.toBe(TRANSLATE_FAULT);
     const registry = m.vm.container.resolve(RmapOpsRegistry);
-    return { ...m, events, normal: registry.get('normal'), invalid: registry.get('invalid'), rmap: IdentitySlotRmap.of(m.slot) };
+    return { ...m, events, normal: registry.get('normal') as IdentityRmapOps, invalid: registry.get('invalid') as IdentityRmapOps, rmap: IdentitySlotRmap.of(m.slot as Memslot<IdentityTypes>) };
   }
   const mapped = (vcpu: Vcpu, page: number): number => query(vcpu, (0x10 + page) * PAGE).state & (MAPPED | WRITABLE);
   const cached = (vcpu: Vcpu, page: number): boolean => vcpu.tlb.tags[(0x10 + page) & vcpu.tlb.mask] === 0x10 + page;
@@ -368,7 +371,7 @@ describe('rmap tables (seed §2)', () => {
 });
 
 describe('memslot invalidation strategies', () => {
-  function twoSlots(strategy: string) {
+  function twoSlots(strategy: 'invalid-rmap' | 'fast-zap') {
     const m = machine({ backendOptions: { memslotInvalidation: strategy } });
     m.vm.memslots.create({ id: 2, guestPhysAddr: 0x30 * PAGE, size: 2 * PAGE });
     for (const gfn of [0x10, 0x11, 0x12, 0x30]) m.vcpu.translate(gfn * PAGE, Access.WRITE);
@@ -383,8 +386,8 @@ describe('memslot invalidation strategies', () => {
     expect(query(vcpu, 0x30 * PAGE).state & MAPPED).toBe(MAPPED);
   });
 
-  it('zap-all: delete drops every mapping of the VM at once', () => {
-    const { vm, vcpu, mmu } = twoSlots('zap-all');
+  it('fast-zap: delete drops every mapping of the VM at once', () => {
+    const { vm, vcpu, mmu } = twoSlots('fast-zap');
     vm.memslots.delete(1);
     expect(mmu.stats()['identityZapAlls']).toBe(1);
     expect(mmu.stats()['identityMappings']).toBe(0);
@@ -392,9 +395,15 @@ describe('memslot invalidation strategies', () => {
     expect(vcpu.translate(0x30 * PAGE, Access.READ)).not.toBe(TRANSLATE_FAULT);
   });
 
-  it('refuses an unknown strategy when the VM is created', () => {
+  it('refuses an unknown strategy or option when the VM is created, naming the valid ones', () => {
     const hv = new Hypervisor({ memoryBytes: 16 * PAGE });
-    expect(errorCode(() => hv.createVm({ backend: identityMapBackend, backendOptions: { memslotInvalidation: 'lazy' } }))).toBe('BAD_ARGUMENT');
+    const lazy = { memslotInvalidation: 'lazy' } as unknown as IdentityOptions;
+    expect(errorCode(() => hv.createVm({ backend: identityMapBackend, backendOptions: lazy }))).toBe('BACKEND_BAD_OPTION');
+    expect(() => hv.createVm({ backend: identityMapBackend, backendOptions: lazy })).toThrow(/one of 'invalid-rmap', 'fast-zap'/);
+    const misspelt = { memslotInvalidaton: 'fast-zap' } as unknown as IdentityOptions;
+    expect(errorCode(() => hv.createVm({ backend: identityMapBackend, backendOptions: misspelt }))).toBe('BACKEND_UNKNOWN_OPTION');
+    expect(() => hv.createVm({ backend: identityMapBackend, backendOptions: misspelt })).toThrow(/valid options: memslotInvalidation/);
+    expect(hv.vms).toHaveLength(0);
   });
 });
 
@@ -414,7 +423,7 @@ describe('zap all, stats and capabilities', () => {
   it('declares capabilities from its options', () => {
     expect(identityMapBackend.capabilities).toMatchObject({
       dirtyLogging: true, readOnlyMemslots: true, hostInvalidation: true, hypercallAbi: 'identity',
-      memslotInvalidation: ['invalid-rmap', 'zap-all'], nestedGuests: false, specialRoots: false, htabStream: false,
+      memslotInvalidation: ['invalid-rmap', 'fast-zap'], translationContexts: 'single', features: { identityPaging: true },
     });
     const minimal = createIdentityMapBackend({ dirtyLogging: false, hypercalls: false });
     expect(minimal.id).toBe('identity-map-without-dirtyLogging-hypercalls');

@@ -4,24 +4,27 @@ import { Access, MemslotFlags, type Memslot } from '@hvmmu/core';
 import {
   ConformanceViolation,
   GuestPerm,
-  IdentityInvalidRmapOps,
-  IdentityNormalRmapOps,
-  IdentitySlotRmap,
   checkDirtyLogArmed,
   checkHostRangeUnmapped,
   checkMappingsMatchMemslots,
   checkRmapConsistency,
   checkTlbCoherence,
   createConformanceFixture,
-  createIdentityMapBackend,
   createIdentityMapHarness,
   mmuOperationsArbitrary,
   runMmuOperations,
   type ConformanceFixture,
   type ConformanceHarness,
-  type IdentityMapOptions,
   type MmuSnapshot,
 } from '@hvmmu/conformance';
+import {
+  IdentityInvalidRmapOps,
+  IdentityNormalRmapOps,
+  IdentitySlotRmap,
+  createIdentityMapBackend,
+  type IdentityMapOptions,
+  type IdentityTypes,
+} from '@hvmmu/reference';
 
 /*
  * The suite must be able to fail. Each broken rmap table below is one bug a
@@ -31,7 +34,7 @@ import {
 
 /** Forgets the rmap entry of every odd gfn: host events cannot find those mappings. */
 class ForgetfulRmapOps extends IdentityNormalRmapOps {
-  override add(slot: Memslot, gfn: number, level: number, entry: number): void {
+  override add(slot: Memslot<IdentityTypes>, gfn: number, level: number, entry: number): void {
     if (gfn % 2 === 1) return;
     super.add(slot, gfn, level, entry);
   }
@@ -39,7 +42,7 @@ class ForgetfulRmapOps extends IdentityNormalRmapOps {
 
 /** Drops the mapping on unmap but shoots no TLB down (host invalidation leaves stale translations). */
 class NoShootdownRmapOps extends IdentityNormalRmapOps {
-  override unmap(slot: Memslot, gfn: number, _level: number): boolean {
+  override unmap(slot: Memslot<IdentityTypes>, gfn: number, _level: number): boolean {
     const rmap = IdentitySlotRmap.of(slot);
     const entry = rmap.entryAt(gfn - slot.baseGfn);
     if (entry < 0) return false;
@@ -51,14 +54,14 @@ class NoShootdownRmapOps extends IdentityNormalRmapOps {
 
 /** An invalid table whose unmap does nothing: a deleted slot stays mapped. */
 class IgnorantInvalidRmapOps extends IdentityInvalidRmapOps {
-  override unmap(_slot: Memslot, _gfn: number, _level: number): boolean {
+  override unmap(_slot: Memslot<IdentityTypes>, _gfn: number, _level: number): boolean {
     return false;
   }
 }
 
 /** Never write-protects: dirty logging is not re-armed after a harvest. */
 class LazyDirtyRmapOps extends IdentityNormalRmapOps {
-  override writeProtect(_slot: Memslot, _gfn: number, _level: number): boolean {
+  override writeProtect(_slot: Memslot<IdentityTypes>, _gfn: number, _level: number): boolean {
     return false;
   }
 }
@@ -79,7 +82,7 @@ function scene(harness: ConformanceHarness, flags = 0): { fx: ConformanceFixture
   return { fx, slot, va: (gfn) => fx.guest.vpnOf(gfn) * 4096 };
 }
 
-function guestViewOf(fx: ConformanceFixture, slot: Memslot): Map<number, { gfn: number; perm: number }> {
+function guestViewOf(fx: ConformanceFixture, slot: Memslot<IdentityTypes>): Map<number, { gfn: number; perm: number }> {
   const view = new Map<number, { gfn: number; perm: number }>();
   for (let gfn = slot.baseGfn; gfn < slot.endGfn; gfn++) view.set(fx.guest.vpnOf(gfn), { gfn, perm: GuestPerm.WRITE });
   return view;
@@ -120,7 +123,7 @@ describe('the suite catches an invalidation that forgets the TLB shootdown', () 
     const snapshot = fx.guest.inspect();
     expect(snapshot.leaves).toEqual([]);
     expect(checkHostRangeUnmapped(fx.vm, snapshot, hfn, hfn + 1)).toEqual([expect.stringContaining('TLB still caches')]);
-    expect(checkTlbCoherence(fx.vm, snapshot, guestViewOf(fx, slot))).toEqual([expect.stringContaining('missing TLB shootdown')]);
+    expect(checkTlbCoherence(fx.vm, snapshot, guestViewOf(fx, slot as Memslot<IdentityTypes>))).toEqual([expect.stringContaining('missing TLB shootdown')]);
   });
 
   it('is found by random operation sequences', () => {

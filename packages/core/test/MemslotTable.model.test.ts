@@ -142,8 +142,9 @@ function modelLookup(model: readonly ModelSlot[], gfn: number): number | undefin
 
 class SequenceListener implements MemslotListener {
   calls: string[] = [];
-  prepareMemslot(_slot: Memslot, change: MemslotChange): void {
+  prepareMemslot(_slot: Memslot, change: MemslotChange): object {
     this.calls.push(`prepare:${change}`);
+    return {};
   }
   flushMemslot(_slot: Memslot, change: MemslotChange): void {
     this.calls.push(`flush:${change}`);

@@ -29,37 +29,37 @@ describe('SoftTlb construction', () => {
 describe('SoftTlb lookups', () => {
   it('misses when empty, hits after insert, and counts both', () => {
     const tlb = new SoftTlb(64);
-    expect(tlb.lookup(5, Access.READ)).toBe(-1);
+    expect(tlb.lookup(0, 5, Access.READ)).toBe(-1);
     expect(tlb.misses).toBe(1);
-    tlb.insert(5, 1234, PERM_ALL);
-    expect(tlb.lookup(5, Access.READ)).toBe(1234);
-    expect(tlb.lookup(5, Access.WRITE | Access.USER)).toBe(1234);
+    tlb.insert(0, 5, 1234, PERM_ALL);
+    expect(tlb.lookup(0, 5, Access.READ)).toBe(1234);
+    expect(tlb.lookup(0, 5, Access.WRITE | Access.USER)).toBe(1234);
     expect(tlb.hits).toBe(2);
     expect(tlb.misses).toBe(1);
-    expect(tlb.lookup(6, Access.READ)).toBe(-1);
+    expect(tlb.lookup(0, 6, Access.READ)).toBe(-1);
     expect(tlb.misses).toBe(2);
     expect(tlb.countValid()).toBe(1);
   });
 
   it('is direct-mapped: pages a TLB size apart evict each other', () => {
     const tlb = new SoftTlb(16);
-    tlb.insert(3, 100, PERM_ALL);
-    tlb.insert(3 + 16, 200, PERM_ALL);
-    expect(tlb.lookup(3, 0)).toBe(-1);
-    expect(tlb.lookup(19, 0)).toBe(200);
-    tlb.insert(4, 300, PERM_ALL); // a different index: both stay
-    expect(tlb.lookup(19, 0)).toBe(200);
-    expect(tlb.lookup(4, 0)).toBe(300);
+    tlb.insert(0, 3, 100, PERM_ALL);
+    tlb.insert(0, 3 + 16, 200, PERM_ALL);
+    expect(tlb.lookup(0, 3, 0)).toBe(-1);
+    expect(tlb.lookup(0, 19, 0)).toBe(200);
+    tlb.insert(0, 4, 300, PERM_ALL); // a different index: both stay
+    expect(tlb.lookup(0, 19, 0)).toBe(200);
+    expect(tlb.lookup(0, 4, 0)).toBe(300);
   });
 
   it('holds virtual page numbers beyond 32 bits (57-bit addresses: 45-bit page numbers)', () => {
     const tlb = new SoftTlb(64);
     const vpn = 2 ** 45 - 1;
-    tlb.insert(vpn, 7, PERM_ALL);
-    expect(tlb.lookup(vpn, 0)).toBe(7);
+    tlb.insert(0, vpn, 7, PERM_ALL);
+    expect(tlb.lookup(0, vpn, 0)).toBe(7);
     // same low bits, different high bits: must not alias
-    expect(tlb.lookup(vpn - 2 ** 40, 0)).toBe(-1);
-    expect(tlb.lookup(63, 0)).toBe(-1);
+    expect(tlb.lookup(0, vpn - 2 ** 40, 0)).toBe(-1);
+    expect(tlb.lookup(0, 63, 0)).toBe(-1);
   });
 
   /** Kinds that are a write and a fetch at once: no access is both. */
@@ -71,12 +71,12 @@ describe('SoftTlb lookups', () => {
 
   it.each(KINDS.filter((k) => !IMPOSSIBLE.includes(k)))('access kind %s hits only where its permission bit is set', (kind) => {
     const tlb = new SoftTlb(16);
-    tlb.insert(1, 11, 1 << kind); // only this kind allowed
-    tlb.insert(2, 22, PERM_ALL & ~(1 << kind)); // every kind but this one
+    tlb.insert(0, 1, 11, 1 << kind); // only this kind allowed
+    tlb.insert(0, 2, 22, PERM_ALL & ~(1 << kind)); // every kind but this one
     for (const other of KINDS) {
       const possible = !IMPOSSIBLE.includes(other);
-      expect(tlb.lookup(1, other)).toBe(other === kind ? 11 : -1);
-      expect(tlb.lookup(2, other)).toBe(other !== kind && possible ? 22 : -1);
+      expect(tlb.lookup(0, 1, other)).toBe(other === kind ? 11 : -1);
+      expect(tlb.lookup(0, 2, other)).toBe(other !== kind && possible ? 22 : -1);
     }
     expect(tlb.hits).toBe(12);
     expect(tlb.misses).toBe(20);
@@ -84,10 +84,10 @@ describe('SoftTlb lookups', () => {
 
   it.each(IMPOSSIBLE)('impossible kind %s never hits, even on an entry inserted with PERM_ALL', (kind) => {
     const tlb = new SoftTlb(16);
-    tlb.insert(1, 11, PERM_ALL);
-    tlb.insert(2, 22, 1 << kind);
-    expect(tlb.lookup(1, kind)).toBe(-1);
-    expect(tlb.lookup(2, kind)).toBe(-1);
+    tlb.insert(0, 1, 11, PERM_ALL);
+    tlb.insert(0, 2, 22, 1 << kind);
+    expect(tlb.lookup(0, 1, kind)).toBe(-1);
+    expect(tlb.lookup(0, 2, kind)).toBe(-1);
     expect(tlb.perms[1]).toBe(0x7777);
     expect(tlb.perms[2]).toBe(0);
   });
@@ -96,23 +96,23 @@ describe('SoftTlb lookups', () => {
     // Allowed: supervisor read, supervisor fetch, each possibly implicit.
     const allowed = [Access.READ, Access.FETCH, Access.IMPLICIT, Access.IMPLICIT | Access.FETCH];
     const tlb = new SoftTlb(16);
-    tlb.insert(9, 90, permOf(allowed));
+    tlb.insert(0, 9, 90, permOf(allowed));
     expect(permOf(allowed)).toBe(0b0000_0101_0000_0101);
-    for (const kind of KINDS) expect(tlb.lookup(9, kind) >= 0).toBe(allowed.includes(kind));
+    for (const kind of KINDS) expect(tlb.lookup(0, 9, kind) >= 0).toBe(allowed.includes(kind));
   });
 
   it('access kind 16 (past the 16 kinds) misses even on a page allowing every kind', () => {
     const tlb = new SoftTlb(16);
-    tlb.insert(1, 10, PERM_ALL);
+    tlb.insert(0, 1, 10, PERM_ALL);
     expect(ACCESS_KINDS).toBe(16);
-    expect(tlb.lookup(1, 16)).toBe(-1);
+    expect(tlb.lookup(0, 1, 16)).toBe(-1);
   });
 });
 
 describe('SoftTlb flushes', () => {
   function filled(): SoftTlb {
     const tlb = new SoftTlb(64);
-    for (let vpn = 0; vpn < 32; vpn++) tlb.insert(vpn, 1000 + (vpn % 4), PERM_ALL);
+    for (let vpn = 0; vpn < 32; vpn++) tlb.insert(0, vpn, 1000 + (vpn % 4), PERM_ALL);
     return tlb;
   }
 
@@ -121,31 +121,31 @@ describe('SoftTlb flushes', () => {
     tlb.flushAll();
     expect(tlb.countValid()).toBe(0);
     expect(tlb.flushes).toBe(1);
-    for (let vpn = 0; vpn < 32; vpn++) expect(tlb.lookup(vpn, 0)).toBe(-1);
+    for (let vpn = 0; vpn < 32; vpn++) expect(tlb.lookup(0, vpn, 0)).toBe(-1);
   });
 
   it('flushPage drops one page, and not another page sharing its index', () => {
     const tlb = filled();
-    tlb.flushPage(5);
-    expect(tlb.lookup(5, 0)).toBe(-1);
-    expect(tlb.lookup(6, 0)).toBe(1002);
-    tlb.flushPage(7 + 64); // aliases index 7 but is not cached
-    expect(tlb.lookup(7, 0)).toBe(1003);
+    tlb.flushPage(0, 5);
+    expect(tlb.lookup(0, 5, 0)).toBe(-1);
+    expect(tlb.lookup(0, 6, 0)).toBe(1002);
+    tlb.flushPage(0, 7 + 64); // aliases index 7 but is not cached
+    expect(tlb.lookup(0, 7, 0)).toBe(1003);
     expect(tlb.countValid()).toBe(31);
     expect(tlb.pageFlushes).toBe(2);
   });
 
   it('flushRange drops exactly [vpn, vpn + count)', () => {
     const tlb = filled();
-    tlb.flushRange(8, 8);
-    for (let vpn = 0; vpn < 32; vpn++) expect(tlb.lookup(vpn, 0) === -1).toBe(vpn >= 8 && vpn < 16);
+    tlb.flushRange(0, 8, 8);
+    for (let vpn = 0; vpn < 32; vpn++) expect(tlb.lookup(0, vpn, 0) === -1).toBe(vpn >= 8 && vpn < 16);
     expect(tlb.flushes).toBe(0);
   });
 
   it('flushRange of at least the TLB size flushes everything', () => {
     const tlb = filled();
-    tlb.insert(2 ** 30, 5, PERM_ALL); // far outside the range: still dropped
-    tlb.flushRange(0, 64);
+    tlb.insert(0, 2 ** 30, 5, PERM_ALL); // far outside the range: still dropped
+    tlb.flushRange(0, 0, 64);
     expect(tlb.countValid()).toBe(0);
     expect(tlb.flushes).toBe(1);
   });
@@ -153,44 +153,44 @@ describe('SoftTlb flushes', () => {
   it('flushHostFrame drops every page mapping that frame and nothing else', () => {
     const tlb = filled();
     tlb.flushHostFrame(1001);
-    for (let vpn = 0; vpn < 32; vpn++) expect(tlb.lookup(vpn, 0) === -1).toBe(vpn % 4 === 1);
+    for (let vpn = 0; vpn < 32; vpn++) expect(tlb.lookup(0, vpn, 0) === -1).toBe(vpn % 4 === 1);
     expect(tlb.countValid()).toBe(24);
   });
 
   it('setGeneration drops entries filled under another generation; the same generation is a no-op', () => {
     const tlb = new SoftTlb(64);
-    tlb.insert(1, 10, PERM_ALL);
+    tlb.insert(0, 1, 10, PERM_ALL);
     tlb.setGeneration(0);
     expect(tlb.flushes).toBe(0);
-    expect(tlb.lookup(1, 0)).toBe(10);
+    expect(tlb.lookup(0, 1, 0)).toBe(10);
     tlb.setGeneration(1);
     expect(tlb.flushes).toBe(1);
-    expect(tlb.lookup(1, 0)).toBe(-1);
-    tlb.insert(2, 20, PERM_ALL);
-    expect(tlb.gens[2]).toBe(1);
+    expect(tlb.lookup(0, 1, 0)).toBe(-1);
+    tlb.insert(0, 2, 20, PERM_ALL);
+    expect(tlb.generation).toBe(1);
     tlb.setGeneration(1);
-    expect(tlb.lookup(2, 0)).toBe(20);
+    expect(tlb.lookup(0, 2, 0)).toBe(20);
     tlb.setGeneration(2);
     expect(tlb.countValid()).toBe(0);
   });
 
   it('a flushed entry never hits, even for vpn -1 (the empty tag)', () => {
     const tlb = new SoftTlb(16);
-    tlb.insert(15, 99, PERM_ALL); // index 15 = (-1 & 15)
-    tlb.flushPage(15);
-    expect(tlb.lookup(-1, Access.READ)).toBe(-1);
-    tlb.insert(15, 99, PERM_ALL);
+    tlb.insert(0, 15, 99, PERM_ALL); // index 15 = (-1 & 15)
+    tlb.flushPage(0, 15);
+    expect(tlb.lookup(0, -1, Access.READ)).toBe(-1);
+    tlb.insert(0, 15, 99, PERM_ALL);
     tlb.flushAll();
-    expect(tlb.lookup(-1, Access.READ)).toBe(-1);
-    tlb.insert(15, 99, PERM_ALL);
+    expect(tlb.lookup(0, -1, Access.READ)).toBe(-1);
+    tlb.insert(0, 15, 99, PERM_ALL);
     tlb.flushHostFrame(99);
-    expect(tlb.lookup(-1, Access.READ)).toBe(-1);
-    tlb.insert(15, 99, PERM_ALL);
-    tlb.flushRange(15, 1);
-    expect(tlb.lookup(-1, Access.READ)).toBe(-1);
-    tlb.insert(15, 99, PERM_ALL);
+    expect(tlb.lookup(0, -1, Access.READ)).toBe(-1);
+    tlb.insert(0, 15, 99, PERM_ALL);
+    tlb.flushRange(0, 15, 1);
+    expect(tlb.lookup(0, -1, Access.READ)).toBe(-1);
+    tlb.insert(0, 15, 99, PERM_ALL);
     tlb.setGeneration(5);
-    expect(tlb.lookup(-1, Access.READ)).toBe(-1);
+    expect(tlb.lookup(0, -1, Access.READ)).toBe(-1);
     expect(tlb.hits).toBe(0);
   });
 });
@@ -200,23 +200,25 @@ describe('TlbShootdown', () => {
     const shootdown = new TlbShootdown();
     const a = new SoftTlb(16);
     const b = new SoftTlb(16);
-    shootdown.add(a);
-    shootdown.add(b);
+    const holdera = { tlb: a, context: 0 };
+    const holderb = { tlb: b, context: 0 };
+    shootdown.add(holdera);
+    shootdown.add(holderb);
     expect(shootdown.count).toBe(2);
     for (const tlb of [a, b]) {
-      tlb.insert(1, 10, PERM_ALL);
-      tlb.insert(2, 20, PERM_ALL);
-      tlb.insert(3, 10, PERM_ALL);
+      tlb.insert(0, 1, 10, PERM_ALL);
+      tlb.insert(0, 2, 20, PERM_ALL);
+      tlb.insert(0, 3, 10, PERM_ALL);
     }
-    shootdown.flushPage(1);
-    for (const tlb of [a, b]) expect([tlb.lookup(1, 0), tlb.lookup(2, 0), tlb.lookup(3, 0)]).toEqual([-1, 20, 10]);
+    shootdown.flushPage(0, 1);
+    for (const tlb of [a, b]) expect([tlb.lookup(0, 1, 0), tlb.lookup(0, 2, 0), tlb.lookup(0, 3, 0)]).toEqual([-1, 20, 10]);
     shootdown.flushHostFrame(10);
-    for (const tlb of [a, b]) expect([tlb.lookup(2, 0), tlb.lookup(3, 0)]).toEqual([20, -1]);
+    for (const tlb of [a, b]) expect([tlb.lookup(0, 2, 0), tlb.lookup(0, 3, 0)]).toEqual([20, -1]);
     shootdown.setGeneration(4);
     for (const tlb of [a, b]) {
       expect(tlb.generation).toBe(4);
       expect(tlb.countValid()).toBe(0);
-      tlb.insert(5, 50, PERM_ALL);
+      tlb.insert(0, 5, 50, PERM_ALL);
     }
     expect(shootdown.remoteFlushes).toBe(0);
     shootdown.flushAll();
@@ -228,15 +230,17 @@ describe('TlbShootdown', () => {
     const shootdown = new TlbShootdown();
     const a = new SoftTlb(16);
     const b = new SoftTlb(16);
-    shootdown.add(a);
-    shootdown.add(b);
-    shootdown.remove(a);
-    shootdown.remove(a); // removing twice is harmless
+    const holdera = { tlb: a, context: 0 };
+    const holderb = { tlb: b, context: 0 };
+    shootdown.add(holdera);
+    shootdown.add(holderb);
+    shootdown.remove(holdera);
+    shootdown.remove(holdera); // removing twice is harmless
     expect(shootdown.count).toBe(1);
-    a.insert(1, 10, PERM_ALL);
-    b.insert(1, 10, PERM_ALL);
+    a.insert(0, 1, 10, PERM_ALL);
+    b.insert(0, 1, 10, PERM_ALL);
     shootdown.flushAll();
-    expect(a.lookup(1, 0)).toBe(10);
-    expect(b.lookup(1, 0)).toBe(-1);
+    expect(a.lookup(0, 1, 0)).toBe(10);
+    expect(b.lookup(0, 1, 0)).toBe(-1);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   Access,
   FaultInfo,
+  FaultDestination,
   FaultKind,
   FaultOutcome,
   HypercallDispatcher,
@@ -15,6 +16,7 @@ import {
   Vcpu,
   type FaultOutcomeValue,
   type Memslot,
+  type MemslotTable,
   type Mmu,
   type Translator,
 } from '@hvmmu/core';
@@ -39,6 +41,7 @@ interface Entry {
  * not used by the vCPU path and do nothing.
  */
 class ScriptedMmu implements Mmu {
+  readonly arch = {};
   readonly backendId = 'scripted';
   readonly table = new Map<number, Entry>();
   readonly faultCalls: Array<{ vpn: number; access: number; missCode: number }> = [];
@@ -70,7 +73,9 @@ class ScriptedMmu implements Mmu {
     this.faultCalls.push({ vpn, access, missCode });
     return this.onFault(vpn, access, fault);
   }
-  prepareMemslot(): void {}
+  prepareMemslot(): object {
+    return {};
+  }
   flushMemslot(): void {}
   commitMemslot(): void {}
   invalidateGfnRange(): number {
@@ -92,9 +97,12 @@ class ScriptedMmu implements Mmu {
   }
 }
 
+/** Vcpu.translate reads only the out-of-memory flag of the memslot table. */
+const FAKE_MEMSLOTS = { hostOutOfMemory: false } as unknown as MemslotTable;
+
 function scripted(tlbEntries = 16): { mmu: ScriptedMmu; vcpu: Vcpu } {
   const mmu = new ScriptedMmu();
-  const vcpu = new Vcpu(0, tlbEntries, mmu, new HypercallDispatcher([], NO_HYPERCALL_ABI, null));
+  const vcpu = new Vcpu(0, tlbEntries, mmu, new HypercallDispatcher([], NO_HYPERCALL_ABI, null), FAKE_MEMSLOTS);
   return { mmu, vcpu };
 }
 
@@ -119,7 +127,7 @@ describe('Vcpu.translate', () => {
     expect(mmu.faultCalls).toEqual([{ vpn: 5, access: Access.READ, missCode: MISS_ABSENT }]);
     expect(mmu.walks).toBe(2);
     expect([vcpu.tlb.misses, vcpu.tlb.hits, vcpu.tableMisses, vcpu.faults]).toEqual([1, 0, 1, 0]);
-    expect(vcpu.tlb.lookup(5, Access.READ)).toBe(105); // (counts one more hit)
+    expect(vcpu.tlb.lookup(0, 5, Access.READ)).toBe(105); // (counts one more hit)
     expect(vcpu.translate(5 * PAGE + 0xfff, Access.WRITE | Access.USER)).toBe(105 * PAGE + 0xfff);
     expect(mmu.walks).toBe(2); // served by the TLB
     expect([vcpu.tlb.misses, vcpu.tlb.hits]).toEqual([1, 2]);
@@ -151,7 +159,7 @@ describe('Vcpu.translate', () => {
   it('a guest fault returns -1 with vcpu.fault filled in, and caches nothing', () => {
     const { mmu, vcpu } = scripted();
     mmu.onFault = (vpn, access, fault) => {
-      fault.set(FaultKind.GUEST, 0x7, vpn, 0, access, -1); // x86 #PF: P | W | U
+      fault.deliver(14, 0x7); // x86 #PF: P | W | U
       return FaultOutcome.DONE;
     };
     const va = 0x1234 * PAGE + 0x56;
@@ -203,7 +211,7 @@ describe('Vcpu.translate', () => {
     expect(mmu.walks).toBe(2);
     expect(vcpu.tlb.countValid()).toBe(0);
     expect(vcpu.translate(2 * PAGE, Access.READ)).toBe(20 * PAGE);
-    expect(vcpu.tlb.lookup(2, Access.READ)).toBe(20);
+    expect(vcpu.tlb.lookup(0, 2, Access.READ)).toBe(20);
   });
 
   it('translatePage handles page numbers of 57-bit addresses', () => {
@@ -216,7 +224,7 @@ describe('Vcpu.translate', () => {
     expect(vcpu.translatePage(vpn - 2 ** 40, Access.READ)).toBe(43);
     expect(vcpu.tlb.hits).toBe(1);
     mmu.onFault = (_vpn, access, fault) => {
-      fault.set(FaultKind.NO_MEMORY, 0, 0, 0, access, 0);
+      fault.exit(FaultKind.NO_MEMORY, 0);
       return FaultOutcome.DONE;
     };
     expect(vcpu.translatePage(vpn - 1, Access.READ)).toBe(TRANSLATE_FAULT);
@@ -259,7 +267,7 @@ describe('Vcpu.translate', () => {
   it('issues hypercalls with its own registers', () => {
     const add = new AddHypercall(0x1000);
     const mmu = new ScriptedMmu();
-    const vcpu = new Vcpu(3, 16, mmu, new HypercallDispatcher([add], PAPR_LIKE_ABI, null));
+    const vcpu = new Vcpu(3, 16, mmu, new HypercallDispatcher([add], PAPR_LIKE_ABI, null), FAKE_MEMSLOTS);
     vcpu.hcallRegs.setArg(0, 2).setArg(1, 3);
     expect(vcpu.hypercall(0x1000)).toBe(0);
     expect(vcpu.hcallRegs.ret(0)).toBe(5);
@@ -271,10 +279,17 @@ describe('Vcpu.translate', () => {
 describe('FaultInfo', () => {
   it('is overwritten in place; clear resets kind, code and gpa', () => {
     const f = new FaultInfo();
-    f.set(FaultKind.GUEST, 5, 0x10, 0x20, Access.WRITE, 0x3000);
+    f.exit(FaultKind.EMULATE, 0x3000);
+    f.setAccess(0x10, 0x20, Access.WRITE);
     expect(f.address).toBe(0x10020);
+    expect(f.gpa).toBe(0x3020);
+    expect([f.vaHi, f.vaLo]).toEqual([0, 0x10020]);
+    f.deliver(14, 5);
+    expect([f.kind, f.destination, f.vector, f.code, f.wordCount]).toEqual([FaultKind.GUEST, FaultDestination.GUEST, 14, 5, 1]);
+    f.setAccess(2 ** 52 - 1, 0xfff, Access.READ);
+    expect(f.addressBig).toBe(2n ** 64n - 1n);
     f.clear();
-    expect([f.kind, f.code, f.gpa]).toEqual([FaultKind.NONE, 0, -1]);
+    expect([f.kind, f.code, f.gpa, f.destination]).toEqual([FaultKind.NONE, 0, -1, FaultDestination.NONE]);
   });
 
   it('TranslationResult starts empty and cacheable', () => {
@@ -307,7 +322,7 @@ describe('Vcpu on the identity test backend (memslots underneath)', () => {
     const { vcpu } = vmWith(MemslotFlags.READONLY);
     expect(vcpu.translate(0x20abc, Access.READ)).toBe(TRANSLATE_FAULT);
     expect(vcpu.fault.kind).toBe(FaultKind.NO_MEMORY);
-    expect(vcpu.fault.gpa).toBe(0x20000);
+    expect(vcpu.fault.gpa).toBe(0x20abc); // byte-exact
     expect(vcpu.fault.offset).toBe(0xabc);
     expect(vcpu.translate(0x10000, Access.READ)).toBeGreaterThanOrEqual(0);
     expect(vcpu.translate(0x10000, Access.WRITE)).toBe(TRANSLATE_FAULT);

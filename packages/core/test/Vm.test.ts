@@ -90,8 +90,11 @@ describe('Hypervisor', () => {
     const hv = hypervisor();
     const a = hv.createVm({ backend: makeTestBackend() });
     expect(a.config).toEqual({ name: 'vm0', guestPhysBits: 52, tlbEntries: 1024, backendOptions: {} });
-    const b = hv.createVm({ backend: makeTestBackend(), name: 'guest', guestPhysBits: 32, tlbEntries: 16, backendOptions: { mode: 'x' } });
-    expect(b.config).toEqual({ name: 'guest', guestPhysBits: 32, tlbEntries: 16, backendOptions: { mode: 'x' } });
+    const b = hv.createVm({ backend: makeTestBackend(), name: 'guest', guestPhysBits: 32, tlbEntries: 16 });
+    expect(b.config).toEqual({ name: 'guest', guestPhysBits: 32, tlbEntries: 16, backendOptions: {} });
+    // An option the backend does not declare is refused, naming the valid ones (none here).
+    const bad = { mode: 'x' } as unknown as Record<string, never>;
+    expectHvmmuError(() => hv.createVm({ backend: makeTestBackend(), backendOptions: bad }), 'BACKEND_UNKNOWN_OPTION');
     expect(b.createVcpu().tlb.size).toBe(16);
     // 32 physical bits: nothing may be placed at or above 4 GiB.
     expectHvmmuError(() => b.memslots.create({ id: 0, guestPhysAddr: 2 ** 32, size: PAGE }), 'MEMSLOT_OUT_OF_RANGE');
@@ -226,10 +229,10 @@ describe('Vm host-side events', () => {
   it('invalidateHostRange drops the mapping and the TLB entry; the next access faults it back in', () => {
     const { vm, hfn } = mapped();
     const vcpu = vm.vcpu(0);
-    expect(vcpu.tlb.lookup(0x102, Access.READ)).toBe(hfn);
+    expect(vcpu.tlb.lookup(0, 0x102, Access.READ)).toBe(hfn);
     expect(vm.invalidateHostRange(hfn, hfn + 1)).toBe(1);
     expect(identityMmu(vm).events.at(-1)).toMatchObject({ event: 'invalidate', a: 0x102, b: 0x103 });
-    expect(vcpu.tlb.lookup(0x102, Access.READ)).toBe(-1);
+    expect(vcpu.tlb.lookup(0, 0x102, Access.READ)).toBe(-1);
     const misses = vcpu.tableMisses;
     expect(vcpu.translate(0x102000, Access.READ)).toBe(hfn * PAGE);
     expect(vcpu.tableMisses).toBe(misses + 1);
@@ -266,7 +269,7 @@ describe('Vm host-side events', () => {
     vm.memslots.write32(0x102abc, 0x5555_aaaa, true);
     const fresh = vm.migrateHostFrame(hfn);
     expect(identityMmu(vm).events.at(-1)).toMatchObject({ event: 'changePte', a: 0x102, b: fresh });
-    expect(vcpu.tlb.lookup(0x102, Access.READ)).toBe(-1);
+    expect(vcpu.tlb.lookup(0, 0x102, Access.READ)).toBe(-1);
     const hpa = vcpu.translate(0x102abc, Access.READ);
     expect(hpa).toBe(fresh * PAGE + 0xabc);
     expect(vm.memslots.host.read32(hpa, true)).toBe(0x5555_aaaa);
@@ -303,6 +306,7 @@ describe('Vm host-side events', () => {
       tlbMisses: 2,
       accessFaults: 1,
       remoteTlbFlushes: 0,
+      translationContexts: 1,
       hypercalls: 1,
       hypercallsUnknown: 1,
       mappings: 1,

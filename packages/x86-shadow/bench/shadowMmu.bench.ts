@@ -1,5 +1,5 @@
 import { Access, FlatGuestMemory, Hypervisor, type Vcpu, type Vm } from '@hvmmu/core';
-import { ShadowPages, X86ShadowMmu, x86ShadowBackend, x86Vcpu } from '@hvmmu/x86-shadow';
+import { ShadowPages, X86ShadowMmu, x86ShadowBackend, type X86ShadowTypes } from '@hvmmu/x86-shadow';
 import type { BenchContext, BenchFigure, BenchSuite } from '../../../bench/src/BenchFigure.js';
 import { buildLongModeTables, rawLongModeWalk } from '../../../bench/src/x86Walk.bench.js';
 
@@ -12,7 +12,7 @@ const DATA_GPA = TWO_POW_32;
 
 interface Guest {
   readonly hv: Hypervisor;
-  readonly vm: Vm;
+  readonly vm: Vm<X86ShadowTypes>;
   readonly vcpu: Vcpu;
   readonly mmu: X86ShadowMmu;
   readonly pages: number;
@@ -24,7 +24,7 @@ interface Guest {
  * faults do no guest A/D writes. `privateFrames` gives every data page its
  * own host frame first (otherwise reads map the shared zero frame).
  */
-function buildGuest(pages: number, strategy: string, privateFrames: boolean): Guest {
+function buildGuest(pages: number, strategy: 'fast-zap' | 'invalid-rmap', privateFrames: boolean): Guest {
   const ptPages = Math.ceil(pages / 512);
   const tablePages = ptPages + Math.ceil(ptPages / 512) + 4;
   const hostBytes = (tablePages + (privateFrames ? pages : 0) + 64) * 4096;
@@ -56,7 +56,7 @@ function buildGuest(pages: number, strategy: string, privateFrames: boolean): Gu
     if (privateFrames) mem.write32(DATA_GPA + p * 4096, p, true);
   }
   const vcpu = vm.createVcpu();
-  if (!x86Vcpu(vcpu).loadControlRegisters({ cr0: 0x8001_0001, cr3: pml4, cr4: 0x20, efer: 0x900 })) {
+  if (!vcpu.arch.loadControlRegisters({ cr0: 0x8001_0001, cr3: pml4, cr4: 0x20, efer: 0x900 })) {
     throw new Error('bench set-up: control registers refused');
   }
   return { hv, vm, vcpu, mmu: vm.mmu as X86ShadowMmu, pages };

@@ -1,5 +1,7 @@
 import type { DependencyContainer } from 'tsyringe';
-import { HvmmuError, MMU, RMAP_OPS, type BackendModule, type VmConfig } from '@hvmmu/core';
+import { MMU, RMAP_OPS, type BackendModule, type VmConfig } from '@hvmmu/core';
+import type { X86ShadowTypes } from './X86ShadowTypes.js';
+import { X86_SHADOW_OPTIONS } from './X86ShadowOptions.js';
 import { ShadowPageTable } from './shadow/ShadowPageTable.js';
 import { NormalRmapOps } from './rmap/NormalRmapOps.js';
 import { InvalidRmapOps } from './rmap/InvalidRmapOps.js';
@@ -18,37 +20,31 @@ import { MEMSLOT_FLUSH_STRATEGY, MEMSLOT_INVALIDATION_NAMES } from './memslot/Me
  * `backendOptions.memslotInvalidation` ('fast-zap', the default as in
  * upstream KVM, or 'invalid-rmap'), and the MMU.
  *
- * Backend options: `memslotInvalidation`, `hostRootLevel` (3 | 4 | 5: the
- * smallest hardware root; 4/5 model a 64-bit host shadowing an L1 NPT and
- * exercise the pml4/pml5 special levels), `maxShadowPages` (soft budget;
- * default 2% of guest pages, at least 64, as KVM).
+ * Backend options: see `X86ShadowOptions` (validated by core at VM creation).
  *
  * @example
  * const hv = new Hypervisor({ memoryBytes: 64 << 20 });
  * const vm = hv.createVm({ backend: x86ShadowBackend, backendOptions: { memslotInvalidation: 'invalid-rmap' } });
  * const vcpu = vm.createVcpu();
- * x86Vcpu(vcpu).loadControlRegisters({ cr0: 0x80000011, cr3: 0x1000, cr4: 0x20, efer: 0 });
+ * vcpu.arch.loadControlRegisters({ cr0: 0x80000011, cr3: 0x1000, cr4: 0x20, efer: 0 });
  */
-export const x86ShadowBackend: BackendModule = {
+export const x86ShadowBackend: BackendModule<X86ShadowTypes> = {
   id: X86_SHADOW_BACKEND_ID,
   description: 'x86 shadow paging after KVM: shadow pages with roles, gfn hash, rmaps, unsync/sync, special roots, invalid-rmap and fast-zap memslot invalidation',
   capabilities: {
     pagingModes: ['x86-nopaging', 'x86-32bit', 'x86-pae', 'x86-4level', 'x86-5level'],
-    nestedGuests: false,
-    specialRoots: true,
-    htabStream: false,
     dirtyLogging: true,
     readOnlyMemslots: true,
     hostInvalidation: true,
     memslotInvalidation: MEMSLOT_INVALIDATION_NAMES,
     hypercallAbi: 'none',
+    // One address space at a time: without PCIDs a MOV to CR3 flushes the TLB (SDM Vol. 3A §4.10.4.1).
+    translationContexts: 'single',
+    features: { specialRoots: true, unsyncShadowPages: true },
   },
-  register(container: DependencyContainer, config: VmConfig): void {
-    const strategy = config.backendOptions['memslotInvalidation'] ?? 'fast-zap';
-    if (strategy !== 'fast-zap' && strategy !== 'invalid-rmap') {
-      throw new HvmmuError('BAD_ARGUMENT',
-        `backendOptions.memslotInvalidation must be one of ${MEMSLOT_INVALIDATION_NAMES.join(', ')}, got ${String(strategy)}`);
-    }
+  options: X86_SHADOW_OPTIONS,
+  register(container: DependencyContainer, config: VmConfig<X86ShadowTypes['options']>): void {
+    const strategy = config.backendOptions.memslotInvalidation;
     container.registerSingleton(ShadowPageTable);
     container.registerSingleton(ShadowMmuStats);
     container.registerSingleton(VcpuMmuList);

@@ -6,7 +6,10 @@ export { loadPdptes } from './walker/loadPdptes.js';
 export { enumerateMappings, type EnumerateMappingsOptions } from './walker/enumerateMappings.js';
 export { MappingList, type MappingRun } from './walker/MappingList.js';
 export { x86ShadowBackend } from './X86ShadowBackend.js';
-export { X86ShadowMmu, X86_SHADOW_BACKEND_ID, x86Vcpu } from './mmu/X86ShadowMmu.js';
+export { X86ShadowMmu, X86_SHADOW_BACKEND_ID } from './mmu/X86ShadowMmu.js';
+export type { X86ShadowTypes, X86ShadowFeatures, X86Memslot } from './X86ShadowTypes.js';
+export { X86_SHADOW_OPTIONS, type X86ShadowOptions } from './X86ShadowOptions.js';
+export type { X86ShadowStats } from './mmu/X86ShadowStats.js';
 export { shadowIndex } from './shadow/ShadowIndex.js';
 export {
   X86VcpuMmu, ROOT_NONE, ROOT_NORMAL, ROOT_SPECIAL, ROOT_DUMMY, ROOTS_CURRENT, ROOTS_ALL, NUM_PREV_ROOTS,

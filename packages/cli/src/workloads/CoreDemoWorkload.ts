@@ -1,5 +1,5 @@
 import { Access, Hypervisor, MemslotFlags, type Vcpu, type Vm } from '@hvmmu/core';
-import { IDENTITY_HYPERCALL_ABI, IdentityHypercall, IdentityPageState, identityMapBackend } from '@hvmmu/conformance/reference';
+import { IDENTITY_HYPERCALL_ABI, IdentityHypercall, IdentityPageState, identityMapBackend } from '@hvmmu/reference';
 import { faultName } from '../report/faultName.js';
 import { TextTable, percent } from '../report/TextTable.js';
 

@@ -1,5 +1,5 @@
 import { Access, Hypervisor, type Vcpu, type Vm } from '@hvmmu/core';
-import { GuestPageTables, x86ShadowBackend, x86Vcpu, type X86GuestPagingMode, type X86VcpuMmu } from '@hvmmu/x86-shadow';
+import { GuestPageTables, x86ShadowBackend, type X86GuestPagingMode, type X86ShadowTypes, type X86VcpuMmu } from '@hvmmu/x86-shadow';
 import { faultName } from '../report/faultName.js';
 import { TextTable, formatNumber, percent } from '../report/TextTable.js';
 
@@ -76,7 +76,7 @@ function buildProcess(vm: Vm, mode: X86GuestPagingMode, tableBase: number, seed:
 }
 
 /** The kernel rewrites the PTE of user page i through its PT window (an emulated write), then INVLPG. */
-function guestRemap(vcpu: Vcpu, x: X86VcpuMmu, proc: GuestProcess, i: number, frame: number, writable: boolean): void {
+function guestRemap(vcpu: Vcpu<X86ShadowTypes>, x: X86VcpuMmu, proc: GuestProcess, i: number, frame: number, writable: boolean): void {
   const va = USER_VA + i * 4096;
   const pteGpa = proc.tables.entryGpa(va, 1);
   const ptPage = pteGpa - (pteGpa % 4096);
@@ -94,8 +94,8 @@ export function runX86Guest(mode: X86GuestPagingMode, strategy: MemslotStrategy,
   vm.memslots.create({ id: 0, guestPhysAddr: 0, size: 8 * MiB });
   vm.memslots.create({ id: 1, guestPhysAddr: DATA_GPA, size: DATA_BYTES });
   const processes = [buildProcess(vm, mode, 4 * MiB, 1), buildProcess(vm, mode, 5 * MiB, 2)];
-  const vcpu: Vcpu = vm.createVcpu();
-  const x = x86Vcpu(vcpu);
+  const vcpu = vm.createVcpu();
+  const x = vcpu.arch;
   if (!x.loadControlRegisters(processes[0]!.tables.controlRegisters())) throw new Error('demo: control registers refused');
 
   const rng = new Lcg(7);

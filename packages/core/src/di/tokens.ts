@@ -1,6 +1,6 @@
 import type { InjectionToken } from 'tsyringe';
 import type { HostMemory } from '../memory/HostMemory.js';
-import type { RmapOps } from '../rmap/RmapOps.js';
+import type { RmapStrategy } from '../rmap/RmapStrategy.js';
 import type { Mmu } from '../mmu/Mmu.js';
 import type { HypercallAbi, HypercallHandler } from '../hcall/Hypercall.js';
 import type { VmConfig } from '../vm/VmConfig.js';
@@ -17,7 +17,7 @@ export const HOST_MEMORY: InjectionToken<HostMemory> = Symbol.for('hvmmu.HostMem
 /** This VM's settings. */
 export const VM_CONFIG: InjectionToken<VmConfig> = Symbol.for('hvmmu.VmConfig');
 /** Multi-registered: every rmap strategy table the backend offers (`normal`, `invalid`, …). */
-export const RMAP_OPS: InjectionToken<RmapOps> = Symbol.for('hvmmu.RmapOps');
+export const RMAP_OPS: InjectionToken<RmapStrategy> = Symbol.for('hvmmu.RmapOps');
 /** The backend's hypervisor-side MMU for this VM. */
 export const MMU: InjectionToken<Mmu> = Symbol.for('hvmmu.Mmu');
 /** Multi-registered hypercall handlers, collected by the dispatcher. */

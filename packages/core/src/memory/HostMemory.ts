@@ -68,6 +68,11 @@ export class HostMemory {
     return this.zeroHfn;
   }
 
+  /** Whether the zero frame has been allocated (reading `zeroFrame` then never allocates). */
+  get hasZeroFrame(): boolean {
+    return this.zeroHfn >= 0;
+  }
+
   /** Frames currently allocated (including the zero frame once used). */
   get framesInUse(): number {
     return this.frameCount - this.freeTop;

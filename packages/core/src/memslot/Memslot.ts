@@ -1,4 +1,5 @@
-import type { RmapOps } from '../rmap/RmapOps.js';
+import { HvmmuError } from '../errors/HvmmuError.js';
+import type { BackendTypes } from '../vm/BackendTypes.js';
 
 /** KVM's memslot flags, same values as the `KVM_MEM_*` uapi bits. */
 export const MemslotFlags = {
@@ -17,39 +18,70 @@ export const FRAME_NONE = -1;
 /** Read-faulted but never written: mapped to the host's shared zero frame. */
 export const FRAME_ZERO = -2;
 
+/** Allocate a typed array for per-page metadata, reporting an engine refusal as the host being out of memory. */
+export function allocatePerPage<A>(what: string, pages: number, make: () => A): A {
+  try {
+    return make();
+  } catch (error) {
+    if (error instanceof RangeError) {
+      throw new HvmmuError('HOST_OUT_OF_MEMORY', `cannot allocate the ${what} of a ${pages}-page memslot (${error.message})`, { pages });
+    }
+    throw error;
+  }
+}
+
 /**
  * One guest memory region: `npages` guest frames starting at `baseGfn`,
  * backed page by page by host frames that are faulted in on first touch
  * (reads of untouched pages see the shared zero frame, as anonymous memory
  * does on a Linux host; the first write gives the page its own frame).
  *
+ * Per-page tables are allocated when first needed, not at creation, so a
+ * large slot costs nothing until the guest touches it.
+ *
  * Fields are public for the MMU's hot paths; change a slot only through
  * `MemslotTable`.
  */
-export class Memslot {
+export class Memslot<T extends BackendTypes = BackendTypes> {
   readonly id: number;
   baseGfn: number;
   readonly npages: number;
   flags: number;
-  /** Per guest page: host frame number, `FRAME_NONE` or `FRAME_ZERO`. */
-  readonly frames: Int32Array;
   /** One bit per page, set by guest writes while LOG_DIRTY_PAGES is on. */
-  dirtyBitmap: Uint32Array | null;
-  /** The rmap operations table this slot currently uses (seed §2). */
-  rmapOps: RmapOps;
+  dirtyBitmap: Uint32Array | null = null;
+  /** The rmap strategy table this slot currently goes through (`normal`, then `invalid` once deleted or moved). */
+  rmapOps: T['rmapOps'];
   /** True once deletion/move started: lookups no longer find the slot. */
   invalid = false;
-  /** Backend per-slot data (rmaps, large-page info, write tracking). */
-  arch: unknown = undefined;
+  /** The backend's per-slot data (its rmaps), made by the MMU's `prepareMemslot`. */
+  arch!: T['slotData'];
+  private frameTable: Int32Array | null = null;
 
-  constructor(id: number, baseGfn: number, npages: number, flags: number, rmapOps: RmapOps) {
+  constructor(id: number, baseGfn: number, npages: number, flags: number, rmapOps: T['rmapOps']) {
     this.id = id;
     this.baseGfn = baseGfn;
     this.npages = npages;
     this.flags = flags;
-    this.frames = new Int32Array(npages).fill(FRAME_NONE);
-    this.dirtyBitmap = (flags & MemslotFlags.LOG_DIRTY_PAGES) !== 0 ? new Uint32Array(Math.ceil(npages / 32)) : null;
     this.rmapOps = rmapOps;
+  }
+
+  /**
+   * Per guest page: host frame number, `FRAME_NONE` or `FRAME_ZERO`.
+   * Allocated on first use (HOST_OUT_OF_MEMORY if the host cannot).
+   */
+  get frames(): Int32Array {
+    return this.frameTable ?? this.allocateFrames();
+  }
+
+  /** Host frame of page `index` without allocating the table (FRAME_NONE while it does not exist). */
+  frameAt(index: number): number {
+    const table = this.frameTable;
+    return table === null ? FRAME_NONE : (table[index] ?? FRAME_NONE);
+  }
+
+  /** Whether any page has been touched (the frame table exists). */
+  get touched(): boolean {
+    return this.frameTable !== null;
   }
 
   get endGfn(): number {
@@ -80,6 +112,17 @@ export class Memslot {
     const bitmap = this.dirtyBitmap;
     if (bitmap === null) return false;
     const i = gfn - this.baseGfn;
-    return (bitmap[i >>> 5] & (1 << (i & 31))) !== 0;
+    return (bitmap[i >>> 5]! & (1 << (i & 31))) !== 0;
+  }
+
+  /** Drop the frame table (the slot's frames were freed). */
+  releaseFrames(): void {
+    this.frameTable = null;
+  }
+
+  private allocateFrames(): Int32Array {
+    const table = allocatePerPage('frame table', this.npages, () => new Int32Array(this.npages).fill(FRAME_NONE));
+    this.frameTable = table;
+    return table;
   }
 }

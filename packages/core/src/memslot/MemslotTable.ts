@@ -4,13 +4,19 @@ import { HOST_MEMORY, VM_CONFIG } from '../di/tokens.js';
 import { HOST_PAGE_SHIFT, HOST_PAGE_SIZE, type HostMemory } from '../memory/HostMemory.js';
 import type { GuestMemory } from '../memory/GuestMemory.js';
 import { RmapOpsRegistry } from '../rmap/RmapOpsRegistry.js';
-import { RMAP_INVALID, RMAP_NORMAL } from '../rmap/RmapOps.js';
+import { RMAP_INVALID, RMAP_NORMAL } from '../rmap/RmapStrategy.js';
+import type { BackendTypes } from '../vm/BackendTypes.js';
 import type { VmConfig } from '../vm/VmConfig.js';
-import { FRAME_NONE, FRAME_ZERO, MEMSLOT_VALID_FLAGS, Memslot, MemslotFlags, type MemslotChange } from './Memslot.js';
+import { FRAME_NONE, FRAME_ZERO, MEMSLOT_VALID_FLAGS, Memslot, MemslotFlags, allocatePerPage, type MemslotChange } from './Memslot.js';
 import type { MemslotListener } from './MemslotListener.js';
 
 /** Largest slot id accepted (KVM_USER_MEM_SLOTS is 32764 on x86). */
 export const MEMSLOT_MAX_ID = 32767;
+
+/** `gfnToHfn`: no memory backs the gfn for this access (hole, slot going away, or a write to a read-only slot). */
+export const GFN_NO_MEMORY = -1;
+/** `gfnToHfn`: the host has no free frame to back the page (the access ends with HOST_OUT_OF_MEMORY). */
+export const GFN_HOST_OUT_OF_MEMORY = -2;
 
 export interface MemslotRequest {
   /** Slot id, 0..32767, unique among live slots. */
@@ -33,7 +39,7 @@ export interface MemslotRequest {
  * frames faulted in on first touch, and copy-on-write of the zero frame.
  */
 @injectable()
-export class MemslotTable implements GuestMemory {
+export class MemslotTable<T extends BackendTypes = BackendTypes> implements GuestMemory {
   readonly view: DataView;
   /** Changes with every memslot update (KVM's memslots generation). */
   generation = 0;
@@ -44,10 +50,18 @@ export class MemslotTable implements GuestMemory {
    */
   invalidationSeq = 0;
 
-  private sorted: Memslot[] = [];
-  private readonly byId = new Map<number, Memslot>();
-  private lastHit: Memslot | undefined = undefined;
-  private readonly listeners: MemslotListener[] = [];
+  /**
+   * Set when a guest access needed a host frame and none was free (a walk's
+   * A/D update or a first touch); the vCPU turns the access into a
+   * HOST_OUT_OF_MEMORY exit whatever the MMU answered, and clears it.
+   */
+  hostOutOfMemory = false;
+
+  private sorted: Memslot<T>[] = [];
+  private readonly byId = new Map<number, Memslot<T>>();
+  private lastHit: Memslot<T> | undefined = undefined;
+  private readonly listeners: MemslotListener<T>[] = [];
+  private closed = false;
   private readonly maxGfn: number;
   /** Reverse map host frame → (slot id, page index) for host-side notifier events. */
   private readonly hfnSlot: Int32Array;
@@ -56,7 +70,7 @@ export class MemslotTable implements GuestMemory {
 
   constructor(
     @inject(HOST_MEMORY) readonly host: HostMemory,
-    @inject(RmapOpsRegistry) private readonly rmapRegistry: RmapOpsRegistry,
+    @inject(RmapOpsRegistry) private readonly rmapRegistry: RmapOpsRegistry<T>,
     @inject(VM_CONFIG) config: VmConfig,
   ) {
     this.view = host.view;
@@ -65,8 +79,21 @@ export class MemslotTable implements GuestMemory {
     this.hfnIndex = new Int32Array(host.frameCount);
   }
 
-  addListener(listener: MemslotListener): void {
+  /** Add a listener; the first one added (the VM's MMU) makes each slot's backend data. */
+  addListener(listener: MemslotListener<T>): void {
     this.listeners.push(listener);
+  }
+
+  /**
+   * The VM is being destroyed: after its slots are deleted, every change and
+   * every access through this table is refused with VM_DESTROYED.
+   */
+  close(): void {
+    this.closed = true;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Number of live slots. */
@@ -80,11 +107,11 @@ export class MemslotTable implements GuestMemory {
   }
 
   /** Live slots in guest-address order. */
-  slots(): readonly Memslot[] {
+  slots(): readonly Memslot<T>[] {
     return this.sorted;
   }
 
-  get(id: number): Memslot {
+  get(id: number): Memslot<T> {
     const slot = this.byId.get(id);
     if (slot === undefined || slot.invalid) throw new HvmmuError('MEMSLOT_UNKNOWN', `no memslot with id ${id}`);
     return slot;
@@ -96,7 +123,7 @@ export class MemslotTable implements GuestMemory {
   }
 
   /** The visible slot containing gfn, or undefined. O(log n), O(1) on a repeat hit. */
-  findByGfn(gfn: number): Memslot | undefined {
+  findByGfn(gfn: number): Memslot<T> | undefined {
     const last = this.lastHit;
     if (last !== undefined && gfn >= last.baseGfn && gfn < last.baseGfn + last.npages) return last;
     const slots = this.sorted;
@@ -116,20 +143,23 @@ export class MemslotTable implements GuestMemory {
 
   // ---------------------------------------------------------------- updates
 
-  create(request: MemslotRequest): Memslot {
+  create(request: MemslotRequest): Memslot<T> {
+    this.checkOpen();
+    if (request === null || typeof request !== 'object') {
+      throw new HvmmuError('BAD_ARGUMENT', `a memslot request must be an object { id, guestPhysAddr, size, flags? }, got ${String(request)}`);
+    }
     const flags = request.flags ?? 0;
     this.checkId(request.id);
     if (this.byId.has(request.id)) {
       throw new HvmmuError('MEMSLOT_EXISTS', `memslot ${request.id} already exists`, { id: request.id });
     }
-    if (!Number.isInteger(flags) || (flags & ~MEMSLOT_VALID_FLAGS) !== 0 || flags < 0) {
-      throw new HvmmuError('MEMSLOT_BAD_FLAGS', `unknown memslot flags ${hex(flags)}`, { flags });
-    }
+    checkFlags(flags);
     const [baseGfn, npages] = this.checkRange(request.guestPhysAddr, request.size);
     this.checkNoOverlap(baseGfn, npages, -1);
 
-    const slot = new Memslot(request.id, baseGfn, npages, flags, this.rmapRegistry.get(RMAP_NORMAL));
-    for (const l of this.listeners) l.prepareMemslot(slot, 'create');
+    const slot = new Memslot<T>(request.id, baseGfn, npages, flags, this.rmapRegistry.get(RMAP_NORMAL));
+    if ((flags & MemslotFlags.LOG_DIRTY_PAGES) !== 0) slot.dirtyBitmap = newDirtyBitmap(npages);
+    this.prepare(slot, 'create');
     this.byId.set(slot.id, slot);
     this.insertSorted(slot);
     this.generation++;
@@ -138,16 +168,24 @@ export class MemslotTable implements GuestMemory {
   }
 
   delete(id: number): void {
+    this.checkOpen();
+    this.deleteSlot(id);
+  }
+
+  private deleteSlot(id: number): void {
     const slot = this.get(id);
     this.invalidate(slot, 'delete');
-    for (let i = 0; i < slot.npages; i++) {
-      const hfn = slot.frames[i]!;
-      if (hfn >= 0) {
-        this.hfnSlot[hfn] = -1;
-        this.host.freeFrame(hfn);
-        this.privateFrames--;
+    if (slot.touched) {
+      const frames = slot.frames;
+      for (let i = 0; i < slot.npages; i++) {
+        const hfn = frames[i]!;
+        if (hfn >= 0) {
+          this.hfnSlot[hfn] = -1;
+          this.host.freeFrame(hfn);
+          this.privateFrames--;
+        }
       }
-      slot.frames[i] = FRAME_NONE;
+      slot.releaseFrames();
     }
     this.byId.delete(id);
     this.generation++;
@@ -156,6 +194,7 @@ export class MemslotTable implements GuestMemory {
 
   /** Move a slot to a new guest physical base; its memory contents move with it (KVM_MR_MOVE). */
   move(id: number, newGuestPhysAddr: number): void {
+    this.checkOpen();
     const slot = this.get(id);
     const [baseGfn] = this.checkRange(newGuestPhysAddr, slot.npages * HOST_PAGE_SIZE);
     this.checkNoOverlap(baseGfn, slot.npages, id);
@@ -164,8 +203,7 @@ export class MemslotTable implements GuestMemory {
     this.invalidate(slot, 'move');
     slot.baseGfn = baseGfn;
     slot.rmapOps = this.rmapRegistry.get(RMAP_NORMAL);
-    slot.arch = undefined;
-    for (const l of this.listeners) l.prepareMemslot(slot, 'move');
+    this.prepare(slot, 'move');
     slot.invalid = false;
     this.insertSorted(slot);
     this.generation++;
@@ -174,17 +212,17 @@ export class MemslotTable implements GuestMemory {
 
   /** Change flags; only LOG_DIRTY_PAGES may change (READONLY is fixed at creation, as in KVM). */
   setFlags(id: number, flags: number): void {
+    this.checkOpen();
     const slot = this.get(id);
-    if (!Number.isInteger(flags) || flags < 0 || (flags & ~MEMSLOT_VALID_FLAGS) !== 0) {
-      throw new HvmmuError('MEMSLOT_BAD_FLAGS', `unknown memslot flags ${hex(flags)}`, { flags });
-    }
+    checkFlags(flags);
     if (((flags ^ slot.flags) & MemslotFlags.READONLY) !== 0) {
       throw new HvmmuError('MEMSLOT_BAD_FLAGS', `READONLY is fixed at creation (slot ${id})`, { id, flags });
     }
     if (flags === slot.flags) return;
+    const bitmap = (flags & MemslotFlags.LOG_DIRTY_PAGES) !== 0 ? newDirtyBitmap(slot.npages) : null;
     const oldFlags = slot.flags;
     slot.flags = flags;
-    slot.dirtyBitmap = (flags & MemslotFlags.LOG_DIRTY_PAGES) !== 0 ? new Uint32Array(Math.ceil(slot.npages / 32)) : null;
+    slot.dirtyBitmap = bitmap;
     this.generation++;
     for (const l of this.listeners) l.commitMemslot(slot, 'flags', oldFlags);
   }
@@ -194,6 +232,7 @@ export class MemslotTable implements GuestMemory {
    * the log; the MMU re-arms logging (write-protects) for the harvested pages.
    */
   getDirtyLog(id: number): Uint32Array {
+    this.checkOpen();
     const slot = this.get(id);
     const bitmap = slot.dirtyBitmap;
     if (bitmap === null) {
@@ -207,9 +246,8 @@ export class MemslotTable implements GuestMemory {
 
   /** Invalidate host frames [startHfn, endHfn) of this VM (MMU notifier). Returns mappings dropped. */
   invalidateHostRange(startHfn: number, endHfn: number): number {
-    if (!(startHfn <= endHfn)) {
-      throw new HvmmuError('BAD_ARGUMENT', `bad host frame range [${startHfn}, ${endHfn})`, { startHfn, endHfn });
-    }
+    this.checkOpen();
+    checkHostFrameRange(startHfn, endHfn);
     let dropped = 0;
     this.invalidationSeq++;
     const lo = Math.max(0, startHfn);
@@ -238,6 +276,7 @@ export class MemslotTable implements GuestMemory {
    * the old frame. Returns the new frame.
    */
   migrateHostFrame(hfn: number): number {
+    this.checkOpen();
     const gfn = this.gfnOfHostFrame(hfn);
     if (gfn < 0) throw new HvmmuError('HOST_BAD_FRAME', `host frame ${hfn} backs no page of this VM`, { hfn });
     const slot = this.byId.get(this.hfnSlot[hfn]!)!;
@@ -255,7 +294,7 @@ export class MemslotTable implements GuestMemory {
   }
 
   /** The slot owning host frame hfn, or undefined. */
-  slotOfHostFrame(hfn: number): Memslot | undefined {
+  slotOfHostFrame(hfn: number): Memslot<T> | undefined {
     if (!(Number.isInteger(hfn) && hfn >= 0 && hfn < this.host.frameCount)) return undefined;
     const sid = this.hfnSlot[hfn]!;
     const slot = sid < 0 ? undefined : this.byId.get(sid);
@@ -275,20 +314,26 @@ export class MemslotTable implements GuestMemory {
    * untouched page gives the shared zero frame (map it read-only); a write
    * gives the page its own frame (copy-on-write, with an invalidation of the
    * zero-frame mappings first). Returns -1 if `slot` does not hold gfn (or
-   * is being deleted or moved), or if `write` and the slot is read-only.
-   * Never throws.
+   * is being deleted or moved), or if `write` and the slot is read-only
+   * (GFN_NO_MEMORY); GFN_HOST_OUT_OF_MEMORY if the page needs a host frame and
+   * none is free (also flagged in `hostOutOfMemory`). Never throws.
    */
-  gfnToHfn(slot: Memslot, gfn: number, write: boolean): number {
+  gfnToHfn(slot: Memslot<T>, gfn: number, write: boolean): number {
     const index = gfn - slot.baseGfn;
-    const hfn = slot.frames[index];
-    // Outside the slot (also NaN or a fraction): the typed array gives undefined.
-    if (hfn === undefined || slot.invalid) return -1;
-    if (hfn >= 0) return write && slot.readOnly ? -1 : hfn;
+    if (!(index >= 0 && index < slot.npages) || slot.invalid) return GFN_NO_MEMORY;
+    const frames = this.framesOf(slot);
+    if (frames === null) return GFN_HOST_OUT_OF_MEMORY;
+    // A fraction gives undefined.
+    const hfn = frames[index];
+    if (hfn === undefined) return GFN_NO_MEMORY;
+    if (hfn >= 0) return write && slot.readOnly ? GFN_NO_MEMORY : hfn;
     if (!write) {
-      slot.frames[index] = FRAME_ZERO;
-      return this.host.zeroFrame;
+      const zero = this.zeroFrameOrNone();
+      if (zero < 0) return GFN_HOST_OUT_OF_MEMORY;
+      frames[index] = FRAME_ZERO;
+      return zero;
     }
-    if (slot.readOnly) return -1;
+    if (slot.readOnly) return GFN_NO_MEMORY;
     return this.faultIn(slot, index, hfn === FRAME_ZERO);
   }
 
@@ -300,14 +345,18 @@ export class MemslotTable implements GuestMemory {
     const slot = this.findByGfn(gfn);
     if (slot === undefined) return -1;
     const index = gfn - slot.baseGfn;
-    let hfn = slot.frames[index]!;
+    const frames = this.framesOf(slot);
+    if (frames === null) return -1;
+    let hfn = frames[index]!;
     if (write) {
       if (slot.readOnly) return -1;
       if (hfn < 0) hfn = this.faultIn(slot, index, hfn === FRAME_ZERO);
+      if (hfn < 0) return -1;
       if (slot.dirtyBitmap !== null) slot.markDirty(gfn);
     } else if (hfn < 0) {
-      if (hfn === FRAME_NONE) slot.frames[index] = FRAME_ZERO;
-      hfn = this.host.zeroFrame;
+      hfn = this.zeroFrameOrNone();
+      if (hfn < 0) return -1;
+      frames[index] = FRAME_ZERO;
     }
     return hfn * HOST_PAGE_SIZE + offset;
   }
@@ -319,6 +368,7 @@ export class MemslotTable implements GuestMemory {
    * memory does not populate it.
    */
   private hostOffset(gpa: number, size: number, write: boolean): number {
+    this.checkOpen();
     const offset = gpa % HOST_PAGE_SIZE;
     const gfn = (gpa - offset) / HOST_PAGE_SIZE;
     const slot = Number.isSafeInteger(gpa) && gpa >= 0 ? this.findByGfn(gfn) : undefined;
@@ -330,8 +380,16 @@ export class MemslotTable implements GuestMemory {
       );
     }
     const index = gfn - slot.baseGfn;
-    let hfn = slot.frames[index]!;
-    if (hfn < 0) hfn = write ? this.faultIn(slot, index, hfn === FRAME_ZERO) : this.host.zeroFrame;
+    let hfn = slot.frameAt(index);
+    if (hfn < 0) {
+      if (write) {
+        hfn = this.faultIn(slot, index, hfn === FRAME_ZERO);
+        this.hostOutOfMemory = false;
+        if (hfn < 0) throw new HvmmuError('HOST_OUT_OF_MEMORY', `no free host frame to back guest physical address ${hex(gpa)}`, { gpa });
+      } else {
+        hfn = this.host.zeroFrame;
+      }
+    }
     return hfn * HOST_PAGE_SIZE + offset;
   }
 
@@ -340,6 +398,7 @@ export class MemslotTable implements GuestMemory {
   }
 
   write8(gpa: number, value: number): void {
+    checkValueBits(value, 8);
     this.host.bytes[this.hostOffset(gpa, 1, true)] = value;
   }
 
@@ -348,6 +407,7 @@ export class MemslotTable implements GuestMemory {
   }
 
   write16(gpa: number, value: number, littleEndian: boolean): void {
+    checkValueBits(value, 16);
     this.view.setUint16(this.hostOffset(gpa, 2, true), value, littleEndian);
   }
 
@@ -356,6 +416,7 @@ export class MemslotTable implements GuestMemory {
   }
 
   write32(gpa: number, value: number, littleEndian: boolean): void {
+    checkValueBits(value, 32);
     this.view.setUint32(this.hostOffset(gpa, 4, true), value >>> 0, littleEndian);
   }
 
@@ -370,6 +431,8 @@ export class MemslotTable implements GuestMemory {
   }
 
   write64Halves(gpa: number, hi: number, lo: number, littleEndian: boolean): void {
+    checkValueBits(hi, 32);
+    checkValueBits(lo, 32);
     const at = this.hostOffset(gpa, 8, true);
     this.view.setUint32(littleEndian ? at + 4 : at, hi >>> 0, littleEndian);
     this.view.setUint32(littleEndian ? at : at + 4, lo >>> 0, littleEndian);
@@ -405,6 +468,7 @@ export class MemslotTable implements GuestMemory {
   }
 
   private checkHostRange(gpa: number, length: number): void {
+    this.checkOpen();
     if (length === 0) return;
     if (!Number.isSafeInteger(gpa) || gpa < 0) {
       throw new HvmmuError('GUEST_NO_MEMORY', `no memslot backs guest physical address ${hex(gpa)}`, { gpa, size: length });
@@ -421,7 +485,35 @@ export class MemslotTable implements GuestMemory {
 
   // ------------------------------------------------------------- internals
 
-  private faultIn(slot: Memslot, index: number, wasZeroMapped: boolean): number {
+  /** The slot's frame table, or null (flagging host out of memory) if it cannot be allocated. */
+  private framesOf(slot: Memslot<T>): Int32Array | null {
+    if (slot.touched) return slot.frames;
+    try {
+      return slot.frames;
+    } catch (error) {
+      if (error instanceof HvmmuError && error.code === 'HOST_OUT_OF_MEMORY') {
+        this.hostOutOfMemory = true;
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  /** The shared zero frame, or -1 (flagging host out of memory) if it does not exist yet and no frame is free. */
+  private zeroFrameOrNone(): number {
+    if (this.host.framesFree === 0 && !this.host.hasZeroFrame) {
+      this.hostOutOfMemory = true;
+      return -1;
+    }
+    return this.host.zeroFrame;
+  }
+
+  /** Give page `index` its own frame; GFN_HOST_OUT_OF_MEMORY (nothing changed) if none is free. */
+  private faultIn(slot: Memslot<T>, index: number, wasZeroMapped: boolean): number {
+    if (this.host.framesFree === 0) {
+      this.hostOutOfMemory = true;
+      return GFN_HOST_OUT_OF_MEMORY;
+    }
     if (wasZeroMapped) {
       // The guest may map the zero frame read-only at this gfn: drop those
       // mappings before the page gets its own frame (MMU notifier on COW).
@@ -436,14 +528,28 @@ export class MemslotTable implements GuestMemory {
     return hfn;
   }
 
-  private notifyInvalidate(slot: Memslot, startGfn: number, endGfn: number): number {
+  /** prepareMemslot: the first listener (the MMU) makes the slot's backend data. */
+  private prepare(slot: Memslot<T>, change: MemslotChange): void {
+    let first = true;
+    for (const l of this.listeners) {
+      const data = l.prepareMemslot(slot, change);
+      if (first) slot.arch = data;
+      first = false;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new HvmmuError('VM_DESTROYED', 'the VM of this memslot table has been destroyed');
+  }
+
+  private notifyInvalidate(slot: Memslot<T>, startGfn: number, endGfn: number): number {
     let dropped = 0;
     for (const l of this.listeners) dropped += l.invalidateGfnRange(slot, startGfn, endGfn);
     return dropped;
   }
 
   /** KVM's first half of DELETE/MOVE: invalid rmap table, hidden from lookups, MMU flush. */
-  private invalidate(slot: Memslot, change: MemslotChange): void {
+  private invalidate(slot: Memslot<T>, change: MemslotChange): void {
     slot.rmapOps = this.rmapRegistry.get(RMAP_INVALID);
     slot.invalid = true;
     this.sorted.splice(this.sorted.indexOf(slot), 1);
@@ -453,7 +559,7 @@ export class MemslotTable implements GuestMemory {
     for (const l of this.listeners) l.flushMemslot(slot, change);
   }
 
-  private insertSorted(slot: Memslot): void {
+  private insertSorted(slot: Memslot<T>): void {
     let i = 0;
     while (i < this.sorted.length && this.sorted[i]!.baseGfn < slot.baseGfn) i++;
     this.sorted.splice(i, 0, slot);
@@ -500,5 +606,30 @@ export class MemslotTable implements GuestMemory {
         );
       }
     }
+  }
+}
+
+function checkFlags(flags: number): void {
+  // Only bits 0 and 1 exist: any larger value (also one ≥ 2^32 whose low bits look valid) is unknown.
+  if (!Number.isInteger(flags) || flags < 0 || flags > MEMSLOT_VALID_FLAGS || (flags & ~MEMSLOT_VALID_FLAGS) !== 0) {
+    throw new HvmmuError('MEMSLOT_BAD_FLAGS', `unknown memslot flags ${typeof flags === 'number' ? hex(flags) : String(flags)}`);
+  }
+}
+
+function newDirtyBitmap(npages: number): Uint32Array {
+  return allocatePerPage('dirty bitmap', npages, () => new Uint32Array(Math.ceil(npages / 32)));
+}
+
+/** A value stored in `bits` bits must fit them, as an unsigned or a two's-complement signed integer. */
+export function checkValueBits(value: number, bits: number): void {
+  if (!Number.isInteger(value) || value < -(2 ** (bits - 1)) || value >= 2 ** bits) {
+    throw new HvmmuError('BAD_ARGUMENT', `value ${String(value)} does not fit in ${bits} bits`);
+  }
+}
+
+/** A host frame range is two integers, start ≤ end (frames past the pool are ignored). */
+export function checkHostFrameRange(startHfn: number, endHfn: number): void {
+  if (!Number.isSafeInteger(startHfn) || !Number.isSafeInteger(endHfn) || startHfn < 0 || startHfn > endHfn) {
+    throw new HvmmuError('BAD_ARGUMENT', `bad host frame range [${String(startHfn)}, ${String(endHfn)})`);
   }
 }

@@ -1,43 +1,55 @@
 import type { Memslot } from '../memslot/Memslot.js';
 import type { MemslotListener } from '../memslot/MemslotListener.js';
+import type { BackendTypes } from '../vm/BackendTypes.js';
 import type { Vcpu } from '../vm/Vcpu.js';
 import type { FaultInfo, FaultOutcomeValue } from './FaultInfo.js';
-import type { Translator } from './Translator.js';
 
 /**
  * The hypervisor side of a backend's MMU, one per VM.
  *
  * It learns about memslot changes and host-side events through
- * `MemslotListener` (registered by the VM), gives each vCPU a hardware-side
- * `Translator`, and resolves the misses that translator reports.
+ * `MemslotListener` (registered by the VM), gives each vCPU its per-vCPU MMU
+ * object (the hardware-side translator, and the vCPU's architecture API),
+ * and resolves the misses that translator reports.
  */
-export interface Mmu extends MemslotListener {
+export interface Mmu<T extends BackendTypes = BackendTypes> extends MemslotListener<T> {
   /** The backend id this MMU belongs to. */
   readonly backendId: string;
 
-  /** Set up per-vCPU MMU state (roots, caches) and return its translator. */
-  attachVcpu(vcpu: Vcpu): Translator;
+  /** The VM-level API users reach as `vm.arch`. */
+  readonly arch: T['vm'];
+
+  /** Set up per-vCPU MMU state (roots, caches, registers) and return it; it becomes `vcpu.arch` and the vCPU's translator. */
+  attachVcpu(vcpu: Vcpu<T>): T['vcpu'];
 
   /** Tear down per-vCPU state (release roots). */
-  detachVcpu(vcpu: Vcpu): void;
+  detachVcpu(vcpu: Vcpu<T>): void;
 
   /**
    * A translator miss on `vpn` for `access` (`missCode` from the translator).
-   * Fix the hardware tables and return RETRY, or fill `fault` and return DONE
-   * (a guest fault to reflect, or an access the VMM must emulate). Never
-   * throws for anything the guest controls.
+   * Fix the hardware tables and return RETRY, or fill `fault` (`deliver`,
+   * `reflect` or `exit`) and return DONE. Never throws for anything the
+   * guest controls.
    */
-  handleFault(vcpu: Vcpu, vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue;
+  handleFault(vcpu: Vcpu<T>, vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue;
+
+  /**
+   * Perform a guest write the fault handler answered with EMULATE: store
+   * `len` bytes of `data` from `from` at gpa and update whatever shadows that
+   * memory (x86: kvm_mmu_track_write). False, changing nothing, if no
+   * writable memory backs gpa. Backends that never answer EMULATE omit it.
+   */
+  emulateWrite?(vcpu: Vcpu<T>, gpa: number, data: Uint8Array, from: number, len: number): boolean;
 
   /** Clear accessed state of every mapping of [startGfn, endGfn); true if any was young (clear_young). */
-  ageGfnRange(slot: Memslot, startGfn: number, endGfn: number): boolean;
+  ageGfnRange(slot: Memslot<T>, startGfn: number, endGfn: number): boolean;
 
   /** True if any mapping of [startGfn, endGfn) is young; changes nothing (test_young). */
-  testAgeGfnRange(slot: Memslot, startGfn: number, endGfn: number): boolean;
+  testAgeGfnRange(slot: Memslot<T>, startGfn: number, endGfn: number): boolean;
 
   /** Drop every mapping the MMU holds (VM teardown, notifier release). */
   zapAll(): void;
 
-  /** Counters for display and tests (names are backend-specific). */
-  stats(): Readonly<Record<string, number>>;
+  /** The backend's counters. */
+  stats(): T['stats'];
 }

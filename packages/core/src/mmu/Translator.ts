@@ -14,15 +14,17 @@ export class TranslationResult {
 
 /**
  * The hardware side: what the "CPU" does on a TLB miss — walk the tables the
- * hardware uses (a shadow table, a 2D radix walk, an HPT search). It never
- * edits those tables; a miss goes to the hypervisor-side `Mmu.handleFault`.
- * One translator per vCPU, created by the MMU.
+ * hardware uses (a shadow table, a 2D radix walk, an HPT search) in the
+ * vCPU's current translation context. It never edits those tables; a miss
+ * goes to the hypervisor-side `Mmu.handleFault`. One per vCPU, made by the
+ * MMU's `attachVcpu` (it is also the vCPU's architecture API, `vcpu.arch`).
  */
 export interface Translator {
   /**
-   * Translate virtual page `vpn` for `access`. Returns the host frame (≥ 0)
-   * with `out.perm` set, or -1 with `out.missCode` set. Must not throw and
-   * must do bounded work whatever the tables hold.
+   * Translate virtual page `vpn` (virtual address >> 12) for `access`.
+   * Returns the host frame (≥ 0) with `out.perm` set, or -1 with
+   * `out.missCode` set. Must not throw and must do bounded work whatever the
+   * tables hold.
    */
   translate(vpn: number, access: number, out: TranslationResult): number;
 }

@@ -1,5 +1,5 @@
 import { HvmmuError } from '../errors/HvmmuError.js';
-import { ACCESS_KINDS, isValidAccess } from '../mmu/Access.js';
+import { ACCESS_KINDS, ACCESS_MASK, isValidAccess } from '../mmu/Access.js';
 
 /**
  * Permission bits of the access kinds that exist (a write is never also a
@@ -13,28 +13,43 @@ const EXISTING_KINDS_PERM = (() => {
 })();
 
 /**
- * A vCPU's software TLB: direct-mapped by virtual page number, three parallel
- * typed arrays (tag, host frame, permission mask). A hit is one tag compare
- * and one permission bit test; every other case goes to the slow path.
+ * A vCPU's software TLB: direct-mapped, three parallel typed arrays (tag,
+ * host frame, permission mask), tagged by translation context and virtual
+ * page number.
+ *
+ * **Contexts.** A translation context is a small integer in `[0, size)` (x86:
+ * an address space; POWER: an LPID/PID pair in real or relocated mode; a
+ * nested L2). A virtual page number may use all 52 bits of a 64-bit address,
+ * and a Float64 tag holds 53 exact bits, so the context cannot be added to
+ * the tag; it selects the set instead: entry `(vpn & mask) ^ context` holds
+ * `vpn`. Two contexts never put the same vpn in the same entry (the XOR of
+ * distinct contexts below `size` is never 0), so a tag equal to `vpn` at
+ * that index is a hit for exactly that (context, vpn) — a context switch
+ * needs no flush and the hit path reads no more arrays than before.
+ *
+ * **Inlined hits.** An emulator may inline the hit (as QEMU's generated code
+ * inlines its softmmu TLB): with `t = vcpu.tlb`, `i = (vpn & t.mask) ^
+ * vcpu.context`, the access hits when `t.tags[i] === vpn` and `(t.perms[i] >>
+ * access) & 1` for a valid `Access` value, giving host frame `t.frames[i]`;
+ * anything else goes through `vcpu.translatePage(vpn, access)`. The arrays
+ * are never replaced, only written during vCPU and MMU calls. Such hits are
+ * not counted in `hits`.
  *
  * `perm` holds one bit per `Access` kind the entry may serve: clearing a bit
  * forces that kind of access through the slow path (a clean page that must
- * fault to set D, a dirty-logged page, a watchpoint). Each entry also records
- * the generation it was filled under so stale translations can be dropped by
- * generation after the MMU obsoletes its tables.
+ * fault to set D, a dirty-logged page, a watchpoint).
  */
 export class SoftTlb {
   readonly size: number;
   readonly mask: number;
   /**
-   * Virtual page number per entry; -1 = empty. Float64 so 45-bit vpns fit.
+   * Virtual page number per entry; -1 = empty. Float64 so 52-bit vpns fit.
    * An empty entry also has `perms` 0, so a lookup of vpn -1 (which equals the
    * empty tag) can never hit a stale frame.
    */
   readonly tags: Float64Array;
   readonly frames: Int32Array;
   readonly perms: Uint16Array;
-  readonly gens: Uint32Array;
   private current = 0;
 
   /** Hits served by `lookup()`. */
@@ -42,8 +57,12 @@ export class SoftTlb {
   /** The vCPU whose inlined hit path counts its own hits (see `Vcpu.translate`). */
   private fastPathOwner: { readonly tlbFastHits: number } | null = null;
   misses = 0;
+  /** Whole-TLB flushes and context flushes (each may drop any entry). */
   flushes = 0;
+  /** Flushes of one page, a range, or a host frame. */
   pageFlushes = 0;
+  /** Context flushes alone (also counted in `flushes`). */
+  contextFlushes = 0;
 
   constructor(size: number) {
     if (!Number.isInteger(size) || size < 1 || size > 1 << 24 || (size & (size - 1)) !== 0) {
@@ -54,7 +73,11 @@ export class SoftTlb {
     this.tags = new Float64Array(size).fill(-1);
     this.frames = new Int32Array(size);
     this.perms = new Uint16Array(size);
-    this.gens = new Uint32Array(size);
+  }
+
+  /** Translation contexts this TLB tells apart: ids 0..size-1. */
+  get contexts(): number {
+    return this.size;
   }
 
   /** TLB hits: through `lookup()` plus those of the owning vCPU's inlined fast path. */
@@ -71,10 +94,18 @@ export class SoftTlb {
     this.fastPathOwner = owner;
   }
 
-  /** Host frame for vpn if cached and `access` is allowed, else -1 (counts hit/miss). */
-  lookup(vpn: number, access: number): number {
-    const i = vpn & this.mask;
-    if (this.tags[i] === vpn && ((this.perms[i]! >> access) & 1) !== 0) {
+  /** The entry (context, vpn) lives in. */
+  indexOf(context: number, vpn: number): number {
+    return (vpn & this.mask) ^ context;
+  }
+
+  /**
+   * Host frame for vpn in `context` if cached and `access` is allowed, else -1
+   * (counts hit/miss). An access value that is not a valid kind never hits.
+   */
+  lookup(context: number, vpn: number, access: number): number {
+    const i = (vpn & this.mask) ^ context;
+    if (this.tags[i] === vpn && (access & ACCESS_MASK) === access && ((this.perms[i]! >> access) & 1) !== 0) {
       this.lookupHits++;
       return this.frames[i]!;
     }
@@ -82,12 +113,11 @@ export class SoftTlb {
     return -1;
   }
 
-  insert(vpn: number, hfn: number, perm: number): void {
-    const i = vpn & this.mask;
+  insert(context: number, vpn: number, hfn: number, perm: number): void {
+    const i = (vpn & this.mask) ^ context;
     this.tags[i] = vpn;
     this.frames[i] = hfn;
     this.perms[i] = perm & EXISTING_KINDS_PERM;
-    this.gens[i] = this.current;
   }
 
   flushAll(): void {
@@ -96,27 +126,53 @@ export class SoftTlb {
     this.flushes++;
   }
 
-  flushPage(vpn: number): void {
-    const i = vpn & this.mask;
+  /**
+   * Drop every entry of one context. An entry at index i holding vpn belongs
+   * to context `(vpn & mask) ^ i`, so this is one pass over the tags.
+   */
+  flushContext(context: number): void {
+    this.checkContext(context);
+    const { tags, mask } = this;
+    for (let i = 0; i < this.size; i++) {
+      const vpn = tags[i]!;
+      if (vpn !== -1 && ((vpn & mask) ^ i) === context) this.drop(i);
+    }
+    this.flushes++;
+    this.contextFlushes++;
+  }
+
+  /** Drop the entry of vpn in `context`. */
+  flushPage(context: number, vpn: number): void {
+    const i = (vpn & this.mask) ^ context;
     if (this.tags[i] === vpn) this.drop(i);
     this.pageFlushes++;
   }
 
-  /** Flush `count` pages from vpn (a large page); falls back to a full flush when cheaper. */
-  flushRange(vpn: number, count: number): void {
+  /** Drop vpn in every context (a page-granular flush that does not name a context). */
+  flushPageAllContexts(vpn: number): void {
+    const { tags, mask } = this;
+    const base = vpn & mask;
+    for (let context = 0; context < this.size; context++) {
+      if (tags[base ^ context] === vpn) this.drop(base ^ context);
+    }
+    this.pageFlushes++;
+  }
+
+  /** Flush `count` pages from vpn in `context` (a large page); falls back to a context flush when cheaper. */
+  flushRange(context: number, vpn: number, count: number): void {
     if (count >= this.size) {
-      this.flushAll();
+      this.flushContext(context);
       return;
     }
     for (let k = 0; k < count; k++) {
       const v = vpn + k;
-      const i = v & this.mask;
+      const i = (v & this.mask) ^ context;
       if (this.tags[i] === v) this.drop(i);
     }
     this.pageFlushes++;
   }
 
-  /** Drop every entry that maps host frame hfn (used when a host page goes away). */
+  /** Drop every entry that maps host frame hfn, in any context (a host page goes away). */
   flushHostFrame(hfn: number): void {
     const { tags, frames } = this;
     for (let i = 0; i < this.size; i++) if (frames[i] === hfn && tags[i] !== -1) this.drop(i);
@@ -125,10 +181,9 @@ export class SoftTlb {
 
   /**
    * Start a new generation: entries filled under an older one are dropped.
-   * Used by MMUs that obsolete all their tables at once (fast zap). Every
-   * valid entry carries the current generation (`insert` stamps it and this
-   * is the only way to change it), so a new generation drops them all: a
-   * whole-TLB flush rather than an entry-by-entry test.
+   * Used by MMUs that obsolete all their tables at once (fast zap): every
+   * valid entry was filled under the current generation, so a new one drops
+   * them all — a whole-TLB flush, not an entry-by-entry test.
    */
   setGeneration(generation: number): void {
     if (generation >>> 0 === this.current) return;
@@ -136,7 +191,7 @@ export class SoftTlb {
     this.flushAll();
   }
 
-  /** Generation stamped on new entries. */
+  /** Generation of the entries the TLB holds. */
   get generation(): number {
     return this.current;
   }
@@ -146,10 +201,20 @@ export class SoftTlb {
     this.perms[i] = 0;
   }
 
-  /** Entries currently valid (O(size); for stats and tests). */
-  countValid(): number {
+  /** Entries currently valid, in one context or in all (O(size); for stats and tests). */
+  countValid(context?: number): number {
     let n = 0;
-    for (let i = 0; i < this.size; i++) if (this.tags[i] !== -1) n++;
+    for (let i = 0; i < this.size; i++) {
+      const vpn = this.tags[i]!;
+      if (vpn !== -1 && (context === undefined || ((vpn & this.mask) ^ i) === context)) n++;
+    }
     return n;
+  }
+
+  /** Refuse a context id this TLB cannot hold (host misuse). */
+  checkContext(context: number): void {
+    if (!Number.isInteger(context) || context < 0 || context >= this.size) {
+      throw new HvmmuError('TLB_BAD_CONTEXT', `translation context must be an integer in 0..${this.size - 1}, got ${String(context)}`);
+    }
   }
 }

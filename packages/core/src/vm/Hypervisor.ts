@@ -5,7 +5,9 @@ import { HvmmuError } from '../errors/HvmmuError.js';
 import { HostMemory } from '../memory/HostMemory.js';
 import type { TraceHook } from '../trace/TraceHook.js';
 import type { BackendModule } from './BackendModule.js';
-import { Vm } from './Vm.js';
+import { resolveBackendOptions, type BackendOptionsInput } from './BackendOptions.js';
+import type { BackendTypes } from './BackendTypes.js';
+import { Vm, type VmHypercalls } from './Vm.js';
 import type { VmConfig } from './VmConfig.js';
 
 export interface HypervisorOptions {
@@ -17,18 +19,24 @@ export interface HypervisorOptions {
   readonly container?: DependencyContainer;
 }
 
-export interface VmOptions {
+export interface VmOptions<T extends BackendTypes = BackendTypes> {
   /** The MMU backend: one module object. */
-  readonly backend: BackendModule;
+  readonly backend: BackendModule<T>;
   readonly name?: string;
   /** Guest physical address bits (default 52). */
   readonly guestPhysBits?: number;
   /** TLB entries per vCPU, a power of two (default 1024). */
   readonly tlbEntries?: number;
-  /** Options the backend reads (e.g. `{ memslotInvalidation: 'fast-zap' }`). */
-  readonly backendOptions?: Readonly<Record<string, unknown>>;
+  /** The backend's options (e.g. `{ memslotInvalidation: 'fast-zap' }`); unknown keys and bad values are refused. */
+  readonly backendOptions?: BackendOptionsInput<T['options']>;
   /** Trace hook; omit for zero-cost tracing off. */
   readonly trace?: TraceHook;
+  /**
+   * The embedding program's own hypercalls, served beside the backend's
+   * (a number both serve is refused with HCALL_DUPLICATE). Handlers
+   * registered on the hypervisor's container are merged the same way.
+   */
+  readonly hypercalls?: VmHypercalls;
 }
 
 /**
@@ -39,7 +47,7 @@ export interface VmOptions {
 export class Hypervisor {
   readonly memory: HostMemory;
   readonly container: DependencyContainer;
-  private readonly vmList: Vm[] = [];
+  private readonly vmList: Vm<BackendTypes>[] = [];
   private nextVmId = 0;
 
   constructor(options: HypervisorOptions) {
@@ -48,7 +56,14 @@ export class Hypervisor {
     this.container.register(HOST_MEMORY, { useValue: this.memory });
   }
 
-  createVm(options: VmOptions): Vm {
+  createVm<T extends BackendTypes>(options: VmOptions<T>): Vm<T> {
+    if (options === null || typeof options !== 'object') throw new HvmmuError('BAD_ARGUMENT', 'createVm takes an options object { backend, … }');
+    const backend = options.backend;
+    if (backend === null || typeof backend !== 'object' || typeof backend.id !== 'string' || typeof backend.register !== 'function' ||
+        typeof backend.capabilities !== 'object' || backend.capabilities === null || typeof backend.options !== 'object' || backend.options === null) {
+      throw new HvmmuError('BACKEND_INVALID', 'a backend must be an object { id, description, capabilities, options, register(container, config) }');
+    }
+    const backendOptions = resolveBackendOptions<T['options']>(backend.id, backend.options, options.backendOptions);
     const guestPhysBits = options.guestPhysBits ?? 52;
     if (!Number.isInteger(guestPhysBits) || guestPhysBits < 12 || guestPhysBits > 52) {
       throw new HvmmuError('BAD_ARGUMENT', `guestPhysBits must be an integer in 12..52, got ${guestPhysBits}`);
@@ -59,25 +74,25 @@ export class Hypervisor {
     }
     // The id is consumed only when the VM is built: a rejected backend changes nothing.
     const id = this.nextVmId;
-    const config: VmConfig = {
+    const config: VmConfig<T['options']> = {
       name: options.name ?? `vm${id}`,
       guestPhysBits,
       tlbEntries,
-      backendOptions: options.backendOptions ?? {},
+      backendOptions,
     };
-    const vm = new Vm(id, this.container, options.backend, config, options.trace ?? null);
+    const vm = new Vm<T>(id, this.container, backend, config, options.trace ?? null, options.hypercalls);
     this.nextVmId++;
-    this.vmList.push(vm);
+    this.vmList.push(vm as unknown as Vm<BackendTypes>);
     return vm;
   }
 
-  get vms(): readonly Vm[] {
+  get vms(): readonly Vm<BackendTypes>[] {
     return this.vmList.filter((vm) => !vm.isDestroyed);
   }
 
-  destroyVm(vm: Vm): void {
+  destroyVm<T extends BackendTypes>(vm: Vm<T>): void {
     vm.destroy();
-    const i = this.vmList.indexOf(vm);
+    const i = this.vmList.indexOf(vm as unknown as Vm<BackendTypes>);
     if (i >= 0) this.vmList.splice(i, 1);
   }
 }

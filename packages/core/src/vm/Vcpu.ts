@@ -1,11 +1,14 @@
 import { HvmmuError } from '../errors/HvmmuError.js';
 import { FaultInfo, FaultKind, FaultOutcome } from '../mmu/FaultInfo.js';
 import type { Mmu } from '../mmu/Mmu.js';
-import { TranslationResult, type Translator } from '../mmu/Translator.js';
-import { isValidAccess } from '../mmu/Access.js';
+import { TranslationResult } from '../mmu/Translator.js';
+import { ACCESS_MASK, isValidAccess } from '../mmu/Access.js';
+import type { MemslotTable } from '../memslot/MemslotTable.js';
 import { SoftTlb } from '../tlb/SoftTlb.js';
 import { HypercallRegisters } from '../hcall/HypercallRegisters.js';
 import type { HypercallDispatcher } from '../hcall/HypercallDispatcher.js';
+import { GuestVirtualAccess } from './GuestVirtualAccess.js';
+import type { BackendTypes } from './BackendTypes.js';
 
 /** Misses a single access may turn into before it is reported as RETRY_LIMIT. */
 export const MAX_FAULT_RETRIES = 16;
@@ -14,15 +17,17 @@ export const MAX_FAULT_RETRIES = 16;
 export const TRANSLATE_FAULT = -1;
 
 /**
- * A virtual CPU: its software TLB, its translator (hardware side) and the
- * MMU that resolves misses (hypervisor side).
+ * A virtual CPU: its software TLB, the translation context it runs in, its
+ * backend's per-vCPU MMU object (`arch`: the hardware-side translator and
+ * the architecture's vCPU API) and the VM's MMU that resolves misses.
  *
  * `translate` is the access path: a TLB hit is a tag compare and a bit test;
  * a miss walks the hardware tables; a table miss calls the MMU's fault
- * handler and retries. A guest fault returns -1 with `fault` filled in; no
- * access allocates.
+ * handler and retries. A failed access returns -1 with `fault` filled in; no
+ * access allocates. Guest-virtual reads and writes of 8 to 64 bits in either
+ * byte order, crossing pages, are in `read*` / `write*`.
  */
-export class Vcpu {
+export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAccess {
   readonly id: number;
   readonly tlb: SoftTlb;
   // The TLB's arrays, held directly so a hit is one load fewer per array
@@ -31,14 +36,19 @@ export class Vcpu {
   private readonly tlbPerms: Uint16Array;
   private readonly tlbFrames: Int32Array;
   private readonly tlbMask: number;
+  /**
+   * The translation context the vCPU runs in (see `SoftTlb`): part of every
+   * TLB lookup. Change it with `setContext`.
+   */
+  context = 0;
   /** Hits of the inlined hit path below; read them as `tlb.hits`. */
   tlbFastHits = 0;
   readonly fault = new FaultInfo();
   readonly hcallRegs = new HypercallRegisters();
-  /** The backend's per-vCPU MMU state / hardware walker. */
-  readonly translator: Translator;
+  /** The backend's per-vCPU MMU object: its translator and the architecture's vCPU API (x86: control registers, INVLPG). */
+  readonly arch: T['vcpu'];
   private readonly result = new TranslationResult();
-  private readonly mmu: Mmu;
+  private readonly mmu: Mmu<T>;
   private readonly hypercalls: HypercallDispatcher;
   /** Accesses that ended in a fault. */
   faults = 0;
@@ -47,7 +57,8 @@ export class Vcpu {
   /** Set when the VM is destroyed: the MMU has let go of this vCPU. */
   private released = false;
 
-  constructor(id: number, tlbEntries: number, mmu: Mmu, hypercalls: HypercallDispatcher) {
+  constructor(id: number, tlbEntries: number, mmu: Mmu<T>, hypercalls: HypercallDispatcher, memslots: MemslotTable<T>) {
+    super(memslots);
     this.id = id;
     this.tlb = new SoftTlb(tlbEntries);
     this.tlbTags = this.tlb.tags;
@@ -57,7 +68,22 @@ export class Vcpu {
     this.tlb.attachFastPath(this);
     this.mmu = mmu;
     this.hypercalls = hypercalls;
-    this.translator = mmu.attachVcpu(this);
+    this.arch = mmu.attachVcpu(this);
+  }
+
+  /** The hardware-side translator (the backend's per-vCPU MMU object). */
+  get translator(): T['vcpu'] {
+    return this.arch;
+  }
+
+  /**
+   * Run in translation context `context` from now on: no flush, the TLB
+   * keeps every context's entries apart. Context ids come from the VM's
+   * `TranslationContexts` (0 is every vCPU's initial one).
+   */
+  setContext(context: number): void {
+    this.tlb.checkContext(context);
+    this.context = context;
   }
 
   /**
@@ -67,18 +93,21 @@ export class Vcpu {
   translate(va: number, access: number): number {
     const offset = va & 0xfff;
     const vpn = (va - offset) / 4096;
-    const i = vpn & this.tlbMask;
-    if (this.tlbTags[i] === vpn && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
+    const i = (vpn & this.tlbMask) ^ this.context;
+    // `(access & ACCESS_MASK) === access` holds only for an integer kind 0..15, so a bad
+    // value (32, -32, 0.5, '0') never hits through a wrapped shift count; it misses and
+    // the slow path refuses it.
+    if (this.tlbTags[i] === vpn && (access & ACCESS_MASK) === access && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
       this.tlbFastHits++;
       return this.tlbFrames[i]! * 4096 + offset;
     }
     return this.translateSlow(vpn, offset, access);
   }
 
-  /** Like `translate` for a page number (57-bit virtual addresses); returns the host frame or -1. */
+  /** Like `translate` for a virtual page number (any 64-bit address: vpn < 2^52); returns the host frame or -1. */
   translatePage(vpn: number, access: number): number {
-    const i = vpn & this.tlbMask;
-    if (this.tlbTags[i] === vpn && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
+    const i = (vpn & this.tlbMask) ^ this.context;
+    if (this.tlbTags[i] === vpn && (access & ACCESS_MASK) === access && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
       this.tlbFastHits++;
       return this.tlbFrames[i]!;
     }
@@ -88,32 +117,48 @@ export class Vcpu {
 
   private translateSlow(vpn: number, offset: number, access: number): number {
     // Validate before counting, so a rejected call changes nothing.
-    if (!(vpn >= 0 && Number.isSafeInteger(vpn)) || !isValidAccess(access)) {
-      throw new HvmmuError('BAD_ARGUMENT', `translate: bad virtual page ${vpn} or access ${access}`);
+    if (!(vpn >= 0 && vpn < 2 ** 52 && Number.isInteger(vpn)) || !isValidAccess(access)) {
+      throw new HvmmuError('BAD_ARGUMENT', `translate: bad virtual page ${String(vpn)} or access ${String(access)}`);
     }
     if (this.released) this.throwReleased();
     this.tlb.misses++;
     const result = this.result;
     const fault = this.fault;
+    const memslots = this.memslots;
     for (let attempt = 0; attempt < MAX_FAULT_RETRIES; attempt++) {
       // `cacheable` defaults to true for every walk; a translator only clears it.
       result.cacheable = true;
-      const hfn = this.translator.translate(vpn, access, result);
+      const hfn = this.arch.translate(vpn, access, result);
       if (hfn >= 0) {
-        if (result.cacheable) this.tlb.insert(vpn, hfn, result.perm);
+        if (result.cacheable) this.tlb.insert(this.context, vpn, hfn, result.perm);
         return hfn * 4096 + offset;
       }
       this.tableMisses++;
       fault.clear();
-      if (this.mmu.handleFault(this, vpn, access, result.missCode, fault) === FaultOutcome.DONE) {
-        fault.vpn = vpn;
-        fault.offset = offset;
-        fault.access = access;
+      memslots.hostOutOfMemory = false;
+      let outcome: number;
+      try {
+        outcome = this.mmu.handleFault(this, vpn, access, result.missCode, fault);
+      } catch (error) {
+        // The host ran out of frames somewhere in the handler: an exit to the VMM, not a crash.
+        if (!(error instanceof HvmmuError && error.code === 'HOST_OUT_OF_MEMORY')) throw error;
+        memslots.hostOutOfMemory = true;
+        outcome = FaultOutcome.DONE;
+      }
+      if (memslots.hostOutOfMemory) {
+        // KVM_RUN returns -ENOMEM: whatever the handler answered, the access did not complete.
+        memslots.hostOutOfMemory = false;
+        fault.exit(FaultKind.HOST_OUT_OF_MEMORY, -1);
+        outcome = FaultOutcome.DONE;
+      }
+      if (outcome === FaultOutcome.DONE) {
+        fault.setAccess(vpn, offset, access);
         this.faults++;
         return TRANSLATE_FAULT;
       }
     }
-    fault.set(FaultKind.RETRY_LIMIT, 0, vpn, offset, access, -1);
+    fault.exit(FaultKind.RETRY_LIMIT, -1);
+    fault.setAccess(vpn, offset, access);
     this.faults++;
     return TRANSLATE_FAULT;
   }
@@ -138,7 +183,18 @@ export class Vcpu {
     return this.released;
   }
 
+  /** Throws VM_DESTROYED if the VM is gone (for backends' vCPU APIs). */
+  checkAlive(): void {
+    if (this.released) this.throwReleased();
+  }
+
+  protected override emulateWrite(gpa: number, data: Uint8Array, from: number, len: number): boolean {
+    const mmu = this.mmu;
+    return mmu.emulateWrite !== undefined && mmu.emulateWrite(this, gpa, data, from, len);
+  }
+
   private throwReleased(): never {
     throw new HvmmuError('VM_DESTROYED', `vCPU ${this.id} belongs to a destroyed VM`);
   }
 }
+

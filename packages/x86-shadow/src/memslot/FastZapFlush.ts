@@ -1,5 +1,5 @@
 import { inject, injectable } from 'tsyringe';
-import type { Memslot } from '@hvmmu/core';
+import type { X86Memslot } from '../X86ShadowTypes.js';
 import { ShadowPages } from '../mmu/ShadowPages.js';
 import type { MemslotFlushStrategy } from './MemslotFlushStrategy.js';
 
@@ -17,7 +17,7 @@ export class FastZapFlush implements MemslotFlushStrategy {
 
   constructor(@inject(ShadowPages) private readonly pages: ShadowPages) {}
 
-  flush(_slot: Memslot): void {
+  flush(_slot: X86Memslot): void {
     this.pages.zapAllFast();
   }
 }

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'tsyringe';
-import type { Memslot } from '@hvmmu/core';
+import type { X86Memslot } from '../X86ShadowTypes.js';
 import { ShadowPages } from '../mmu/ShadowPages.js';
 import { roleHasGptes } from '../shadow/PageRole.js';
 import { RmapWalkOp, walkSlotRmaps } from '../rmap/walkSlotRmaps.js';
@@ -20,14 +20,14 @@ export class InvalidRmapFlush implements MemslotFlushStrategy {
 
   constructor(@inject(ShadowPages) private readonly pages: ShadowPages) {}
 
-  flush(slot: Memslot): void {
+  flush(slot: X86Memslot): void {
     const flush = walkSlotRmaps(slot, slot.baseGfn, slot.baseGfn + slot.npages, RmapWalkOp.UNMAP);
     this.zapShadowedTablesIn(slot);
     this.pages.remoteFlushOrZap(flush);
   }
 
   /** Zap every valid page whose gptes live in the slot. */
-  private zapShadowedTablesIn(slot: Memslot): void {
+  private zapShadowedTablesIn(slot: X86Memslot): void {
     const pages = this.pages;
     const spt = pages.spt;
     if (pages.indirectShadowPages === 0) return;

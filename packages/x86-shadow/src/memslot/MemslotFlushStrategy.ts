@@ -1,5 +1,6 @@
 import type { InjectionToken } from 'tsyringe';
-import type { Memslot } from '@hvmmu/core';
+import type { X86ShadowOptions } from '../X86ShadowOptions.js';
+import type { X86Memslot } from '../X86ShadowTypes.js';
 
 /**
  * How memslot DELETE/MOVE tears down every mapping of the slot
@@ -14,11 +15,11 @@ export interface MemslotFlushStrategy {
    * `invalid` rmap table. On return nothing may map a gfn of the slot and
    * no TLB may hold such a translation.
    */
-  flush(slot: Memslot): void;
+  flush(slot: X86Memslot): void;
 }
 
-export type MemslotInvalidationName = 'invalid-rmap' | 'fast-zap';
+export type MemslotInvalidationName = X86ShadowOptions['memslotInvalidation'];
 
-export const MEMSLOT_INVALIDATION_NAMES: readonly MemslotInvalidationName[] = ['invalid-rmap', 'fast-zap'];
+export const MEMSLOT_INVALIDATION_NAMES: readonly MemslotInvalidationName[] = ['fast-zap', 'invalid-rmap'];
 
 export const MEMSLOT_FLUSH_STRATEGY: InjectionToken<MemslotFlushStrategy> = Symbol.for('hvmmu.x86.MemslotFlushStrategy');

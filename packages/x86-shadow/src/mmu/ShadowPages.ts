@@ -1,5 +1,6 @@
 import { inject, injectable } from 'tsyringe';
-import { MemslotTable, TlbShootdown, TRACE_HOOK, VM_CONFIG, type Memslot, type TraceHook, type VmConfig } from '@hvmmu/core';
+import { MemslotTable, TlbShootdown, TRACE_HOOK, VM_CONFIG, type TraceHook, type VmConfig } from '@hvmmu/core';
+import type { X86Memslot, X86ShadowTypes } from '../X86ShadowTypes.js';
 import {
   ROLE_DIRECT, ROLE_INVALID, ROLE_PASSTHROUGH, ROLE_SYNC_IGNORE, roleAccess, roleHasGptes, roleLevel, describeRole,
   ROLE_HAS_4_BYTE_GPTE, roleQuadrant,
@@ -17,7 +18,7 @@ import { DESC_SPTES, PTE_LIST_DESC_WORDS } from '../rmap/PteList.js';
 import { RMAP_LEVELS, type SlotRmap, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
 import type { X86RmapOps } from '../rmap/X86RmapOps.js';
 import type { GuestPteContext } from './GuestPteContext.js';
-import { GuestPhysMemory } from './GuestPhysMemory.js';
+import { GuestPhysMemory } from '@hvmmu/core';
 import { ShadowMmuStats } from './ShadowMmuStats.js';
 import { REQ_FREE_OBSOLETE_ROOTS, VcpuMmuList } from './VcpuMmuList.js';
 
@@ -57,7 +58,7 @@ export class ShadowPages {
   /** Monotonic generation handed to the TLBs on each fast zap. */
   tlbGeneration = 0;
   /** The slot being flushed: hidden from lookups but its rmaps must still be reachable. */
-  flushingSlot: Memslot | null = null;
+  flushingSlot: X86Memslot | null = null;
   /** KVM indirect_shadow_pages: valid pages that shadow guest tables. */
   indirectShadowPages = 0;
   /** KVM n_used_mmu_pages: ordinary pages not yet on the pending-free list. */
@@ -84,16 +85,16 @@ export class ShadowPages {
 
   constructor(
     @inject(ShadowPageTable) readonly spt: ShadowPageTable,
-    @inject(MemslotTable) readonly memslots: MemslotTable,
+    @inject(MemslotTable) readonly memslots: MemslotTable<X86ShadowTypes>,
     @inject(TlbShootdown) readonly tlbs: TlbShootdown,
     @inject(ShadowMmuStats) readonly stats: ShadowMmuStats,
     @inject(VcpuMmuList) private readonly vcpus: VcpuMmuList,
-    @inject(VM_CONFIG) config: VmConfig,
+    @inject(VM_CONFIG) config: VmConfig<X86ShadowTypes['options']>,
     @inject(TRACE_HOOK) private readonly trace: TraceHook | null,
   ) {
-    const max = config.backendOptions['maxShadowPages'];
-    if (typeof max === 'number') this.maxPages = max;
-    this.guestMem = new GuestPhysMemory(memslots);
+    const max = config.backendOptions.maxShadowPages;
+    if (max !== undefined) this.maxPages = max;
+    this.guestMem = new GuestPhysMemory(memslots as unknown as MemslotTable);
   }
 
   // ------------------------------------------------------------ helpers
@@ -108,7 +109,7 @@ export class ShadowPages {
   }
 
   /** The slot holding gfn, including the slot whose deletion is being flushed. */
-  slotForGfn(gfn: number): Memslot | undefined {
+  slotForGfn(gfn: number): X86Memslot | undefined {
     const slot = this.memslots.findByGfn(gfn);
     if (slot !== undefined) return slot;
     const f = this.flushingSlot;
@@ -228,7 +229,7 @@ export class ShadowPages {
   }
 
   /** kvm_gfn_is_write_tracked: an upper-level page shadows gfn. */
-  isWriteTracked(slot: Memslot, gfn: number): boolean {
+  isWriteTracked(slot: X86Memslot, gfn: number): boolean {
     return slotRmap(slot).writeTrack[gfn - slot.baseGfn]! > 0;
   }
 
@@ -237,7 +238,7 @@ export class ShadowPages {
    * on every spte mapping gfn at every level. Returns whether a flush is
    * needed (the caller flushes).
    */
-  writeProtectGfn(slot: Memslot, gfn: number): boolean {
+  writeProtectGfn(slot: X86Memslot, gfn: number): boolean {
     const ops = slot.rmapOps as X86RmapOps;
     let flush = false;
     for (let level = 1; level <= RMAP_LEVELS; level++) {
@@ -310,7 +311,7 @@ export class ShadowPages {
   // -------------------------------------------------------------- rmap
 
   /** rmap_add: record what leaf `e` shadows and add it to the gfn's rmap. */
-  private rmapAdd(slot: Memslot, e: number, gfn: number, access: number): void {
+  private rmapAdd(slot: X86Memslot, e: number, gfn: number, access: number): void {
     this.setTranslation(e, gfn, access);
     const level = roleLevel(this.spt.role[e >>> 9]!);
     slot.rmapOps.add(slot, gfn, level, e);
@@ -337,7 +338,7 @@ export class ShadowPages {
    * leaf's protection key into bits 59..62 (the hardware reads it there).
    */
   private makeSpte(
-    level: number, slot: Memslot, pteAccess: number, gfn: number, hfn: number, oldLo: number,
+    level: number, slot: X86Memslot, pteAccess: number, gfn: number, hfn: number, oldLo: number,
     prefetch: boolean, synchronizing: boolean, hostWritable: boolean, pkey: number,
   ): void {
     let lo = SPTE_MMU_PRESENT | SPTE_P;
@@ -375,7 +376,7 @@ export class ShadowPages {
    */
   setSpte(
     e: number, pteAccess: number, writeFault: boolean, gfn: number, hfn: number, hostWritable: boolean,
-    prefetch: boolean, slot: Memslot, pkey: number,
+    prefetch: boolean, slot: X86Memslot, pkey: number,
   ): number {
     const spt = this.spt;
     // Entry handles are below 2^31 (ShadowPageTable): page and index by int32 shifts.
@@ -424,7 +425,7 @@ export class ShadowPages {
    */
   setNewLeaf(
     e: number, pteAccess: number, writeFault: boolean, gfn: number, hfn: number, hostWritable: boolean,
-    slot: Memslot, pkey: number,
+    slot: X86Memslot, pkey: number,
   ): number {
     let lo = SPTE_MMU_PRESENT | SPTE_P | SPTE_A | ((pteAccess & ACC_USER) !== 0 ? SPTE_U : 0) |
       (hostWritable ? SPTE_HOST_WRITABLE : 0);
@@ -449,7 +450,7 @@ export class ShadowPages {
    * shadowed guest tables that cannot go unsync (the spte is then mapped
    * read-only); otherwise the gfn is marked dirty in a dirty-logged slot.
    */
-  private mayMapWritable(slot: Memslot, gfn: number): boolean {
+  private mayMapWritable(slot: X86Memslot, gfn: number): boolean {
     if (this.tryUnsync(slot, gfn, false, false)) return false;
     if (slot.dirtyBitmap !== null) slot.markDirty(gfn);
     return true;
@@ -463,7 +464,7 @@ export class ShadowPages {
    * we are synchronizing / prefetching; otherwise mark its level-1 pages
    * unsync and allow.
    */
-  private tryUnsync(slot: Memslot, gfn: number, synchronizing: boolean, prefetch: boolean): boolean {
+  private tryUnsync(slot: X86Memslot, gfn: number, synchronizing: boolean, prefetch: boolean): boolean {
     const r = slotRmap(slot);
     const i = gfn - slot.baseGfn;
     // No page shadows gfn (the common case: one load): nothing to unsync, the bucket walk would

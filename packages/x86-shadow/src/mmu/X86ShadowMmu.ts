@@ -1,9 +1,11 @@
 import { inject, injectable } from 'tsyringe';
 import {
-  Access, FaultKind, FaultOutcome, HvmmuError, MemslotTable, TlbShootdown, VM_CONFIG,
-  type FaultInfo, type FaultOutcomeValue, type Memslot, type MemslotChange, type Mmu, type Translator, type Vcpu,
-  type VmConfig,
+  Access, FaultKind, FaultOutcome, GFN_HOST_OUT_OF_MEMORY, HvmmuError, MemslotTable, TlbShootdown, VM_CONFIG,
+  type FaultInfo, type FaultOutcomeValue, type MemslotChange, type Mmu, type Vcpu, type VmConfig,
 } from '@hvmmu/core';
+import type { X86ShadowTypes } from '../X86ShadowTypes.js';
+import type { X86ShadowStats } from './X86ShadowStats.js';
+import type { X86Memslot } from '../X86ShadowTypes.js';
 import { CR0, CR4, PFERR } from '../walker/X86Registers.js';
 import { MAX_VPN } from '../walker/GuestWalker.js';
 import { ROLE_DIRECT, ROLE_HAS_4_BYTE_GPTE, ROLE_INVALID, childRole, roleAccess } from '../shadow/PageRole.js';
@@ -14,7 +16,6 @@ import {
 } from '../spte/Spte.js';
 import { ACC_ALL, ACC_EXEC, ACC_USER, ACC_WRITE } from '../spte/Acc.js';
 import { RMAP_LEVELS, SlotRmap, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
-import type { X86RmapOps } from '../rmap/X86RmapOps.js';
 import { MEMSLOT_FLUSH_STRATEGY, type MemslotFlushStrategy } from '../memslot/MemslotFlushStrategy.js';
 import { ShadowMmuStats } from './ShadowMmuStats.js';
 import {
@@ -42,54 +43,49 @@ const FIRST_TOUCH_NOT_TAKEN = -1;
  * strategy), notifier invalidation, aging, change_pte and dirty logging.
  */
 @injectable()
-export class X86ShadowMmu implements Mmu {
+export class X86ShadowMmu implements Mmu<X86ShadowTypes> {
   readonly backendId = X86_SHADOW_BACKEND_ID;
+  /** `vm.arch`: the MMU itself (shadow pages, the flush strategy, `findLeaf`). */
+  readonly arch: X86ShadowMmu = this;
   private readonly hostRootLevel: number;
   private readonly fixedMaxPages: boolean;
 
   constructor(
     @inject(ShadowPages) readonly pages: ShadowPages,
-    @inject(MemslotTable) private readonly memslots: MemslotTable,
+    @inject(MemslotTable) private readonly memslots: MemslotTable<X86ShadowTypes>,
     @inject(TlbShootdown) private readonly tlbs: TlbShootdown,
     @inject(ShadowMmuStats) private readonly counters: ShadowMmuStats,
     @inject(VcpuMmuList) private readonly vcpus: VcpuMmuList,
     @inject(MEMSLOT_FLUSH_STRATEGY) readonly flushStrategy: MemslotFlushStrategy,
-    @inject(VM_CONFIG) config: VmConfig,
+    @inject(VM_CONFIG) config: VmConfig<X86ShadowTypes['options']>,
   ) {
-    const level = config.backendOptions['hostRootLevel'] ?? 3;
-    if (level !== 3 && level !== 4 && level !== 5) {
-      throw new HvmmuError('BAD_ARGUMENT', `backendOptions.hostRootLevel must be 3, 4 or 5, got ${String(level)}`);
-    }
-    this.hostRootLevel = level;
-    const max = config.backendOptions['maxShadowPages'];
-    if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1)) {
-      throw new HvmmuError('BAD_ARGUMENT', `backendOptions.maxShadowPages must be a positive integer, got ${String(max)}`);
-    }
-    this.fixedMaxPages = max !== undefined;
+    this.hostRootLevel = config.backendOptions.hostRootLevel;
+    this.fixedMaxPages = config.backendOptions.maxShadowPages !== undefined;
   }
 
   // ================================================================ vCPUs
 
-  attachVcpu(vcpu: Vcpu): Translator {
+  attachVcpu(vcpu: Vcpu<X86ShadowTypes>): X86VcpuMmu {
     const x = new X86VcpuMmu(vcpu, this.pages, this.hostRootLevel);
     this.vcpus.add(x);
     return x;
   }
 
-  detachVcpu(vcpu: Vcpu): void {
-    const x = vcpu.translator;
-    if (!(x instanceof X86VcpuMmu)) return;
+  detachVcpu(vcpu: Vcpu<X86ShadowTypes>): void {
+    const x = vcpu.arch;
     x.freeRoots(0xf);
     this.vcpus.remove(x);
   }
 
+  /** A guest write the fault path answered with EMULATE (kvm_page_track_write → kvm_mmu_track_write). */
+  emulateWrite(vcpu: Vcpu<X86ShadowTypes>, gpa: number, data: Uint8Array, from: number, len: number): boolean {
+    return this.pages.emulateWrite(vcpu.arch, gpa, data, from, len);
+  }
+
   // ========================================================== page faults
 
-  handleFault(vcpu: Vcpu, vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue {
-    const x = vcpu.translator;
-    if (!(x instanceof X86VcpuMmu)) {
-      throw new HvmmuError('UNSUPPORTED_BY_BACKEND', 'this vCPU was not attached to the x86 shadow MMU');
-    }
+  handleFault(vcpu: Vcpu<X86ShadowTypes>, vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue {
+    const x = vcpu.arch;
     // Requests pending or no usable root: service them first (KVM does so before entering the guest).
     if (x.requests !== 0 || x.rootKind !== ROOT_NORMAL && x.rootKind !== ROOT_SPECIAL) x.enterGuest(true);
     const regs = x.regs;
@@ -115,7 +111,7 @@ export class X86ShadowMmu implements Mmu {
       if (walk.nonCanonical) return this.reflectGp(x, fault);
       const code = walk.errorCode;
       x.lastExceptionVector = VECTOR_PF;
-      fault.set(FaultKind.GUEST, code, vpn, 0, access, -1);
+      fault.deliver(VECTOR_PF, code);
       this.counters.guestFaults++;
       // A #PF invalidates the faulting address (kvm_inject_emulated_page_fault).
       if ((code & PFERR.P) !== 0 && (code & PFERR.RSVD) === 0) x.invalidateCurrent(vpn);
@@ -127,13 +123,13 @@ export class X86ShadowMmu implements Mmu {
     const slot = this.memslots.findByGfn(gfn);
     const user = (access & Access.IMPLICIT) === 0 && ((access & Access.USER) !== 0 || regs.cpl === 3);
     if (slot === undefined) {
-      fault.set(FaultKind.NO_MEMORY, 0, vpn, 0, access, gfn * 4096);
+      fault.exit(FaultKind.NO_MEMORY, gfn * 4096);
       this.counters.vmmFaults++;
       return FaultOutcome.DONE;
     }
     // page_fault_handle_page_track: a write to a present mapping of a write-tracked gfn.
     if (write && (missCode & PFERR.P) !== 0 && this.pages.isWriteTracked(slot, gfn)) {
-      fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+      fault.exit(FaultKind.EMULATE, gfn * 4096);
       return FaultOutcome.DONE;
     }
 
@@ -145,7 +141,7 @@ export class X86ShadowMmu implements Mmu {
       if ((pteAccess & ACC_USER) !== 0 && ((regs.cr4 & CR4.SMAP) !== 0 || x.pkeActive)) {
         // Flipping a user page to supervisor would hide it from SMAP and protection keys,
         // which still apply to the guest's other supervisor accesses: emulate instead.
-        fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+        fault.exit(FaultKind.EMULATE, gfn * 4096);
         return FaultOutcome.DONE;
       }
       pteAccess = (pteAccess | ACC_WRITE) & ~ACC_USER;
@@ -155,8 +151,13 @@ export class X86ShadowMmu implements Mmu {
     // Notifier-retry protocol: snapshot the sequence before resolving the host frame.
     const seq = this.memslots.invalidationSeq;
     const hfn = this.memslots.gfnToHfn(slot, gfn, write);
+    if (hfn === GFN_HOST_OUT_OF_MEMORY) {
+      fault.exit(FaultKind.HOST_OUT_OF_MEMORY, gfn * 4096);
+      this.counters.vmmFaults++;
+      return FaultOutcome.DONE;
+    }
     if (hfn < 0) {
-      fault.set(write && slot.readOnly ? FaultKind.READ_ONLY : FaultKind.NO_MEMORY, 0, vpn, 0, access, gfn * 4096);
+      fault.exit(write && slot.readOnly ? FaultKind.READ_ONLY : FaultKind.NO_MEMORY, gfn * 4096);
       this.counters.vmmFaults++;
       return FaultOutcome.DONE;
     }
@@ -177,13 +178,13 @@ export class X86ShadowMmu implements Mmu {
     if (r === FETCH_RETRY) return FaultOutcome.RETRY;
     this.counters.shadowFaults++;
     if (r === SET_SPTE_EMULATE) {
-      fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+      fault.exit(FaultKind.EMULATE, gfn * 4096);
       return FaultOutcome.DONE;
     }
     if (r === SET_SPTE_SPURIOUS && write && !this.leafAllows(x, gvpn, access)) {
       // The spte cannot change and the hardware still refuses (e.g. a
       // protection-key WD check under CR0.WP=0): emulate rather than loop.
-      fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+      fault.exit(FaultKind.EMULATE, gfn * 4096);
       return FaultOutcome.DONE;
     }
     return FaultOutcome.RETRY;
@@ -237,7 +238,7 @@ export class X86ShadowMmu implements Mmu {
     const r = pages.setNewLeaf(missE, pteAccess, write, gfn, hfn, !slot.readOnly, slot, x.pkeActive ? walker.leafPkey : 0);
     this.counters.shadowFaults++;
     if (r === SET_SPTE_EMULATE) {
-      fault.set(FaultKind.EMULATE, 0, vpn, 0, access, gfn * 4096);
+      fault.exit(FaultKind.EMULATE, gfn * 4096);
       return FaultOutcome.DONE;
     }
     return FaultOutcome.RETRY;
@@ -245,7 +246,7 @@ export class X86ShadowMmu implements Mmu {
 
   private reflectGp(x: X86VcpuMmu, fault: FaultInfo): FaultOutcomeValue {
     x.lastExceptionVector = VECTOR_GP;
-    fault.set(FaultKind.GUEST, 0, 0, 0, 0, -1);
+    fault.deliver(VECTOR_GP, 0);
     this.counters.guestFaults++;
     return FaultOutcome.DONE;
   }
@@ -285,7 +286,7 @@ export class X86ShadowMmu implements Mmu {
    */
   private fetch(
     x: X86VcpuMmu, gvpn: number, pteAccess: number, write: boolean, gfn: number, hfn: number,
-    hostWritable: boolean, slot: Memslot, walkWroteNothing: boolean,
+    hostWritable: boolean, slot: X86Memslot, walkWroteNothing: boolean,
   ): number {
     const pages = this.pages;
     const spt = pages.spt;
@@ -386,11 +387,11 @@ export class X86ShadowMmu implements Mmu {
 
   // ============================================================ memslots
 
-  prepareMemslot(slot: Memslot, _change: MemslotChange): void {
-    slot.arch = new SlotRmap(slot.baseGfn, slot.npages);
+  prepareMemslot(slot: X86Memslot, _change: MemslotChange): SlotRmap {
+    return new SlotRmap(slot.baseGfn, slot.npages);
   }
 
-  flushMemslot(slot: Memslot, _change: MemslotChange): void {
+  flushMemslot(slot: X86Memslot, _change: MemslotChange): void {
     this.counters.memslotFlushes++;
     this.pages.flushingSlot = slot;
     try {
@@ -400,7 +401,7 @@ export class X86ShadowMmu implements Mmu {
     }
   }
 
-  commitMemslot(slot: Memslot, change: MemslotChange, oldFlags: number): void {
+  commitMemslot(slot: X86Memslot, change: MemslotChange, oldFlags: number): void {
     switch (change) {
       case 'create':
         // A dummy root counts as obsolete once memory may have appeared under it.
@@ -408,7 +409,7 @@ export class X86ShadowMmu implements Mmu {
         break;
       case 'delete':
         // The slot's rmap memory (and, under invalid-rmap, its skip-marked lists) goes with it.
-        slot.arch = undefined;
+        slot.arch.release();
         break;
       case 'flags':
         this.applyDirtyLogFlags(slot, oldFlags);
@@ -429,15 +430,15 @@ export class X86ShadowMmu implements Mmu {
    * page) and flush; off → larger mappings could come back, but host frames
    * are 4 KiB so there is nothing to collapse.
    */
-  private applyDirtyLogFlags(slot: Memslot, oldFlags: number): void {
+  private applyDirtyLogFlags(slot: X86Memslot, oldFlags: number): void {
     if (!slot.dirtyLogging || (oldFlags & 1) !== 0 || slot.readOnly) return;
     const flush = walkSlotRmaps(slot, slot.baseGfn, slot.baseGfn + slot.npages, RmapWalkOp.CLEAR_WRITABLE);
     if (flush) this.tlbs.flushAll();
   }
 
   /** KVM_GET_DIRTY_LOG's re-arm (kvm_mmu_write_protect_pt_masked): write-protect the harvested 4 KiB pages. */
-  dirtyLogHarvested(slot: Memslot, harvested: Uint32Array): void {
-    const ops = slot.rmapOps as X86RmapOps;
+  dirtyLogHarvested(slot: X86Memslot, harvested: Uint32Array): void {
+    const ops = slot.rmapOps;
     let flush = false;
     for (let w = 0; w < harvested.length; w++) {
       let bits = harvested[w]!;
@@ -454,9 +455,9 @@ export class X86ShadowMmu implements Mmu {
   // ====================================================== host-side hooks
 
   /** kvm_unmap_gfn_range (MMU notifier invalidate_range_start): drop every mapping, flush. */
-  invalidateGfnRange(slot: Memslot, startGfn: number, endGfn: number): number {
-    if (slot.arch === undefined) return 0;
+  invalidateGfnRange(slot: X86Memslot, startGfn: number, endGfn: number): number {
     const r = slotRmap(slot);
+    if (!r.allocated) return 0;
     const before = r.entries;
     const flush = walkSlotRmaps(slot, startGfn, endGfn, RmapWalkOp.UNMAP);
     if (flush) this.tlbs.flushAll();
@@ -464,7 +465,7 @@ export class X86ShadowMmu implements Mmu {
   }
 
   /** change_pte (kvm_set_spte_gfn): re-point the gfn's sptes read-only at the new frame. */
-  changeGfnPte(slot: Memslot, gfn: number, hfn: number): void {
+  changeGfnPte(slot: X86Memslot, gfn: number, hfn: number): void {
     const ops = slot.rmapOps;
     let flush = false;
     for (let level = 1; level <= RMAP_LEVELS; level++) {
@@ -474,13 +475,13 @@ export class X86ShadowMmu implements Mmu {
   }
 
   /** clear_flush_young: clear A in every spte of the range; flush if any was young. */
-  ageGfnRange(slot: Memslot, startGfn: number, endGfn: number): boolean {
+  ageGfnRange(slot: X86Memslot, startGfn: number, endGfn: number): boolean {
     const young = walkSlotRmaps(slot, startGfn, endGfn, RmapWalkOp.AGE);
     if (young) this.tlbs.flushAll();
     return young;
   }
 
-  testAgeGfnRange(slot: Memslot, startGfn: number, endGfn: number): boolean {
+  testAgeGfnRange(slot: X86Memslot, startGfn: number, endGfn: number): boolean {
     return walkSlotRmaps(slot, startGfn, endGfn, RmapWalkOp.TEST_AGE);
   }
 
@@ -490,16 +491,14 @@ export class X86ShadowMmu implements Mmu {
 
   // ================================================================ stats
 
-  stats(): Readonly<Record<string, number>> {
+  stats(): X86ShadowStats {
     const pages = this.pages;
     const spt = pages.spt;
     let rmapEntries = 0;
     let rmapBytes = 0;
     for (const s of this.memslots.slots()) {
-      if (s.arch instanceof SlotRmap) {
-        rmapEntries += s.arch.entries;
-        rmapBytes += s.arch.byteLength;
-      }
+      rmapEntries += s.arch.entries;
+      rmapBytes += s.arch.byteLength;
     }
     const c = this.counters;
     return {
@@ -541,12 +540,3 @@ export class X86ShadowMmu implements Mmu {
   }
 }
 
-
-/** The x86 view of a core vCPU running on the x86 shadow backend. */
-export function x86Vcpu(vcpu: Vcpu): X86VcpuMmu {
-  const x = vcpu.translator;
-  if (!(x instanceof X86VcpuMmu)) {
-    throw new HvmmuError('UNSUPPORTED_BY_BACKEND', `vCPU ${vcpu.id} does not run on the x86 shadow backend`);
-  }
-  return x;
-}

@@ -1,6 +1,7 @@
 import {
-  Access, ACCESS_KINDS, ACCESS_MASK, FaultKind, HvmmuError, isValidAccess, type SoftTlb, type TranslationResult, type Translator, type Vcpu,
+  Access, ACCESS_KINDS, ACCESS_MASK, DEFAULT_CONTEXT, HvmmuError, type SoftTlb, type TranslationResult, type Translator, type Vcpu,
 } from '@hvmmu/core';
+import type { X86ShadowTypes } from '../X86ShadowTypes.js';
 import { GuestWalk } from '../walker/GuestWalk.js';
 import { shadowIndex32 } from '../shadow/ShadowIndex.js';
 import { GuestWalker } from '../walker/GuestWalker.js';
@@ -70,8 +71,7 @@ const MISS_CODES = Uint8Array.from({ length: 2 * ACCESS_KINDS }, (_, key) => {
  * up to three previous roots cached across CR3 switches, pending requests,
  * and the hardware translator that walks the shadow table. Also the x86 API
  * of the vCPU — MOV to CR0/CR3/CR4, WRMSR EFER, WRPKRU, INVLPG — and
- * guest-visible memory accessors that perform emulated writes. Obtain it
- * with `x86Vcpu(vcpu)`.
+ * guest-visible memory accessors. Reached as `vcpu.arch`.
  */
 export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarget {
   /** Guest registers. Change them only through the setters (they rebuild the MMU). */
@@ -107,7 +107,6 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   /** Value of the last successful `read` (low and high 32 bits). */
   readLo = 0;
   readHi = 0;
-  private readonly bytes8 = new Uint8Array(8);
   /** One-entry paging-structure cache of the translator: 2 MiB region → level-1 shadow page. */
   private pscPdeLo = -1;
   private pscPdeHi = -1;
@@ -134,7 +133,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   private walkLevel = 1;
 
   constructor(
-    readonly vcpu: Vcpu,
+    readonly vcpu: Vcpu<X86ShadowTypes>,
     private readonly pages: ShadowPages,
     /** Smallest level of the hardware root (3 = as KVM shadows; 4/5 = a 64-bit host's NPT). */
     readonly hostRootLevel: number,
@@ -546,12 +545,14 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
 
   /** MOV to CR0. Returns false (#GP, nothing changed) for an illegal value. */
   setCr0(cr0: number): boolean {
+    this.vcpu.checkAlive();
     checkU32('CR0', cr0);
     return this.setControl(cr0, this.regs.cr3, this.regs.cr4, this.regs.efer, false);
   }
 
   /** MOV to CR3 (PAE paging loads the PDPTEs; #GP if one is reserved). Syncs the root and flushes this TLB. */
   setCr3(cr3: number): boolean {
+    this.vcpu.checkAlive();
     if (!Number.isSafeInteger(cr3) || cr3 < 0 || cr3 > MAX_VPN * 4096 + 4095) {
       throw new HvmmuError('BAD_ARGUMENT', `CR3 must be an integer in [0, 2^64) below 2^53, got ${cr3}`);
     }
@@ -560,12 +561,14 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
 
   /** MOV to CR4. */
   setCr4(cr4: number): boolean {
+    this.vcpu.checkAlive();
     checkU32('CR4', cr4);
     return this.setControl(this.regs.cr0, this.regs.cr3, cr4, this.regs.efer, false);
   }
 
   /** WRMSR IA32_EFER (LMA is read-only: the processor sets it from LME and CR0.PG). */
   setEfer(efer: number): boolean {
+    this.vcpu.checkAlive();
     checkU32('EFER', efer);
     return this.setControl(this.regs.cr0, this.regs.cr3, this.regs.cr4, efer, false);
   }
@@ -576,6 +579,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
    * is illegal or a PAE PDPTE is reserved.
    */
   loadControlRegisters(values: ControlRegisters): boolean {
+    this.vcpu.checkAlive();
     checkU32('CR0', values.cr0);
     checkU32('CR4', values.cr4);
     checkU32('EFER', values.efer);
@@ -587,6 +591,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
 
   /** WRPKRU. */
   setPkru(pkru: number): void {
+    this.vcpu.checkAlive();
     checkU32('PKRU', pkru);
     if (pkru === this.regs.pkru) return;
     this.regs.pkru = pkru >>> 0;
@@ -595,6 +600,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
 
   /** EFLAGS.AC (the SMAP override for explicit supervisor accesses). */
   setRflagsAc(ac: boolean): void {
+    this.vcpu.checkAlive();
     if (ac === this.regs.rflagsAc) return;
     this.regs.rflagsAc = ac;
     this.permissionsChanged();
@@ -602,6 +608,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
 
   /** Current privilege level (3 makes explicit accesses user accesses). */
   setCpl(cpl: number): void {
+    this.vcpu.checkAlive();
     if (!Number.isInteger(cpl) || cpl < 0 || cpl > 3) throw new HvmmuError('BAD_ARGUMENT', `CPL must be 0..3, got ${cpl}`);
     if (cpl === this.regs.cpl) return;
     this.regs.cpl = cpl;
@@ -614,6 +621,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
    * every shadow page is zapped too, since reserved-bit rules changed.
    */
   setCpuid(cpuid: { maxPhyAddr?: number; gbPages?: boolean; amd?: boolean }): void {
+    this.vcpu.checkAlive();
     const maxPhyAddr = cpuid.maxPhyAddr ?? this.regs.maxPhyAddr;
     checkMaxPhyAddr(maxPhyAddr);
     this.regs.maxPhyAddr = maxPhyAddr;
@@ -630,15 +638,17 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
    * kvm_mmu_invlpg). A non-canonical address is a no-op.
    */
   invlpg(va: number): void {
+    this.vcpu.checkAlive();
     if (!Number.isSafeInteger(va) || va < 0) throw new HvmmuError('BAD_ARGUMENT', `INVLPG address must be a non-negative safe integer, got ${va}`);
     this.invlpgPage(Math.floor(va / 4096));
   }
 
   /** INVLPG by virtual page number (for 57-bit / upper-half addresses). */
   invlpgPage(vpn: number): void {
+    this.vcpu.checkAlive();
     if (!Number.isSafeInteger(vpn) || vpn < 0) throw new HvmmuError('BAD_ARGUMENT', `virtual page must be a non-negative safe integer, got ${vpn}`);
     this.pages.stats.invlpgs++;
-    this.vcpu.tlb.flushPage(vpn);
+    this.vcpu.tlb.flushPage(DEFAULT_CONTEXT, vpn);
     if (this.cpuLevel >= 4) {
       const hi20 = Math.floor(vpn / TWO_POW_32);
       const top = this.cpuLevel === 5 ? hi20 >>> 12 : hi20 >>> 3;
@@ -659,7 +669,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
 
   /** Invalidate vpn in the current root only (a reflected #PF does this: kvm_inject_emulated_page_fault). */
   invalidateCurrent(vpn: number): void {
-    this.vcpu.tlb.flushPage(vpn);
+    this.vcpu.tlb.flushPage(DEFAULT_CONTEXT, vpn);
     if (this.rootKind !== ROOT_NORMAL && this.rootKind !== ROOT_SPECIAL) return;
     this.pages.remoteFlushOrZap(this.invalidateInRoot(this.rootSp, this.cpuLevel >= 4 ? vpn : vpn & 0xfffff));
   }
@@ -754,76 +764,28 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
 
   /**
    * Read `size` (1, 2, 4 or 8) bytes at virtual address va as the guest
-   * does (through the TLB and the MMU). Returns true with the value in
-   * `readLo`/`readHi`, or false with the fault in `vcpu.fault`.
+   * does (through the TLB and the MMU; core's guest-virtual access, little-
+   * endian as x86 is). Returns true with the value in `readLo`/`readHi`, or
+   * false with the fault in `vcpu.fault`.
    */
   read(va: number, size: number, access: number = Access.READ): boolean {
-    checkAccessArgs(va, size, access);
-    if ((access & Access.WRITE) !== 0) throw new HvmmuError('BAD_ARGUMENT', 'read() takes a read or fetch access');
-    const bytes = this.bytes8;
-    const first = Math.min(size, 4096 - (va % 4096));
-    const hpa1 = this.vcpu.translate(va, access);
-    if (hpa1 < 0) return false;
-    let hpa2 = -1;
-    if (first < size) {
-      hpa2 = this.vcpu.translate(va + first, access);
-      if (hpa2 < 0) return false;
-    }
-    const mem = this.pages.memslots.host.bytes;
-    for (let k = 0; k < size; k++) bytes[k] = mem[k < first ? hpa1 + k : hpa2 + k - first]!;
-    for (let k = size; k < 8; k++) bytes[k] = 0;
-    this.readLo = (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0;
-    this.readHi = (bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) >>> 0;
+    if (!this.vcpu.read(va, size, true, access)) return false;
+    this.readLo = this.vcpu.valueLo;
+    this.readHi = this.vcpu.valueHi;
     return true;
   }
 
   /**
-   * Write `size` bytes (little-endian value lo/hi) at va as the guest
-   * does. A write the hardware refuses but the guest's tables allow — to a
-   * write-protected guest page table — comes back as FaultKind.EMULATE and
-   * is emulated here (the bytes are stored, then the shadow pages of the
-   * written gfn are updated: kvm_mmu_track_write). Returns false with the
-   * fault in `vcpu.fault` for a guest fault, MMIO/holes (NO_MEMORY) and
-   * read-only memory (READ_ONLY). A write crossing a page checks both pages
-   * before writing either.
+   * Write `size` bytes (little-endian value lo/hi) at va as the guest does.
+   * A write the hardware refuses but the guest's tables allow — to a
+   * write-protected guest page table — is emulated by the MMU (the bytes are
+   * stored, then the shadow pages of the written gfn are updated:
+   * kvm_mmu_track_write). Returns false with the fault in `vcpu.fault` for a
+   * guest fault, MMIO/holes (NO_MEMORY) and read-only memory (READ_ONLY). A
+   * write crossing a page checks both pages before writing either.
    */
   write(va: number, size: number, lo: number, hi: number = 0, access: number = Access.WRITE): boolean {
-    checkAccessArgs(va, size, access | Access.WRITE);
-    access |= Access.WRITE;
-    const bytes = this.bytes8;
-    for (let k = 0; k < 4; k++) {
-      bytes[k] = (lo >>> (8 * k)) & 0xff;
-      bytes[k + 4] = (hi >>> (8 * k)) & 0xff;
-    }
-    const fault = this.vcpu.fault;
-    const first = Math.min(size, 4096 - (va % 4096));
-    const hpa1 = this.vcpu.translate(va, access);
-    if (hpa1 < 0 && fault.kind !== FaultKind.EMULATE) return false;
-    const gpa1 = hpa1 < 0 ? fault.gpa + (va % 4096) : -1;
-    let hpa2 = -1;
-    let gpa2 = -1;
-    if (first < size) {
-      hpa2 = this.vcpu.translate(va + first, access);
-      if (hpa2 < 0 && fault.kind !== FaultKind.EMULATE) return false;
-      if (hpa2 < 0) gpa2 = fault.gpa;
-    }
-    if (!this.storePart(hpa1, gpa1, 0, first, va)) return false;
-    if (first < size && !this.storePart(hpa2, gpa2, first, size - first, va + first)) return false;
-    fault.clear();
-    return true;
-  }
-
-  private storePart(hpa: number, gpa: number, from: number, len: number, va: number): boolean {
-    if (hpa >= 0) {
-      this.pages.memslots.host.bytes.set(this.bytes8.subarray(from, from + len), hpa);
-      return true;
-    }
-    if (this.pages.emulateWrite(this, gpa, this.bytes8, from, len)) return true;
-    const slot = this.pages.memslots.findByGfn(Math.floor(gpa / 4096));
-    const fault = this.vcpu.fault;
-    fault.set(slot !== undefined && slot.readOnly ? FaultKind.READ_ONLY : FaultKind.NO_MEMORY, 0,
-      Math.floor(va / 4096), va % 4096, Access.WRITE, gpa);
-    return false;
+    return this.vcpu.write(va, size, hi, lo, true, access);
   }
 }
 
@@ -831,10 +793,4 @@ function checkU32(name: string, value: number): void {
   if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
     throw new HvmmuError('BAD_ARGUMENT', `${name} must be an integer in [0, 2^32), got ${value}`);
   }
-}
-
-function checkAccessArgs(va: number, size: number, access: number): void {
-  if (!Number.isSafeInteger(va) || va < 0) throw new HvmmuError('BAD_ARGUMENT', `virtual address must be a non-negative safe integer, got ${va}`);
-  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new HvmmuError('BAD_ARGUMENT', `access size must be 1, 2, 4 or 8, got ${size}`);
-  if (!isValidAccess(access)) throw new HvmmuError('BAD_ARGUMENT', `invalid access ${access}`);
 }

@@ -1,5 +1,6 @@
 import { inject, injectable } from 'tsyringe';
-import { RMAP_INVALID, TRACE_HOOK, type Memslot, type TraceHook } from '@hvmmu/core';
+import { RMAP_INVALID, TRACE_HOOK, type TraceHook } from '@hvmmu/core';
+import type { X86Memslot } from '../X86ShadowTypes.js';
 import { ShadowPageTable } from '../shadow/ShadowPageTable.js';
 import { ShadowMmuStats } from '../mmu/ShadowMmuStats.js';
 import { SPTE_A } from '../spte/Spte.js';
@@ -36,21 +37,21 @@ export class InvalidRmapOps implements X86RmapOps {
     @inject(TRACE_HOOK) private readonly trace: TraceHook | null,
   ) {}
 
-  add(slot: Memslot, gfn: number, level: number, entry: number): void {
+  add(slot: X86Memslot, gfn: number, level: number, entry: number): void {
     this.warn('add', slot, gfn, level, entry);
   }
 
-  writeProtect(slot: Memslot, gfn: number, level: number): boolean {
+  writeProtect(slot: X86Memslot, gfn: number, level: number): boolean {
     this.warn('writeProtect', slot, gfn, level, 0);
     return false;
   }
 
-  clearWritable(slot: Memslot, gfn: number, level: number, _ptProtect: boolean): boolean {
+  clearWritable(slot: X86Memslot, gfn: number, level: number, _ptProtect: boolean): boolean {
     this.warn('writeProtect', slot, gfn, level, 0);
     return false;
   }
 
-  remove(slot: Memslot, gfn: number, level: number, entry: number): void {
+  remove(slot: X86Memslot, gfn: number, level: number, entry: number): void {
     const r = slotRmap(slot);
     if (r.pool.clearInPlace(r.heads[level - 1]!, gfnToIndex(gfn, slot.baseGfn, level), entry)) {
       r.entries--;
@@ -58,19 +59,19 @@ export class InvalidRmapOps implements X86RmapOps {
     }
   }
 
-  setPte(slot: Memslot, gfn: number, level: number, _hfn: number, _writable: boolean): boolean {
+  setPte(slot: X86Memslot, gfn: number, level: number, _hfn: number, _writable: boolean): boolean {
     return this.dropAll(slot, gfn, level) !== 0;
   }
 
-  age(slot: Memslot, gfn: number, level: number): boolean {
+  age(slot: X86Memslot, gfn: number, level: number): boolean {
     return this.dropAll(slot, gfn, level) === 2;
   }
 
-  testAge(slot: Memslot, gfn: number, level: number): boolean {
+  testAge(slot: X86Memslot, gfn: number, level: number): boolean {
     return this.dropAll(slot, gfn, level) === 2;
   }
 
-  unmap(slot: Memslot, gfn: number, level: number): boolean {
+  unmap(slot: X86Memslot, gfn: number, level: number): boolean {
     return this.dropAll(slot, gfn, level) !== 0;
   }
 
@@ -79,7 +80,7 @@ export class InvalidRmapOps implements X86RmapOps {
    * marker. Returns 0 if nothing was dropped, 1 if sptes were dropped, 2 if
    * at least one of them was young.
    */
-  private dropAll(slot: Memslot, gfn: number, level: number): number {
+  private dropAll(slot: X86Memslot, gfn: number, level: number): number {
     const r = slotRmap(slot);
     const heads = r.heads[level - 1]!;
     const at = gfnToIndex(gfn, slot.baseGfn, level);
@@ -122,7 +123,7 @@ export class InvalidRmapOps implements X86RmapOps {
     return young;
   }
 
-  private warn(op: string, slot: Memslot, gfn: number, level: number, entry: number): void {
+  private warn(op: string, slot: X86Memslot, gfn: number, level: number, entry: number): void {
     this.stats.invalidRmapWarnings++;
     if (this.trace !== null) {
       this.trace({ kind: 'x86.rmap.invalid-warning', op, slot: slot.id, gfn, level, entry });

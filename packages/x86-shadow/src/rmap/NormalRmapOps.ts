@@ -1,5 +1,6 @@
 import { inject, injectable } from 'tsyringe';
-import { RMAP_NORMAL, TlbShootdown, type Memslot } from '@hvmmu/core';
+import { RMAP_NORMAL, TlbShootdown } from '@hvmmu/core';
+import type { X86Memslot } from '../X86ShadowTypes.js';
 import { ShadowPageTable } from '../shadow/ShadowPageTable.js';
 import { ShadowMmuStats } from '../mmu/ShadowMmuStats.js';
 import {
@@ -26,7 +27,7 @@ export class NormalRmapOps implements X86RmapOps {
   ) {}
 
   /** rmap_add's list part; recycles (zaps) a list that grew past RMAP_RECYCLE_THRESHOLD. */
-  add(slot: Memslot, gfn: number, level: number, entry: number): void {
+  add(slot: X86Memslot, gfn: number, level: number, entry: number): void {
     // The first 4 KiB mapping of a gfn (every first-touch fault) takes the single-entry form
     // here; kept this small so the compiler inlines it into the fault path.
     const arch = slot.arch;
@@ -41,7 +42,7 @@ export class NormalRmapOps implements X86RmapOps {
     this.addToList(slot, gfn, level, entry);
   }
 
-  private addToList(slot: Memslot, gfn: number, level: number, entry: number): void {
+  private addToList(slot: X86Memslot, gfn: number, level: number, entry: number): void {
     const r = slotRmap(slot);
     const heads = r.heads[level - 1]!;
     const at = gfnToIndex(gfn, slot.baseGfn, level);
@@ -53,7 +54,7 @@ export class NormalRmapOps implements X86RmapOps {
     }
   }
 
-  remove(slot: Memslot, gfn: number, level: number, entry: number): void {
+  remove(slot: X86Memslot, gfn: number, level: number, entry: number): void {
     const r = slotRmap(slot);
     if (!r.pool.remove(r.heads[level - 1]!, gfnToIndex(gfn, slot.baseGfn, level), entry)) {
       throw new Error(`internal: rmap of slot ${slot.id} gfn ${gfn} level ${level} does not hold spte ${entry}`);
@@ -61,12 +62,12 @@ export class NormalRmapOps implements X86RmapOps {
     r.entries--;
   }
 
-  writeProtect(slot: Memslot, gfn: number, level: number): boolean {
+  writeProtect(slot: X86Memslot, gfn: number, level: number): boolean {
     return this.clearWritable(slot, gfn, level, true);
   }
 
   /** rmap_write_protect: clear W (and MMU-writable with ptProtect); flush if a writable spte lost W. */
-  clearWritable(slot: Memslot, gfn: number, level: number, ptProtect: boolean): boolean {
+  clearWritable(slot: X86Memslot, gfn: number, level: number, ptProtect: boolean): boolean {
     const n = this.collect(slot, gfn, level);
     if (n === 0) return false;
     const lo = this.spt.sptLo;
@@ -87,7 +88,7 @@ export class NormalRmapOps implements X86RmapOps {
    * otherwise they are re-pointed at `hfn` read-only (W, host-writable and
    * MMU-writable cleared) and marked for access tracking (A cleared).
    */
-  setPte(slot: Memslot, gfn: number, level: number, hfn: number, writable: boolean): boolean {
+  setPte(slot: X86Memslot, gfn: number, level: number, hfn: number, writable: boolean): boolean {
     if (writable) return this.unmap(slot, gfn, level);
     const n = this.collect(slot, gfn, level);
     const lo = this.spt.sptLo;
@@ -102,7 +103,7 @@ export class NormalRmapOps implements X86RmapOps {
   }
 
   /** kvm_age_rmap: clear A; true if any spte was young. */
-  age(slot: Memslot, gfn: number, level: number): boolean {
+  age(slot: X86Memslot, gfn: number, level: number): boolean {
     const n = this.collect(slot, gfn, level);
     const lo = this.spt.sptLo;
     let young = false;
@@ -118,7 +119,7 @@ export class NormalRmapOps implements X86RmapOps {
   }
 
   /** kvm_test_age_rmap: true if any spte is young; changes nothing. */
-  testAge(slot: Memslot, gfn: number, level: number): boolean {
+  testAge(slot: X86Memslot, gfn: number, level: number): boolean {
     const n = this.collect(slot, gfn, level);
     const lo = this.spt.sptLo;
     for (let k = 0; k < n; k++) if ((lo[this.scratch[k]!]! & SPTE_A) !== 0) return true;
@@ -126,7 +127,7 @@ export class NormalRmapOps implements X86RmapOps {
   }
 
   /** kvm_zap_rmap: clear every spte on the list, free its descriptors, empty the head. */
-  unmap(slot: Memslot, gfn: number, level: number): boolean {
+  unmap(slot: X86Memslot, gfn: number, level: number): boolean {
     const r = slotRmap(slot);
     const heads = r.heads[level - 1]!;
     const at = gfnToIndex(gfn, slot.baseGfn, level);
@@ -148,7 +149,7 @@ export class NormalRmapOps implements X86RmapOps {
   }
 
   /** Entries of the list for (gfn, level) into `scratch`; returns how many. */
-  private collect(slot: Memslot, gfn: number, level: number): number {
+  private collect(slot: X86Memslot, gfn: number, level: number): number {
     const r = slotRmap(slot);
     const val = r.heads[level - 1]![gfnToIndex(gfn, slot.baseGfn, level)]!;
     if (val === 0) return 0;

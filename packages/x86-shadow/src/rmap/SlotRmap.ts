@@ -1,4 +1,5 @@
-import { HvmmuError, type Memslot } from '@hvmmu/core';
+import { allocatePerPage } from '@hvmmu/core';
+import type { X86Memslot } from '../X86ShadowTypes.js';
 import { PteListPool } from './PteList.js';
 
 /** Mapping levels with an rmap: 4 KiB, 2 MiB, 1 GiB (KVM KVM_NR_PAGE_SIZES). */
@@ -27,45 +28,80 @@ export function gfnToIndex(gfn: number, baseGfn: number, level: number): number 
  * the invalid-rmap strategy's "memory freed with the slot".
  */
 export class SlotRmap {
+  /** Live entries (skip markers not counted). */
+  entries = 0;
+  /** Skip markers written by the invalid table's remove. */
+  skipped = 0;
+  private arrays: SlotRmapArrays | null = null;
+
+  constructor(private readonly baseGfn: number, private readonly npages: number) {}
+
   /** `heads[level - 1][index]`: pte_list head words. */
-  readonly heads: Uint32Array[];
-  readonly pool: PteListPool;
-  readonly writeTrack: Uint16Array;
+  get heads(): Uint32Array[] {
+    return (this.arrays ?? this.allocate()).heads;
+  }
+
+  get pool(): PteListPool {
+    return (this.arrays ?? this.allocate()).pool;
+  }
+
+  /** Upper-level shadow pages shadowing each gfn (KVM gfn_write_track). */
+  get writeTrack(): Uint16Array {
+    return (this.arrays ?? this.allocate()).writeTrack;
+  }
+
   /**
    * Valid shadow pages with gptes at each gfn, any level: lets the fault
    * path skip the hash-bucket walk of mmu_try_to_unsync_pages for the
    * common gfn that holds no guest page table.
    */
-  readonly shadowed: Uint16Array;
-  /** Live entries (skip markers not counted). */
-  entries = 0;
-  /** Skip markers written by the invalid table's remove. */
-  skipped = 0;
+  get shadowed(): Uint16Array {
+    return (this.arrays ?? this.allocate()).shadowed;
+  }
 
-  constructor(baseGfn: number, npages: number) {
-    this.heads = [];
-    for (let level = 1; level <= RMAP_LEVELS; level++) {
-      const n = gfnToIndex(baseGfn + npages - 1, baseGfn, level) + 1;
-      this.heads.push(new Uint32Array(n));
-    }
-    // Start small: a slot's rmap memory grows with what is mapped, not its size.
-    this.pool = new PteListPool(16);
-    this.writeTrack = new Uint16Array(npages);
-    this.shadowed = new Uint16Array(npages);
+  /** Whether the per-page arrays exist yet (they are made on first use, so an untouched slot costs nothing). */
+  get allocated(): boolean {
+    return this.arrays !== null;
   }
 
   get byteLength(): number {
-    let n = this.pool.byteLength + this.writeTrack.byteLength + this.shadowed.byteLength;
-    for (const h of this.heads) n += h.byteLength;
+    const a = this.arrays;
+    if (a === null) return 0;
+    let n = a.pool.byteLength + a.writeTrack.byteLength + a.shadowed.byteLength;
+    for (const h of a.heads) n += h.byteLength;
     return n;
+  }
+
+  /** The slot is gone: drop the arrays. */
+  release(): void {
+    this.arrays = null;
+    this.entries = 0;
+    this.skipped = 0;
+  }
+
+  private allocate(): SlotRmapArrays {
+    const { baseGfn, npages } = this;
+    const arrays = allocatePerPage('x86 rmap', npages, () => {
+      const heads: Uint32Array[] = [];
+      for (let level = 1; level <= RMAP_LEVELS; level++) {
+        heads.push(new Uint32Array(gfnToIndex(baseGfn + npages - 1, baseGfn, level) + 1));
+      }
+      // Start small: a slot's rmap memory grows with what is mapped, not its size.
+      return { heads, pool: new PteListPool(16), writeTrack: new Uint16Array(npages), shadowed: new Uint16Array(npages) };
+    });
+    this.arrays = arrays;
+    return arrays;
   }
 }
 
-/** The slot's rmap data; throws if the slot was never prepared by this backend (a core/backend bug). */
-export function slotRmap(slot: Memslot): SlotRmap {
-  const arch = slot.arch;
-  if (!(arch instanceof SlotRmap)) {
-    throw new HvmmuError('BACKEND_MISSING_BINDING', `memslot ${slot.id} has no x86 rmap data (was it prepared by this MMU?)`);
-  }
-  return arch;
+interface SlotRmapArrays {
+  readonly heads: Uint32Array[];
+  readonly pool: PteListPool;
+  readonly writeTrack: Uint16Array;
+  readonly shadowed: Uint16Array;
+}
+
+/** The slot's rmap data (made by the MMU's prepareMemslot). */
+export function slotRmap(slot: X86Memslot): SlotRmap {
+  return slot.arch;
 }

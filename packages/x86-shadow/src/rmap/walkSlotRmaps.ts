@@ -1,5 +1,5 @@
-import type { Memslot } from '@hvmmu/core';
 import { RMAP_LEVELS, gfnToIndex, pagesPerLevel, slotRmap } from './SlotRmap.js';
+import type { X86Memslot } from '../X86ShadowTypes.js';
 import type { X86RmapOps } from './X86RmapOps.js';
 
 /** Which rmap operation `walkSlotRmaps` applies to each non-empty head. */
@@ -18,7 +18,7 @@ export type RmapWalkOpValue = (typeof RmapWalkOp)[keyof typeof RmapWalkOp];
  * 1G). Returns true if any call did (flush needed / young); TEST_AGE stops
  * at the first young head.
  */
-export function walkSlotRmaps(slot: Memslot, startGfn: number, endGfn: number, op: RmapWalkOpValue): boolean {
+export function walkSlotRmaps(slot: X86Memslot, startGfn: number, endGfn: number, op: RmapWalkOpValue): boolean {
   const start = Math.max(startGfn, slot.baseGfn);
   const end = Math.min(endGfn, slot.baseGfn + slot.npages);
   if (start >= end) return false;

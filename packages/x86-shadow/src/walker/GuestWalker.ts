@@ -1,5 +1,5 @@
 import { Access, ACCESS_MASK, FlatGuestMemory, HvmmuError, type GuestMemory } from '@hvmmu/core';
-import { GuestPhysMemory } from '../mmu/GuestPhysMemory.js';
+import { GuestPhysMemory } from '@hvmmu/core';
 import { GuestWalk } from './GuestWalk.js';
 import { ACC, ACCESS_KEY_AC, ACCESS_KEY_CPL3, PagingContext } from './PagingContext.js';
 import { PFERR, PagingMode, type X86Registers } from './X86Registers.js';

@@ -72,7 +72,7 @@ const KINDS = [
 ];
 
 function build(mode: Mode, strategy: string, hostRootLevel: number, wp: boolean, smep: boolean, smap: boolean, pke: boolean) {
-  const t = makeVm({ slotBytes: 4 << 20, backendOptions: { hostRootLevel, memslotInvalidation: strategy } });
+  const t = makeVm({ slotBytes: 4 << 20, backendOptions: { hostRootLevel: hostRootLevel as 3 | 4 | 5, memslotInvalidation: strategy as 'fast-zap' | 'invalid-rmap' } });
   t.mem.create({ id: 1, guestPhysAddr: DATA_GFN * 4096, size: DATA_PAGES * 4096 });
   const b = new TableBuilder(t.mem, mode, TABLES);
   const vas = vasFor(mode);

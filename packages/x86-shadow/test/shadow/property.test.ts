@@ -94,7 +94,7 @@ interface World extends TestVm {
 }
 
 function build(mode: GuestMode, strategy: string, hostRootLevel: number, pke: boolean): World {
-  const t = makeVm({ backendOptions: { memslotInvalidation: strategy, hostRootLevel }, slotBytes: 4 << 20, tlbEntries: 64 });
+  const t = makeVm({ backendOptions: { memslotInvalidation: strategy as 'fast-zap' | 'invalid-rmap', hostRootLevel: hostRootLevel as 3 | 4 | 5 }, slotBytes: 4 << 20, tlbEntries: 64 });
   const layout = LAYOUTS[mode];
   const b = new TableBuilder(t.mem, mode, POOL_BASE);
   const roots = [b.root(), b.root()];

@@ -220,7 +220,7 @@ describe('special shadow pages (seed §3)', () => {
 
   it('pml4 / pml5 special levels wrap the PAE page when the host root is 4 or 5 levels', () => {
     for (const hostRootLevel of [4, 5]) {
-      const t = makeVm({ backendOptions: { hostRootLevel } });
+      const t = makeVm({ backendOptions: { hostRootLevel: hostRootLevel as 3 | 4 | 5 } });
       const b = new TableBuilder(t.mem, 'bits32', 0x10_0000);
       const pd = b.root();
       b.map4k(pd, 0x0040_0000, 0x20_0000, P | W | U);

@@ -1,5 +1,8 @@
-import { Hypervisor, type MemslotTable, type Vcpu, type Vm } from '@hvmmu/core';
-import { CR0, CR4, EFER, x86ShadowBackend, x86Vcpu, type X86VcpuMmu } from '@hvmmu/x86-shadow';
+import { Hypervisor, type BackendOptionsInput, type MemslotTable, type Vcpu as CoreVcpu, type Vm as CoreVm } from '@hvmmu/core';
+import type { X86ShadowOptions, X86ShadowTypes } from '@hvmmu/x86-shadow';
+import { CR0, CR4, EFER, x86ShadowBackend, type X86VcpuMmu } from '@hvmmu/x86-shadow';
+type Vcpu = CoreVcpu<X86ShadowTypes>;
+type Vm = CoreVm<X86ShadowTypes>;
 
 /** Guest entry bits (SDM 4.3-4.5), written independently of the MMU's constants. */
 export const P = 1;
@@ -19,14 +22,14 @@ export interface TestVm {
   readonly vm: Vm;
   readonly vcpu: Vcpu;
   readonly x: X86VcpuMmu;
-  readonly mem: MemslotTable;
+  readonly mem: MemslotTable<X86ShadowTypes>;
 }
 
 export interface TestVmOptions {
   readonly memoryBytes?: number;
   /** Size of slot 0 at gpa 0. */
   readonly slotBytes?: number;
-  readonly backendOptions?: Readonly<Record<string, unknown>>;
+  readonly backendOptions?: BackendOptionsInput<X86ShadowOptions>;
   readonly tlbEntries?: number;
 }
 
@@ -39,7 +42,7 @@ export function makeVm(options: TestVmOptions = {}): TestVm {
   });
   vm.memslots.create({ id: 0, guestPhysAddr: 0, size: options.slotBytes ?? 16 << 20 });
   const vcpu = vm.createVcpu();
-  return { hv, vm, vcpu, x: x86Vcpu(vcpu), mem: vm.memslots };
+  return { hv, vm, vcpu, x: vcpu.arch, mem: vm.memslots };
 }
 
 /** Control registers of each mode (paging on, WP on, NX on where it exists). */

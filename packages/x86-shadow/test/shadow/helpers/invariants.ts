@@ -1,9 +1,12 @@
-import { FRAME_ZERO, type Memslot, type Vm } from '@hvmmu/core';
+import { FRAME_ZERO, type Memslot as CoreMemslot, type Vm as CoreVm } from '@hvmmu/core';
+import type { X86ShadowTypes } from '@hvmmu/x86-shadow';
 import {
   PTE_LIST_DESC_WORDS, PTE_LIST_EXT, PTE_LIST_SPTE_SKIP, ROLE_DIRECT, ROLE_INVALID, ROLE_PASSTHROUGH,
   ROOT_NORMAL, ROOT_SPECIAL, SP_HASHED, SP_IN_USE, SP_ON_ACTIVE_LIST, SP_SPECIAL, SP_UNSYNC, SlotRmap,
-  X86ShadowMmu, mmuHash, type PteListPool, type ShadowPageTable, type X86VcpuMmu, x86Vcpu,
+  X86ShadowMmu, mmuHash, type PteListPool, type ShadowPageTable, type X86VcpuMmu,
 } from '@hvmmu/x86-shadow';
+type Memslot = CoreMemslot<X86ShadowTypes>;
+type Vm = CoreVm<X86ShadowTypes>;
 
 // SPTE bits (KVM spte.h legacy layout), restated for the checker.
 const S_P = 1;
@@ -227,7 +230,7 @@ export function checkInvariants(vm: Vm, options: InvariantOptions = {}): string[
     }
     if (spt.listNext[spt.listPrev[sp]!] !== sp) errors.push(`active list link broken at ${sp}`);
   }
-  for (const v of vm.vcpus) checkSpecialRoots(x86Vcpu(v), spt, errors);
+  for (const v of vm.vcpus) checkSpecialRoots(v.arch, spt, errors);
   return errors;
 }
 

@@ -1,12 +1,15 @@
-import { Access, FaultKind, HvmmuError, TRANSLATE_FAULT, type Vcpu, type Vm } from '@hvmmu/core';
+import { Access, FaultKind, HvmmuError, TRANSLATE_FAULT, type Vcpu as CoreVcpu, type Vm as CoreVm } from '@hvmmu/core';
+import type { X86ShadowTypes, X86VcpuMmu } from '@hvmmu/x86-shadow';
 import {
   GuestPerm, type ConformanceGuest, type ConformanceHarness, type DataRegion, type GuestAnswer, type HostileGuestAction,
   type MappingLeaf, type MmuSnapshot, type RmapRecord,
 } from '@hvmmu/conformance';
 import {
-  PTE_LIST_SPTE_SKIP, SlotRmap, VECTOR_GP, X86ShadowMmu, x86ShadowBackend, x86Vcpu,
+  PTE_LIST_SPTE_SKIP, SlotRmap, VECTOR_GP, X86ShadowMmu, x86ShadowBackend,
 } from '@hvmmu/x86-shadow';
 import { NX_HI, P, PS, U, W } from './guest.js';
+type Vcpu = CoreVcpu<X86ShadowTypes>;
+type Vm = CoreVm<X86ShadowTypes>;
 
 /** The harness's own memslot (page tables), below the data region. */
 const SYSTEM_SLOT_ID = 0;
@@ -42,7 +45,7 @@ export function createX86Harness(): ConformanceHarness {
       memslotInvalidation: strategy,
       backendOptions: { memslotInvalidation: strategy },
     })),
-    attach: (vm) => new X86Guest(vm),
+    attach: (vm) => new X86Guest(vm as unknown as Vm),
   };
 }
 
@@ -61,7 +64,7 @@ class X86Guest implements ConformanceGuest {
   }
 
   initVcpu(vcpu: Vcpu): void {
-    const ok = x86Vcpu(vcpu).loadControlRegisters({
+    const ok = vcpu.arch.loadControlRegisters({
       cr0: 0x8001_0001, // PG | WP | PE
       cr3: this.pml4,
       cr4: 0x20, // PAE
@@ -127,7 +130,7 @@ class X86Guest implements ConformanceGuest {
       }
     }
     const registers = this.vm.vcpus.map((v) => {
-      const r = x86Vcpu(v).regs;
+      const r = v.arch.regs;
       return { cr0: r.cr0, cr3: r.cr3, cr4: r.cr4, efer: r.efer };
     });
     return { leaves, rmap, registers };
@@ -197,12 +200,12 @@ class X86Guest implements ConformanceGuest {
   }
 
   /** The guest stores `lo/hi` at gpa (in the system slot) through its window, or host-side before any vCPU runs. */
-  private guestWrite(vcpu: Vcpu | undefined, gpa: number, lo: number, hi: number): void {
+  private guestWrite(vcpu: CoreVcpu | undefined, gpa: number, lo: number, hi: number): void {
     if (vcpu === undefined) {
       this.vm.memslots.write64Halves(gpa, hi, lo, true);
       return;
     }
-    const x = x86Vcpu(vcpu);
+    const x = vcpu.arch as X86VcpuMmu;
     const va = WINDOW_VPN * 4096 + gpa;
     if (!x.write(va, 8, lo, hi)) {
       throw new Error(`harness: the guest could not write its page table at ${gpa.toString(16)} (fault ${vcpu.fault.kind}/${vcpu.fault.code})`);
@@ -215,17 +218,17 @@ class X86Guest implements ConformanceGuest {
   private setPte(va: number, gpa: number, lo: number, hi: number, invalidate: boolean): void {
     const vcpu = this.vm.vcpus[0];
     this.guestWrite(vcpu, this.tableAt(vcpu, va, 1) + (Math.floor(va / 4096) % 512) * 8, (gpa | lo) >>> 0, hi);
-    if (invalidate) for (const v of this.vm.vcpus) x86Vcpu(v).invlpg(va);
+    if (invalidate) for (const v of this.vm.vcpus) v.arch.invlpg(va);
   }
 
   /** Write the PDE for va (tables above it are created). */
-  private setPde(vcpu: Vcpu, va: number, lo: number): void {
+  private setPde(vcpu: CoreVcpu, va: number, lo: number): void {
     this.guestWrite(vcpu, this.tableAt(vcpu, va, 2) + (Math.floor(va / 2 ** 21) % 512) * 8, lo, 0);
-    x86Vcpu(vcpu).invlpg(va);
+    (vcpu.arch as X86VcpuMmu).invlpg(va);
   }
 
   /** The table holding va's entry at `level`, creating missing tables above it (P|W|U) as the guest would. */
-  private tableAt(vcpu: Vcpu | undefined, va: number, level: number): number {
+  private tableAt(vcpu: CoreVcpu | undefined, va: number, level: number): number {
     let table = this.pml4;
     for (let l = 4; l > level; l--) {
       const at = table + (Math.floor(va / 2 ** (12 + 9 * (l - 1))) % 512) * 8;
@@ -243,9 +246,9 @@ class X86Guest implements ConformanceGuest {
 }
 
 /** An access and how the architecture answered it (#GP reported as an exception). */
-function answer(vcpu: Vcpu, va: number, access: number): GuestAnswer {
+function answer(vcpu: CoreVcpu, va: number, access: number): GuestAnswer {
   if (vcpu.translate(va, access) !== TRANSLATE_FAULT) return { kind: 'completed' };
-  if (vcpu.fault.kind === FaultKind.GUEST && x86Vcpu(vcpu).lastExceptionVector === VECTOR_GP) {
+  if (vcpu.fault.kind === FaultKind.GUEST && vcpu.fault.vector === VECTOR_GP) {
     return { kind: 'exception', vector: VECTOR_GP, code: 0 };
   }
   return { kind: 'fault', fault: vcpu.fault.kind, code: vcpu.fault.code };

@@ -1,4 +1,5 @@
-import type { RmapOps, TlbShootdown, TraceHook } from '@hvmmu/core';
+import { DEFAULT_CONTEXT, type TlbShootdown, type TraceHook } from '@hvmmu/core';
+import type { IdentityRmapOps } from './IdentityRmapOps.js';
 import type { HostStageTable } from './HostStageTable.js';
 import type { IdentitySlotRmap } from './IdentitySlotRmap.js';
 
@@ -8,7 +9,7 @@ export interface IdentityRmapCounters {
   drops: number;
   /** Entries that lost write access (dirty-log arming). */
   writeProtects: number;
-  /** Operations that must never reach an invalid slot (seed §2: add, write-protect). */
+  /** Operations that must never reach an invalid slot (add, write-protect: KVM's invalid-slot handlers warn). */
   invalidSlotWarnings: number;
 }
 
@@ -29,18 +30,19 @@ export class IdentityRmapContext {
   /**
    * Drop the entry at rmap page `index` (gfn): clear the table entry and the
    * rmap head, then shoot the page down in every vCPU's TLB. Identity paging
-   * makes the virtual page equal to gfn, so one page flush per vCPU is exact.
+   * makes the virtual page equal to gfn, in the one translation context, so
+   * one page flush per vCPU is exact.
    */
   dropEntry(rmap: IdentitySlotRmap, index: number, gfn: number): boolean {
     const entry = rmap.entryAt(index);
     if (entry < 0) return false;
     this.table.clear(entry);
     rmap.clear(index);
-    this.tlbs.flushPage(gfn);
+    this.tlbs.flushPage(DEFAULT_CONTEXT, gfn);
     this.counters.drops++;
     return true;
   }
 }
 
 /** How a VM builds one of its identity rmap tables; lets a caller substitute its own strategy. */
-export type IdentityRmapOpsClass = new (context: IdentityRmapContext) => RmapOps;
+export type IdentityRmapOpsClass = new (context: IdentityRmapContext) => IdentityRmapOps;

@@ -17,3 +17,9 @@ export const IdentityFaultCode = {
   /** The protection byte itself could not be read (the table lies outside guest memory). */
   TABLE: 1 << 5,
 } as const;
+
+/** The identity machine's exception vectors (its own numbering). */
+export const IdentityFaultVector = {
+  /** A protection-table fault; its code is `IdentityFaultCode` bits. */
+  PROTECTION: 1,
+} as const;

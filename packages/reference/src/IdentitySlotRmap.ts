@@ -1,10 +1,11 @@
-import { HvmmuError, type Memslot } from '@hvmmu/core';
+import type { Memslot } from '@hvmmu/core';
+import type { IdentityTypes } from './IdentityTypes.js';
 
 /** An empty rmap head (KVM: `rmap_head->val == 0`). */
 export const RMAP_EMPTY = 0;
 
 /**
- * The identity backend's per-memslot rmap, KVM's placement (`slot->arch.rmap[level - 1][gfn - base_gfn]`) on a
+ * The identity backend's per-memslot rmap (`slot.arch`), KVM's placement (`slot->arch.rmap[level - 1][gfn - base_gfn]`) on a
  * typed array: one head per 4 KiB page of the slot. The identity table maps a
  * gfn at most once per VM, so a head is either empty or holds the single
  * entry (stored as entry + 1, so 0 stays "empty" as in KVM's encoding). Only
@@ -24,12 +25,8 @@ export class IdentitySlotRmap {
   }
 
   /** The rmap a slot carries, created by the identity MMU's `prepareMemslot`. */
-  static of(slot: Memslot): IdentitySlotRmap {
-    const rmap = slot.arch;
-    if (!(rmap instanceof IdentitySlotRmap)) {
-      throw new HvmmuError('BACKEND_INVALID', `memslot ${slot.id} carries no identity rmap (was it prepared by another backend?)`);
-    }
-    return rmap;
+  static of(slot: Memslot<IdentityTypes>): IdentitySlotRmap {
+    return slot.arch;
   }
 
   /** Entry recorded for page `index`, or −1. */

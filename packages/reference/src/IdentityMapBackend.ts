@@ -2,9 +2,11 @@ import {
   HYPERCALL_ABI,
   HYPERCALL_HANDLER,
   MMU,
+  MemslotInvalidation,
   RMAP_OPS,
   TlbShootdown,
   TRACE_HOOK,
+  memslotInvalidationOption,
   type BackendModule,
   type VmConfig,
 } from '@hvmmu/core';
@@ -12,13 +14,8 @@ import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { HostStageTable } from './HostStageTable.js';
 import { IDENTITY_HYPERCALL_ABI } from './IdentityHypercallAbi.js';
 import { IdentityInvalidRmapOps } from './IdentityInvalidRmapOps.js';
-import {
-  IDENTITY_FEATURES,
-  IDENTITY_MEMSLOT_INVALIDATION,
-  IdentityMemslotInvalidation,
-  identityMemslotInvalidationOf,
-  type IdentityMapFeatures,
-} from './IdentityMapFeatures.js';
+import { IDENTITY_FEATURES, type IdentityMapFeatures } from './IdentityMapFeatures.js';
+import type { IdentityTypes } from './IdentityTypes.js';
 import { IdentityMmu } from './IdentityMmu.js';
 import { IdentityNormalRmapOps } from './IdentityNormalRmapOps.js';
 import { IdentityRmapContext, type IdentityRmapOpsClass } from './IdentityRmapContext.js';
@@ -55,7 +52,7 @@ export interface IdentityMapOptions {
  * backend. Capabilities are derived from the options, so a configuration that
  * turns a feature off also declares it absent.
  */
-export function createIdentityMapBackend(options: IdentityMapOptions = {}): BackendModule {
+export function createIdentityMapBackend(options: IdentityMapOptions = {}): BackendModule<IdentityTypes> {
   const features: IdentityMapFeatures = {
     id: options.id ?? defaultId(options),
     dirtyLogging: options.dirtyLogging ?? true,
@@ -70,18 +67,18 @@ export function createIdentityMapBackend(options: IdentityMapOptions = {}): Back
     description: 'Identity-mapped guest (paging off, optional protection table) over a host-stage radix table; reference backend of @hvmmu/conformance',
     capabilities: {
       pagingModes: [IDENTITY_PAGING_MODE],
-      nestedGuests: false,
-      specialRoots: false,
-      htabStream: false,
       dirtyLogging: features.dirtyLogging,
       readOnlyMemslots: features.readOnlyMemslots,
       hostInvalidation: features.hostInvalidation,
-      memslotInvalidation: [IdentityMemslotInvalidation.INVALID_RMAP, IdentityMemslotInvalidation.ZAP_ALL],
+      memslotInvalidation: [MemslotInvalidation.INVALID_RMAP, MemslotInvalidation.FAST_ZAP],
       hypercallAbi: features.hypercalls ? IDENTITY_HYPERCALL_ABI.name : 'none',
+      translationContexts: 'single',
+      features: { identityPaging: true },
     },
-    register(container: DependencyContainer, config: VmConfig): void {
-      // Validate options here, not in a constructor: tsyringe would wrap the HvmmuError.
-      container.register(IDENTITY_MEMSLOT_INVALIDATION, { useValue: identityMemslotInvalidationOf(config) });
+    options: {
+      memslotInvalidation: memslotInvalidationOption([MemslotInvalidation.INVALID_RMAP, MemslotInvalidation.FAST_ZAP], MemslotInvalidation.INVALID_RMAP),
+    },
+    register(container: DependencyContainer, config: VmConfig<IdentityTypes['options']>): void {
       container.register(IDENTITY_FEATURES, { useValue: features });
       container.register(HostStageTable, { useFactory: instanceCachingFactory(() => new HostStageTable(config.guestPhysBits)) });
       container.register(IdentityRmapContext, {
@@ -106,4 +103,4 @@ function defaultId(options: IdentityMapOptions): string {
 }
 
 /** The identity backend with every feature on. */
-export const identityMapBackend: BackendModule = createIdentityMapBackend();
+export const identityMapBackend: BackendModule<IdentityTypes> = createIdentityMapBackend();

@@ -1,20 +1,22 @@
-import { HvmmuError, RMAP_NORMAL, type Memslot, type RmapOps } from '@hvmmu/core';
+import { DEFAULT_CONTEXT, HvmmuError, RMAP_NORMAL, type Memslot } from '@hvmmu/core';
+import type { IdentityRmapOps } from './IdentityRmapOps.js';
+import type { IdentityTypes } from './IdentityTypes.js';
 import type { IdentityRmapContext } from './IdentityRmapContext.js';
 import { IdentitySlotRmap } from './IdentitySlotRmap.js';
 
 /**
- * The `normal` rmap table of the identity backend: the seven operations of
- * seed §2 on a live slot, following KVM's handlers (mmu.c): unmap zaps,
+ * The `normal` rmap table of the identity backend: the seven rmap operations
+ * on a live slot, following KVM's handlers (mmu.c): unmap zaps,
  * write-protect clears W, set_pte re-points read-only (or zaps when the new
  * host page is writable), age clears the accessed bit. Every change that could
  * leave a stale translation shoots the page down in all TLBs before returning.
  */
-export class IdentityNormalRmapOps implements RmapOps {
+export class IdentityNormalRmapOps implements IdentityRmapOps {
   readonly name: string = RMAP_NORMAL;
 
   constructor(protected readonly context: IdentityRmapContext) {}
 
-  add(slot: Memslot, gfn: number, level: number, entry: number): void {
+  add(slot: Memslot<IdentityTypes>, gfn: number, level: number, entry: number): void {
     const rmap = IdentitySlotRmap.of(slot);
     const index = gfn - slot.baseGfn;
     const old = rmap.entryAt(index);
@@ -25,23 +27,23 @@ export class IdentityNormalRmapOps implements RmapOps {
     rmap.set(index, entry);
   }
 
-  remove(slot: Memslot, gfn: number, _level: number, entry: number): void {
+  remove(slot: Memslot<IdentityTypes>, gfn: number, _level: number, entry: number): void {
     const rmap = IdentitySlotRmap.of(slot);
     const index = gfn - slot.baseGfn;
     if (rmap.entryAt(index) === entry) rmap.clear(index);
   }
 
-  writeProtect(slot: Memslot, gfn: number, _level: number): boolean {
+  writeProtect(slot: Memslot<IdentityTypes>, gfn: number, _level: number): boolean {
     const { table, tlbs, counters } = this.context;
     const entry = IdentitySlotRmap.of(slot).entryAt(gfn - slot.baseGfn);
     if (entry < 0 || !table.isWritable(entry)) return false;
     table.setWritable(entry, false);
-    tlbs.flushPage(gfn);
+    tlbs.flushPage(DEFAULT_CONTEXT, gfn);
     counters.writeProtects++;
     return true;
   }
 
-  setPte(slot: Memslot, gfn: number, _level: number, hfn: number, writable: boolean): boolean {
+  setPte(slot: Memslot<IdentityTypes>, gfn: number, _level: number, hfn: number, writable: boolean): boolean {
     const { table, tlbs } = this.context;
     const rmap = IdentitySlotRmap.of(slot);
     const index = gfn - slot.baseGfn;
@@ -52,11 +54,11 @@ export class IdentityNormalRmapOps implements RmapOps {
     if (writable) return this.context.dropEntry(rmap, index, gfn);
     table.repoint(entry, hfn);
     table.setWritable(entry, false);
-    tlbs.flushPage(gfn);
+    tlbs.flushPage(DEFAULT_CONTEXT, gfn);
     return true;
   }
 
-  age(slot: Memslot, gfn: number, _level: number): boolean {
+  age(slot: Memslot<IdentityTypes>, gfn: number, _level: number): boolean {
     const { table } = this.context;
     const entry = IdentitySlotRmap.of(slot).entryAt(gfn - slot.baseGfn);
     if (entry < 0 || !table.isAccessed(entry)) return false;
@@ -66,12 +68,12 @@ export class IdentityNormalRmapOps implements RmapOps {
     return true;
   }
 
-  testAge(slot: Memslot, gfn: number, _level: number): boolean {
+  testAge(slot: Memslot<IdentityTypes>, gfn: number, _level: number): boolean {
     const entry = IdentitySlotRmap.of(slot).entryAt(gfn - slot.baseGfn);
     return entry >= 0 && this.context.table.isAccessed(entry);
   }
 
-  unmap(slot: Memslot, gfn: number, _level: number): boolean {
+  unmap(slot: Memslot<IdentityTypes>, gfn: number, _level: number): boolean {
     return this.context.dropEntry(IdentitySlotRmap.of(slot), gfn - slot.baseGfn, gfn);
   }
 }

@@ -1,18 +1,17 @@
-import { Access, FaultKind, HvmmuError, type BackendModule, type Vcpu, type Vm } from '@hvmmu/core';
+import { Access, DEFAULT_CONTEXT, FaultKind, HvmmuError, type BackendModule, type Vcpu, type Vm } from '@hvmmu/core';
 import {
   GuestPerm,
   type ConformanceGuest,
   type ConformanceHarness,
   type DataRegion,
   type HostileGuestAction,
-} from '../ConformanceHarness.js';
-import { accessAnswer, hypercallAnswer } from '../GuestAnswers.js';
-import type { MmuSnapshot } from '../MmuSnapshot.js';
-import { identityMapBackend, IDENTITY_PAGING_MODE } from './IdentityMapBackend.js';
-import { IdentityFaultCode } from './IdentityFaultCode.js';
-import { IDENTITY_HYPERCALL_ABI, IdentityHypercall } from './IdentityHypercallAbi.js';
-import { IdentityMmu } from './IdentityMmu.js';
-import { ProtectionBits, accessFaultBits } from './IdentityProtection.js';
+} from './ConformanceHarness.js';
+import { accessAnswer, hypercallAnswer } from './GuestAnswers.js';
+import type { MmuSnapshot } from './MmuSnapshot.js';
+import {
+  IDENTITY_HYPERCALL_ABI, IDENTITY_PAGING_MODE, IdentityFaultCode, IdentityHypercall, IdentityMmu, ProtectionBits, accessFaultBits,
+  identityMapBackend,
+} from '@hvmmu/reference';
 
 /** The harness's own memslot: one page at gpa 0 holding the protection table. */
 const SYSTEM_SLOT_ID = 0;
@@ -134,6 +133,6 @@ class IdentityMapGuest implements ConformanceGuest {
   /** The guest writes its protection byte, then invalidates the page on every vCPU. */
   private setProtection(gfn: number, prot: number): void {
     this.vm.memslots.write8(PROTECTION_TABLE_GPA + gfn, prot);
-    for (const vcpu of this.vm.vcpus) vcpu.tlb.flushPage(gfn);
+    for (const vcpu of this.vm.vcpus) vcpu.tlb.flushPage(DEFAULT_CONTEXT, gfn);
   }
 }

@@ -1,9 +1,11 @@
-import { RMAP_INVALID, type Memslot, type RmapOps } from '@hvmmu/core';
+import { RMAP_INVALID, type Memslot } from '@hvmmu/core';
+import type { IdentityRmapOps } from './IdentityRmapOps.js';
+import type { IdentityTypes } from './IdentityTypes.js';
 import type { IdentityRmapContext } from './IdentityRmapContext.js';
 import { IdentitySlotRmap } from './IdentitySlotRmap.js';
 
 /**
- * The `invalid` rmap table (seed §2, x86-shadow-mmu.md §3.4): what a slot
+ * The `invalid` rmap table (KVM x86's handlers for a slot being deleted, arch/x86/kvm/mmu/mmu.c): what a slot
  * being deleted or moved points at while the MMU tears down its mappings.
  * No translation can reach an invalid slot, so add and write-protect must
  * never happen: they warn (counted and traced) and do nothing. Remove clears
@@ -11,47 +13,47 @@ import { IdentitySlotRmap } from './IdentitySlotRmap.js';
  * set_pte, age and test_age all drop what they find: any entry still mapping
  * an invalid slot is stale and cannot be re-pointed or kept young.
  */
-export class IdentityInvalidRmapOps implements RmapOps {
+export class IdentityInvalidRmapOps implements IdentityRmapOps {
   readonly name: string = RMAP_INVALID;
 
   constructor(protected readonly context: IdentityRmapContext) {}
 
-  add(slot: Memslot, gfn: number, level: number, entry: number): void {
+  add(slot: Memslot<IdentityTypes>, gfn: number, level: number, entry: number): void {
     this.warn('add', slot, gfn, level, entry);
   }
 
-  remove(slot: Memslot, gfn: number, _level: number, entry: number): void {
+  remove(slot: Memslot<IdentityTypes>, gfn: number, _level: number, entry: number): void {
     const rmap = IdentitySlotRmap.of(slot);
     const index = gfn - slot.baseGfn;
     if (rmap.entryAt(index) === entry) rmap.clear(index);
   }
 
-  writeProtect(slot: Memslot, gfn: number, level: number): boolean {
+  writeProtect(slot: Memslot<IdentityTypes>, gfn: number, level: number): boolean {
     this.warn('writeProtect', slot, gfn, level, -1);
     return false;
   }
 
-  setPte(slot: Memslot, gfn: number, _level: number, _hfn: number, _writable: boolean): boolean {
+  setPte(slot: Memslot<IdentityTypes>, gfn: number, _level: number, _hfn: number, _writable: boolean): boolean {
     return this.drop(slot, gfn);
   }
 
-  age(slot: Memslot, gfn: number, _level: number): boolean {
+  age(slot: Memslot<IdentityTypes>, gfn: number, _level: number): boolean {
     return this.drop(slot, gfn);
   }
 
-  testAge(slot: Memslot, gfn: number, _level: number): boolean {
+  testAge(slot: Memslot<IdentityTypes>, gfn: number, _level: number): boolean {
     return this.drop(slot, gfn);
   }
 
-  unmap(slot: Memslot, gfn: number, _level: number): boolean {
+  unmap(slot: Memslot<IdentityTypes>, gfn: number, _level: number): boolean {
     return this.drop(slot, gfn);
   }
 
-  private drop(slot: Memslot, gfn: number): boolean {
+  private drop(slot: Memslot<IdentityTypes>, gfn: number): boolean {
     return this.context.dropEntry(IdentitySlotRmap.of(slot), gfn - slot.baseGfn, gfn);
   }
 
-  private warn(op: string, slot: Memslot, gfn: number, level: number, entry: number): void {
+  private warn(op: string, slot: Memslot<IdentityTypes>, gfn: number, level: number, entry: number): void {
     this.context.counters.invalidSlotWarnings++;
     const trace = this.context.trace;
     if (trace !== null) trace({ kind: 'rmap-invalid-slot-warning', op, slot: slot.id, gfn, level, entry });

@@ -1,10 +1,9 @@
-// The identity-mapped reference backend and its conformance harness. This entry point
-// does not import vitest, so programs (the CLI, benchmarks) can use the backend alone.
-// Core first: it loads reflect-metadata, which tsyringe needs before it is imported (toolchain.md, DI pitfall 4).
+// The identity-mapped reference backend: the smallest complete backend, for examples,
+// tests and programs (the CLI, benchmarks). No test runner is imported.
+// Core first: it loads reflect-metadata, which tsyringe reads when it is imported.
 import '@hvmmu/core';
 
 export { createIdentityMapBackend, identityMapBackend, IDENTITY_PAGING_MODE, type IdentityMapOptions } from './IdentityMapBackend.js';
-export { createIdentityMapHarness } from './IdentityMapHarness.js';
 export { IdentityMmu, IdentityPageState } from './IdentityMmu.js';
 export { IdentityTranslator, IDENTITY_MISS_HOST } from './IdentityTranslator.js';
 export { HostStageTable, HostStageFlags } from './HostStageTable.js';
@@ -17,11 +16,8 @@ export { ProtectionBits, PROTECTION_ALL, PROTECTION_RESERVED, PERM_BY_PROTECTION
 export { IDENTITY_HYPERCALL_ABI, IdentityHypercall } from './IdentityHypercallAbi.js';
 export { SetProtectionTableHypercall } from './SetProtectionTableHypercall.js';
 export { QueryPageHypercall } from './QueryPageHypercall.js';
-export {
-  IDENTITY_FEATURES,
-  IDENTITY_MEMSLOT_INVALIDATION,
-  IdentityMemslotInvalidation,
-  identityMemslotInvalidationOf,
-  type IdentityMapFeatures,
-  type IdentityMemslotInvalidationValue,
-} from './IdentityMapFeatures.js';
+export { IDENTITY_FEATURES, type IdentityMapFeatures } from './IdentityMapFeatures.js';
+export { IdentityFaultVector } from './IdentityFaultCode.js';
+export type { IdentityRmapOps } from './IdentityRmapOps.js';
+export type { IdentityTypes, IdentityOptions, IdentityStats, IdentityFeatures } from './IdentityTypes.js';
+export type { IdentitySnapshot, IdentityLeaf, IdentityRmapRecord } from './IdentitySnapshot.js';

@@ -3,30 +3,29 @@ import {
   FaultKind,
   FaultOutcome,
   FRAME_ZERO,
+  GFN_HOST_OUT_OF_MEMORY,
   HvmmuError,
+  MemslotInvalidation,
   MemslotFlags,
   MemslotTable,
   TlbShootdown,
   TRACE_HOOK,
+  VM_CONFIG,
   type FaultInfo,
   type FaultOutcomeValue,
   type Memslot,
   type MemslotChange,
   type Mmu,
   type TraceHook,
-  type Translator,
   type Vcpu,
+  type VmConfig,
 } from '@hvmmu/core';
 import { inject, injectable } from 'tsyringe';
-import type { MappingLeaf, MmuSnapshot, RmapRecord } from '../MmuSnapshot.js';
+import { IdentityFaultVector } from './IdentityFaultCode.js';
+import type { IdentityLeaf, IdentityRmapRecord, IdentitySnapshot } from './IdentitySnapshot.js';
+import type { IdentityStats, IdentityTypes } from './IdentityTypes.js';
 import { HostStageTable } from './HostStageTable.js';
-import {
-  IDENTITY_FEATURES,
-  IDENTITY_MEMSLOT_INVALIDATION,
-  IdentityMemslotInvalidation,
-  type IdentityMapFeatures,
-  type IdentityMemslotInvalidationValue,
-} from './IdentityMapFeatures.js';
+import { IDENTITY_FEATURES, type IdentityMapFeatures } from './IdentityMapFeatures.js';
 import { IdentityRmapContext } from './IdentityRmapContext.js';
 import { IdentitySlotRmap } from './IdentitySlotRmap.js';
 import { IDENTITY_MISS_HOST, IdentityTranslator } from './IdentityTranslator.js';
@@ -58,11 +57,13 @@ export const IdentityPageState = {
  * works through those tables.
  */
 @injectable()
-export class IdentityMmu implements Mmu {
+export class IdentityMmu implements Mmu<IdentityTypes> {
   readonly backendId: string;
+  /** `vm.arch` is the MMU itself: page state, the host-stage table, the per-vCPU translators. */
+  readonly arch: IdentityMmu = this;
   private readonly translators: (IdentityTranslator | undefined)[] = [];
   /** Slots holding an identity rmap (live ones, and one being deleted until its commit). */
-  private readonly rmapSlots = new Set<Memslot>();
+  private readonly rmapSlots = new Set<Memslot<IdentityTypes>>();
 
   private faults = 0;
   private guestFaults = 0;
@@ -70,31 +71,35 @@ export class IdentityMmu implements Mmu {
   private zaps = 0;
 
   constructor(
-    @inject(MemslotTable) private readonly memslots: MemslotTable,
+    @inject(MemslotTable) private readonly memslots: MemslotTable<IdentityTypes>,
     @inject(HostStageTable) readonly table: HostStageTable,
     @inject(TlbShootdown) private readonly tlbs: TlbShootdown,
     @inject(IdentityRmapContext) private readonly rmapContext: IdentityRmapContext,
     @inject(IDENTITY_FEATURES) readonly features: IdentityMapFeatures,
-    @inject(IDENTITY_MEMSLOT_INVALIDATION) readonly memslotInvalidation: IdentityMemslotInvalidationValue,
+    @inject(VM_CONFIG) config: VmConfig<IdentityTypes['options']>,
     @inject(TRACE_HOOK) private readonly trace: TraceHook | null,
   ) {
     this.backendId = features.id;
+    this.memslotInvalidation = config.backendOptions.memslotInvalidation;
   }
+
+  /** This VM's memslot-invalidation strategy. */
+  readonly memslotInvalidation: IdentityTypes['options']['memslotInvalidation'];
 
   // ------------------------------------------------------------ vCPUs
 
-  attachVcpu(vcpu: Vcpu): Translator {
+  attachVcpu(vcpu: Vcpu<IdentityTypes>): IdentityTranslator {
     const translator = new IdentityTranslator(vcpu.id, this.table, this.memslots);
     this.translators[vcpu.id] = translator;
     return translator;
   }
 
-  detachVcpu(vcpu: Vcpu): void {
+  detachVcpu(vcpu: Vcpu<IdentityTypes>): void {
     this.translators[vcpu.id] = undefined;
   }
 
   /** The vCPU's translator (its protection-table register lives there). */
-  translatorOf(vcpu: Vcpu): IdentityTranslator {
+  translatorOf(vcpu: { readonly id: number }): IdentityTranslator {
     const translator = this.translators[vcpu.id];
     if (translator === undefined) throw new HvmmuError('VCPU_BAD_ID', `vCPU ${vcpu.id} is not attached to this identity MMU`);
     return translator;
@@ -102,11 +107,11 @@ export class IdentityMmu implements Mmu {
 
   // ------------------------------------------------------------ faults
 
-  handleFault(vcpu: Vcpu, vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue {
+  handleFault(vcpu: Vcpu<IdentityTypes>, vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue {
     this.faults++;
     if ((missCode & IDENTITY_MISS_HOST) === 0) {
       this.guestFaults++;
-      fault.set(FaultKind.GUEST, missCode, vpn, 0, access, -1);
+      fault.deliver(IdentityFaultVector.PROTECTION, missCode);
       this.traceFault(vcpu, vpn, access, 'guest');
       return FaultOutcome.DONE;
     }
@@ -114,14 +119,19 @@ export class IdentityMmu implements Mmu {
     const gpa = gfn * 4096;
     const slot = this.memslots.findByGfn(gfn);
     if (slot === undefined) {
-      fault.set(FaultKind.NO_MEMORY, 0, vpn, 0, access, gpa);
+      fault.exit(FaultKind.NO_MEMORY, gpa);
       this.traceFault(vcpu, vpn, access, 'no-memory');
       return FaultOutcome.DONE;
     }
     const write = (access & Access.WRITE) !== 0;
     const hfn = write && slot.readOnly ? -1 : this.memslots.gfnToHfn(slot, gfn, write);
+    if (hfn === GFN_HOST_OUT_OF_MEMORY) {
+      fault.exit(FaultKind.HOST_OUT_OF_MEMORY, gpa);
+      this.traceFault(vcpu, vpn, access, 'host-out-of-memory');
+      return FaultOutcome.DONE;
+    }
     if (hfn < 0) {
-      fault.set(FaultKind.READ_ONLY, 0, vpn, 0, access, gpa);
+      fault.exit(FaultKind.READ_ONLY, gpa);
       this.traceFault(vcpu, vpn, access, 'read-only');
       return FaultOutcome.DONE;
     }
@@ -145,7 +155,7 @@ export class IdentityMmu implements Mmu {
 
   // ------------------------------------------------------------ memslot hooks
 
-  prepareMemslot(slot: Memslot, change: MemslotChange): void {
+  prepareMemslot(slot: Memslot<IdentityTypes>, change: MemslotChange): IdentitySlotRmap {
     if (change === 'create') {
       if ((slot.flags & MemslotFlags.LOG_DIRTY_PAGES) !== 0 && !this.features.dirtyLogging) {
         throw new HvmmuError('UNSUPPORTED_BY_BACKEND', `backend '${this.backendId}' does not log dirty pages (capabilities.dirtyLogging is false)`);
@@ -154,12 +164,12 @@ export class IdentityMmu implements Mmu {
         throw new HvmmuError('UNSUPPORTED_BY_BACKEND', `backend '${this.backendId}' has no read-only memslots (capabilities.readOnlyMemslots is false)`);
       }
     }
-    slot.arch = new IdentitySlotRmap(slot.npages);
     this.rmapSlots.add(slot);
+    return new IdentitySlotRmap(slot.npages);
   }
 
-  flushMemslot(slot: Memslot, _change: MemslotChange): void {
-    if (this.memslotInvalidation === IdentityMemslotInvalidation.ZAP_ALL) {
+  flushMemslot(slot: Memslot<IdentityTypes>, _change: MemslotChange): void {
+    if (this.memslotInvalidation === MemslotInvalidation.FAST_ZAP) {
       this.zapAll();
       return;
     }
@@ -170,11 +180,10 @@ export class IdentityMmu implements Mmu {
     }
   }
 
-  commitMemslot(slot: Memslot, change: MemslotChange, oldFlags: number): void {
+  commitMemslot(slot: Memslot<IdentityTypes>, change: MemslotChange, oldFlags: number): void {
     if (change === 'delete') {
-      // The rmap's memory goes with the slot (seed §2).
+      // The rmap's memory goes with the slot (as KVM frees it in kvm_free_memslot).
       this.rmapSlots.delete(slot);
-      slot.arch = undefined;
       return;
     }
     if (change === 'flags' && (oldFlags & MemslotFlags.LOG_DIRTY_PAGES) === 0 && slot.dirtyLogging) {
@@ -183,7 +192,7 @@ export class IdentityMmu implements Mmu {
     }
   }
 
-  invalidateGfnRange(slot: Memslot, startGfn: number, endGfn: number): number {
+  invalidateGfnRange(slot: Memslot<IdentityTypes>, startGfn: number, endGfn: number): number {
     let dropped = 0;
     this.forEachMapped(slot, startGfn, endGfn, (gfn) => {
       if (slot.rmapOps.unmap(slot, gfn, 1)) dropped++;
@@ -193,12 +202,12 @@ export class IdentityMmu implements Mmu {
     return dropped;
   }
 
-  changeGfnPte(slot: Memslot, gfn: number, hfn: number): void {
+  changeGfnPte(slot: Memslot<IdentityTypes>, gfn: number, hfn: number): void {
     if (this.features.hostInvalidation) slot.rmapOps.setPte(slot, gfn, 1, hfn, false);
     else slot.rmapOps.unmap(slot, gfn, 1);
   }
 
-  dirtyLogHarvested(slot: Memslot, harvested: Uint32Array): void {
+  dirtyLogHarvested(slot: Memslot<IdentityTypes>, harvested: Uint32Array): void {
     for (let word = 0; word < harvested.length; word++) {
       let bits = harvested[word]!;
       while (bits !== 0) {
@@ -212,12 +221,12 @@ export class IdentityMmu implements Mmu {
 
   // ------------------------------------------------------------ aging, zap, stats
 
-  ageGfnRange(slot: Memslot, startGfn: number, endGfn: number): boolean {
+  ageGfnRange(slot: Memslot<IdentityTypes>, startGfn: number, endGfn: number): boolean {
     this.requireHostInvalidation('age');
     return this.forEachMapped(slot, startGfn, endGfn, (gfn) => slot.rmapOps.age(slot, gfn, 1));
   }
 
-  testAgeGfnRange(slot: Memslot, startGfn: number, endGfn: number): boolean {
+  testAgeGfnRange(slot: Memslot<IdentityTypes>, startGfn: number, endGfn: number): boolean {
     this.requireHostInvalidation('testAge');
     return this.forEachMapped(slot, startGfn, endGfn, (gfn) => slot.rmapOps.testAge(slot, gfn, 1));
   }
@@ -236,7 +245,7 @@ export class IdentityMmu implements Mmu {
     if (this.trace !== null) this.trace({ kind: 'identity-zap-all' });
   }
 
-  stats(): Readonly<Record<string, number>> {
+  stats(): IdentityStats {
     let rmapBytes = 0;
     for (const slot of this.rmapSlots) rmapBytes += IdentitySlotRmap.of(slot).bytes;
     const c = this.rmapContext.counters;
@@ -266,7 +275,7 @@ export class IdentityMmu implements Mmu {
       slotId = slot.id;
       state |= IdentityPageState.MEMORY;
       if (slot.readOnly) state |= IdentityPageState.READ_ONLY;
-      if (slot.frames[gfn - slot.baseGfn]! >= 0) state |= IdentityPageState.PRIVATE;
+      if (slot.frameAt(gfn - slot.baseGfn) >= 0) state |= IdentityPageState.PRIVATE;
       if (slot.isDirty(gfn)) state |= IdentityPageState.DIRTY;
     }
     const entry = gfn < this.table.maxGfn ? this.table.lookup(gfn) : -1;
@@ -278,9 +287,9 @@ export class IdentityMmu implements Mmu {
   }
 
   /** Every leaf and rmap entry, and each vCPU's protection register (for the conformance suite). */
-  inspect(): MmuSnapshot {
+  inspect(): IdentitySnapshot {
     const table = this.table;
-    const leaves: MappingLeaf[] = [];
+    const leaves: IdentityLeaf[] = [];
     for (let entry = 0; entry < table.entryLimit; entry++) {
       if (!table.isPresent(entry)) continue;
       leaves.push({
@@ -293,7 +302,7 @@ export class IdentityMmu implements Mmu {
         writable: table.isWritable(entry),
       });
     }
-    const rmap: RmapRecord[] = [];
+    const rmap: IdentityRmapRecord[] = [];
     for (const slot of this.rmapSlots) {
       const heads = IdentitySlotRmap.of(slot).heads;
       for (let i = 0; i < heads.length; i++) {
@@ -308,7 +317,7 @@ export class IdentityMmu implements Mmu {
   // ------------------------------------------------------------ internals
 
   /** Call `visit` for each mapped gfn of [startGfn, endGfn) ∩ slot; true if any call returned true. */
-  private forEachMapped(slot: Memslot, startGfn: number, endGfn: number, visit: (gfn: number) => boolean): boolean {
+  private forEachMapped(slot: Memslot<IdentityTypes>, startGfn: number, endGfn: number, visit: (gfn: number) => boolean): boolean {
     const rmap = IdentitySlotRmap.of(slot);
     const lo = Math.max(startGfn, slot.baseGfn);
     const hi = Math.min(endGfn, slot.baseGfn + slot.npages);
@@ -325,7 +334,7 @@ export class IdentityMmu implements Mmu {
     }
   }
 
-  private traceFault(vcpu: Vcpu, vpn: number, access: number, outcome: string): void {
+  private traceFault(vcpu: Vcpu<IdentityTypes>, vpn: number, access: number, outcome: string): void {
     if (this.trace !== null) this.trace({ kind: 'identity-fault', vcpu: vcpu.id, gfn: vpn, access, outcome });
   }
 }
