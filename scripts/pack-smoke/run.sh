@@ -22,12 +22,18 @@ cp "$HERE/core-only.mjs" . && node core-only.mjs
 project x86-only "$(tarball core)" "$(tarball x86-shadow)" tsyringe@4.10.0
 cp "$HERE/x86-only.mjs" . && node x86-only.mjs
 
-# @hvmmu/conformance with only core beside it (vitest is its peer dependency).
-project conformance-only "$(tarball core)" "$(tarball conformance)" tsyringe@4.10.0 vitest@4.1.12
+# @hvmmu/reference with only core beside it: a backend a user runs VMs on pulls no test runner.
+project reference-only "$(tarball core)" "$(tarball reference)" tsyringe@4.10.0
+cp "$HERE/reference-only.mjs" . && node reference-only.mjs
+if [ -e node_modules/vitest ] || [ -e node_modules/fast-check ]; then echo "pack smoke: @hvmmu/reference pulled a test dependency" >&2; exit 1; fi
+
+# @hvmmu/conformance with core and reference beside it (vitest is its peer dependency).
+project conformance-only "$(tarball core)" "$(tarball reference)" "$(tarball conformance)" tsyringe@4.10.0 vitest@4.1.12
 cp "$HERE/conformance-only.mjs" . && node conformance-only.mjs
 
 # Every package together, as a user composing a hypervisor would, and the CLI.
-project all "$(tarball core)" "$(tarball conformance)" "$(tarball x86-shadow)" "$(tarball cli)" tsyringe@4.10.0
+project all "$(tarball core)" "$(tarball reference)" "$(tarball conformance)" "$(tarball x86-shadow)" "$(tarball cli)" tsyringe@4.10.0
+if [ -e node_modules/vitest ]; then echo "pack smoke: running a VM pulled vitest" >&2; exit 1; fi
 cp "$HERE/all-packages.mjs" . && node all-packages.mjs
 npx --no-install hvmmu help >/dev/null
 npx --no-install hvmmu demo | grep -q 'x86 shadow paging'
