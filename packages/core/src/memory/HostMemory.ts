@@ -129,6 +129,7 @@ export class HostMemory {
   }
 
   write8(hpa: number, value: number): void {
+    checkBits(value, 8);
     this.check(hpa, 1);
     this.bytes[hpa] = value;
   }
@@ -139,6 +140,7 @@ export class HostMemory {
   }
 
   write16(hpa: number, value: number, littleEndian: boolean): void {
+    checkBits(value, 16);
     this.check(hpa, 2);
     this.view.setUint16(hpa, value, littleEndian);
   }
@@ -149,6 +151,7 @@ export class HostMemory {
   }
 
   write32(hpa: number, value: number, littleEndian: boolean): void {
+    checkBits(value, 32);
     this.check(hpa, 4);
     this.view.setUint32(hpa, value >>> 0, littleEndian);
   }
@@ -175,6 +178,8 @@ export class HostMemory {
   }
 
   write64Halves(hpa: number, hi: number, lo: number, littleEndian: boolean): void {
+    checkBits(hi, 32);
+    checkBits(lo, 32);
     this.check(hpa, 8);
     this.view.setUint32(littleEndian ? hpa + 4 : hpa, hi >>> 0, littleEndian);
     this.view.setUint32(littleEndian ? hpa : hpa + 4, lo >>> 0, littleEndian);
@@ -197,5 +202,12 @@ export class HostMemory {
   writeBytes(hpa: number, data: Uint8Array): void {
     this.check(hpa, data.length);
     this.bytes.set(data, hpa);
+  }
+}
+
+/** A value stored in `bits` bits must fit them, unsigned or two's-complement signed; never silently truncated. */
+function checkBits(value: number, bits: number): void {
+  if (!Number.isInteger(value) || value < -(2 ** (bits - 1)) || value >= 2 ** bits) {
+    throw new HvmmuError('BAD_ARGUMENT', `value ${String(value)} does not fit in ${bits} bits`);
   }
 }
