@@ -1,4 +1,10 @@
-export { CR0, CR4, EFER, PFERR, PagingMode, X86Registers, type PagingModeValue } from './walker/X86Registers.js';
+export {
+  CR0, CR4, EFER, PFERR, PagingMode, X86Registers, pagingModeOf, type PagingModeValue, type RegisterValues,
+} from './walker/X86Registers.js';
+export {
+  ControlFault, ControlWrite, CR0_DEFINED, CR4_DEFINED, EFER_DEFINED_AMD, EFER_DEFINED_INTEL, controlRegisterFault,
+  effectiveEfer, writtenCr0, type ControlFaultValue, type ControlWriteValue,
+} from './walker/ControlRegisterRules.js';
 export { GuestWalk } from './walker/GuestWalk.js';
 export { GuestWalker, MAX_VPN } from './walker/GuestWalker.js';
 export { PagingContext, ACC, PERM_INDEX, MIN_MAXPHYADDR, MAX_MAXPHYADDR } from './walker/PagingContext.js';

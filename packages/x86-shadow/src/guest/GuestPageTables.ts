@@ -75,7 +75,7 @@ export class GuestPageTables {
   }
 
   /** CR0/CR3/CR4/EFER that select this mode with these tables (WP on; NX on where it exists). */
-  controlRegisters(extra: { cr0?: number; cr4?: number; efer?: number } = {}): ControlRegisters {
+  controlRegisters(extra: { cr0?: number; cr4?: number; efer?: number } = {}): ControlRegisters<number> {
     const cr0 = (CR0.PE | CR0.PG | CR0.WP | (extra.cr0 ?? 0)) >>> 0;
     const cr4Extra = extra.cr4 ?? 0;
     const eferExtra = extra.efer ?? 0;

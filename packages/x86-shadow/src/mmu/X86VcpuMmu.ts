@@ -6,8 +6,12 @@ import { GuestWalk } from '../walker/GuestWalk.js';
 import { shadowIndex32 } from '../shadow/ShadowIndex.js';
 import { GuestWalker } from '../walker/GuestWalker.js';
 import { loadPdptes } from '../walker/loadPdptes.js';
+import { ControlWrite, controlRegisterFault, effectiveEfer, writtenCr0, type ControlWriteValue } from '../walker/ControlRegisterRules.js';
 import { checkMaxPhyAddr } from '../walker/PagingContext.js';
-import { CR0, CR4, EFER, PFERR, PagingMode, X86Registers } from '../walker/X86Registers.js';
+import { booleanOperand, checkControlOperands, cr3Operand, low32, u32Operand } from '../walker/registerOperands.js';
+import {
+  CR0, CR4, EFER, PFERR, PagingMode, X86Registers, pagingModeOf, type ControlRegisters,
+} from '../walker/X86Registers.js';
 import {
   ROLE_ACCESS_SHIFT, ROLE_CR0_WP, ROLE_CR4_PKE, ROLE_DIRECT, ROLE_EFER_NX, ROLE_HAS_4_BYTE_GPTE, ROLE_PASSTHROUGH,
   ROLE_SMAP_ANDNOT_WP, ROLE_SMEP_ANDNOT_WP, roleLevel, roleWithLevel,
@@ -47,12 +51,11 @@ const MAX_VPN = 2 ** 52 - 1;
 /** CR4 bits whose change reloads the PAE PDPTEs (KVM X86_CR4_PDPTR_BITS). */
 const CR4_PDPTR_BITS = CR4.PGE | CR4.PSE | CR4.PAE | CR4.SMEP;
 
-export interface ControlRegisters {
-  readonly cr0: number;
-  readonly cr3: number;
-  readonly cr4: number;
-  readonly efer: number;
-}
+export type { ControlRegisters };
+
+/** The PDPTEs before a reload (compared after it); scratch, so that a control write allocates nothing. */
+const savedPdpteLo = new Uint32Array(4);
+const savedPdpteHi = new Uint32Array(4);
 
 /**
  * The W, U and I/D bits of a hardware miss's code, by `access | (CPL is 3) << 4`
@@ -543,65 +546,73 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
 
   // ========================================================= x86 vCPU API
 
-  /** MOV to CR0. Returns false (#GP, nothing changed) for an illegal value. */
+  /*
+   * The control-register writes. A value is a 32-bit pattern: an integer in
+   * [-2^31, 2^32), so `CR0.PE | CR0.PG` (negative in JavaScript) is fine;
+   * anything else is host misuse (HvmmuError BAD_ARGUMENT). A write the
+   * processor refuses with #GP (ControlRegisterRules.ts) returns false and
+   * changes nothing: registers, roots, TLB, statistics.
+   */
+
+  /** MOV to CR0 (reserved bits of 31:0 are ignored, as by the processor). Returns false on #GP. */
   setCr0(cr0: number): boolean {
     this.vcpu.checkAlive();
-    checkU32('CR0', cr0);
-    return this.setControl(cr0, this.regs.cr3, this.regs.cr4, this.regs.efer, false);
+    const r = this.regs;
+    return this.setControl(ControlWrite.CR0, u32Operand('CR0', cr0), r.cr3, r.cr4, r.efer);
   }
 
   /** MOV to CR3 (PAE paging loads the PDPTEs; #GP if one is reserved). Syncs the root and flushes this TLB. */
   setCr3(cr3: number): boolean {
     this.vcpu.checkAlive();
     if (!Number.isSafeInteger(cr3) || cr3 < 0 || cr3 > MAX_VPN * 4096 + 4095) {
-      throw new HvmmuError('BAD_ARGUMENT', `CR3 must be an integer in [0, 2^64) below 2^53, got ${cr3}`);
+      throw new HvmmuError('BAD_ARGUMENT', `CR3 must be an integer in [0, 2^64) below 2^53, got ${String(cr3)}`);
     }
-    return this.setControl(this.regs.cr0, cr3, this.regs.cr4, this.regs.efer, true);
+    const r = this.regs;
+    return this.setControl(ControlWrite.CR3, r.cr0, cr3, r.cr4, r.efer);
   }
 
-  /** MOV to CR4. */
+  /** MOV to CR4. Returns false on #GP. */
   setCr4(cr4: number): boolean {
     this.vcpu.checkAlive();
-    checkU32('CR4', cr4);
-    return this.setControl(this.regs.cr0, this.regs.cr3, cr4, this.regs.efer, false);
+    const r = this.regs;
+    return this.setControl(ControlWrite.CR4, r.cr0, r.cr3, u32Operand('CR4', cr4), r.efer);
   }
 
-  /** WRMSR IA32_EFER (LMA is read-only: the processor sets it from LME and CR0.PG). */
+  /** WRMSR IA32_EFER (LMA is read-only: the processor sets it from LME and CR0.PG). Returns false on #GP. */
   setEfer(efer: number): boolean {
     this.vcpu.checkAlive();
-    checkU32('EFER', efer);
-    return this.setControl(this.regs.cr0, this.regs.cr3, this.regs.cr4, efer, false);
+    const r = this.regs;
+    return this.setControl(ControlWrite.EFER, r.cr0, r.cr3, r.cr4, u32Operand('EFER', efer));
   }
 
   /**
    * Load CR0, CR3, CR4 and EFER at once (a mode switch as firmware or a
-   * test sets it up). Returns false and changes nothing if the combination
-   * is illegal or a PAE PDPTE is reserved.
+   * test sets it up; KVM_SET_SREGS). Only what must hold of any register
+   * state is checked, not what a single MOV may change (so this may switch
+   * between 4- and 5-level paging, or turn long mode on in one step).
+   * Numbers as for the setters, or bigints with the full 64-bit values.
+   * Returns false and changes nothing if the set is illegal (bits 63:32 of
+   * CR0, CR4 or EFER included) or a PAE PDPTE is reserved.
    */
   loadControlRegisters(values: ControlRegisters): boolean {
     this.vcpu.checkAlive();
-    checkU32('CR0', values.cr0);
-    checkU32('CR4', values.cr4);
-    checkU32('EFER', values.efer);
-    if (!Number.isSafeInteger(values.cr3) || values.cr3 < 0) {
-      throw new HvmmuError('BAD_ARGUMENT', `CR3 must be a non-negative safe integer, got ${values.cr3}`);
-    }
-    return this.setControl(values.cr0, values.cr3, values.cr4, values.efer, true);
+    if (checkControlOperands(values)) return false;
+    return this.setControl(ControlWrite.LOAD, low32(values.cr0), cr3Operand('CR3', values.cr3), low32(values.cr4), low32(values.efer));
   }
 
   /** WRPKRU. */
   setPkru(pkru: number): void {
     this.vcpu.checkAlive();
-    checkU32('PKRU', pkru);
-    if (pkru === this.regs.pkru) return;
-    this.regs.pkru = pkru >>> 0;
+    const value = u32Operand('PKRU', pkru);
+    if (value === this.regs.pkru) return;
+    this.regs.pkru = value;
     this.permissionsChanged();
   }
 
   /** EFLAGS.AC (the SMAP override for explicit supervisor accesses). */
   setRflagsAc(ac: boolean): void {
     this.vcpu.checkAlive();
-    if (ac === this.regs.rflagsAc) return;
+    if (booleanOperand('EFLAGS.AC', ac) === this.regs.rflagsAc) return;
     this.regs.rflagsAc = ac;
     this.permissionsChanged();
   }
@@ -609,7 +620,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   /** Current privilege level (3 makes explicit accesses user accesses). */
   setCpl(cpl: number): void {
     this.vcpu.checkAlive();
-    if (!Number.isInteger(cpl) || cpl < 0 || cpl > 3) throw new HvmmuError('BAD_ARGUMENT', `CPL must be 0..3, got ${cpl}`);
+    if (!Number.isInteger(cpl) || cpl < 0 || cpl > 3) throw new HvmmuError('BAD_ARGUMENT', `CPL must be 0..3, got ${String(cpl)}`);
     if (cpl === this.regs.cpl) return;
     this.regs.cpl = cpl;
     this.permissionsChanged();
@@ -619,14 +630,18 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
    * Guest CPUID fields the walker depends on (MAXPHYADDR, 1 GiB pages,
    * AMD's reserved PML4E bit 8). KVM resets the MMU on a CPUID update; here
    * every shadow page is zapped too, since reserved-bit rules changed.
+   * Every field is checked before anything changes.
    */
   setCpuid(cpuid: { maxPhyAddr?: number; gbPages?: boolean; amd?: boolean }): void {
     this.vcpu.checkAlive();
+    if (typeof cpuid !== 'object' || cpuid === null) throw new HvmmuError('BAD_ARGUMENT', 'setCpuid takes an object');
     const maxPhyAddr = cpuid.maxPhyAddr ?? this.regs.maxPhyAddr;
     checkMaxPhyAddr(maxPhyAddr);
+    const gbPages = booleanOperand('gbPages', cpuid.gbPages ?? this.regs.gbPages);
+    const amd = booleanOperand('amd', cpuid.amd ?? this.regs.amd);
     this.regs.maxPhyAddr = maxPhyAddr;
-    this.regs.gbPages = cpuid.gbPages ?? this.regs.gbPages;
-    this.regs.amd = cpuid.amd ?? this.regs.amd;
+    this.regs.gbPages = gbPages;
+    this.regs.amd = amd;
     this.freeRoots(ROOTS_ALL);
     this.pages.zapAll();
     this.vcpu.tlb.flushAll();
@@ -697,56 +712,52 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   }
 
   /**
-   * The common path of every control-register write: validate (illegal →
-   * false, nothing changed), derive EFER.LMA, load the PAE PDPTEs when PAE
-   * paging is (re)entered or CR3 is written (a changed PDPTE frees the
-   * root), rebuild the roles (a change resets the MMU: every root freed),
-   * switch roots on a CR3 change, and on a CR3 write sync the root and
-   * flush this vCPU's TLB.
+   * The common path of every control-register write (uint32 cr0/cr4/efer,
+   * cr3 a number): drop CR0's reserved bits and derive EFER.LMA, check the
+   * SDM's #GP rules for `write` (refused → false before anything changes),
+   * load the PAE PDPTEs when PAE paging is (re)entered or CR3 is loaded (a
+   * reserved one → false, nothing changed; a changed one frees the root),
+   * rebuild the roles (a change resets the MMU: every root freed), switch
+   * roots on a CR3 change, and on a CR3 load sync the root and flush this
+   * vCPU's TLB.
    */
-  private setControl(cr0: number, cr3: number, cr4: number, efer: number, cr3Write: boolean): boolean {
+  private setControl(write: ControlWriteValue, cr0: number, cr3: number, cr4: number, efer: number): boolean {
     const regs = this.regs;
-    cr0 >>>= 0;
-    cr4 >>>= 0;
-    const pg = (cr0 & CR0.PG) !== 0;
-    const lme = (efer & EFER.LME) !== 0;
-    if (pg && (cr0 & CR0.PE) === 0) return false;
-    if (pg && lme && (cr4 & CR4.PAE) === 0) return false;
-    const lma = pg && lme;
-    efer = ((efer & ~EFER.LMA) | (lma ? EFER.LMA : 0)) >>> 0;
-    if (lma && (regs.efer & EFER.LMA) !== 0 && ((cr4 ^ regs.cr4) & CR4.LA57) !== 0) return false;
-    if (!lma && cr3 >= TWO_POW_32) return false;
-    if (lma && cr3 >= 2 ** regs.maxPhyAddr) return false;
-
-    const old = { cr0: regs.cr0, cr3: regs.cr3, cr4: regs.cr4, efer: regs.efer };
+    cr0 = writtenCr0(cr0);
+    efer = effectiveEfer(efer, cr0);
+    if (controlRegisterFault(regs, write, cr0, cr3, cr4, efer) !== null) return false;
+    const cr3Write = write === ControlWrite.CR3 || write === ControlWrite.LOAD;
+    const oldCr0 = regs.cr0;
+    const oldCr3 = regs.cr3;
+    const oldCr4 = regs.cr4;
     const oldMode = regs.pagingMode;
-    regs.cr0 = cr0;
-    regs.cr3 = cr3;
-    regs.cr4 = cr4;
-    regs.efer = efer;
-    const mode = regs.pagingMode;
     let pdpteChanged = false;
-    if (mode === PagingMode.PAE && (cr3Write || oldMode !== PagingMode.PAE || ((cr4 ^ old.cr4) & CR4_PDPTR_BITS) !== 0 ||
-        ((cr0 ^ old.cr0) & CR0.PG) !== 0)) {
-      const oldLo = regs.pdpteLo.slice();
-      const oldHi = regs.pdpteHi.slice();
+    if (pagingModeOf(cr0, cr4, efer) === PagingMode.PAE && (cr3Write || oldMode !== PagingMode.PAE ||
+        ((cr4 ^ oldCr4) & CR4_PDPTR_BITS) !== 0 || ((cr0 ^ oldCr0) & CR0.PG) !== 0)) {
+      // loadPdptes reads the PDPT at regs.cr3 and leaves the PDPTEs alone when it fails:
+      // give it the new CR3, and on failure put the old one back (#GP, nothing changed).
+      savedPdpteLo.set(regs.pdpteLo);
+      savedPdpteHi.set(regs.pdpteHi);
+      regs.cr3 = cr3;
       if (!loadPdptes(regs, this.pages.memslots)) {
-        regs.cr0 = old.cr0;
-        regs.cr3 = old.cr3;
-        regs.cr4 = old.cr4;
-        regs.efer = old.efer;
+        regs.cr3 = oldCr3;
         return false;
       }
       for (let i = 0; i < 4; i++) {
-        if (regs.pdpteLo[i] !== oldLo[i] || regs.pdpteHi[i] !== oldHi[i]) pdpteChanged = true;
+        if (regs.pdpteLo[i] !== savedPdpteLo[i] || regs.pdpteHi[i] !== savedPdpteHi[i]) pdpteChanged = true;
       }
     }
+    // Only a changed value counts as a write (X86Registers.generation): a CR3 load keeps the walker's masks.
+    if (cr0 !== oldCr0) regs.cr0 = cr0;
+    regs.cr3 = cr3;
+    if (cr4 !== oldCr4) regs.cr4 = cr4;
+    if (efer !== regs.efer) regs.efer = efer;
     if (this.computeRoles()) {
       // kvm_mmu_reset_context: every root of the old MMU role goes.
       this.freeRoots(ROOTS_ALL);
     } else {
       if (pdpteChanged) this.freeRoots(ROOTS_CURRENT);
-      if (cr3 !== old.cr3) this.newPgd(cr3);
+      if (cr3 !== oldCr3) this.newPgd(cr3);
     }
     this.hw.update(regs);
     this.requests |= REQ_TLB_FLUSH | (cr3Write ? REQ_MMU_SYNC : 0);
@@ -786,11 +797,5 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
    */
   write(va: number, size: number, lo: number, hi: number = 0, access: number = Access.WRITE): boolean {
     return this.vcpu.write(va, size, hi, lo, true, access);
-  }
-}
-
-function checkU32(name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
-    throw new HvmmuError('BAD_ARGUMENT', `${name} must be an integer in [0, 2^32), got ${value}`);
   }
 }

@@ -1,5 +1,9 @@
-import { Access, HvmmuError } from '@hvmmu/core';
+import { Access } from '@hvmmu/core';
+import { checkMaxPhyAddr } from './MaxPhyAddr.js';
 import { CR0, CR4, EFER, PFERR, PagingMode, type PagingModeValue, type X86Registers } from './X86Registers.js';
+
+// In their own module so that X86Registers can check MAXPHYADDR without an import cycle through this one.
+export { MIN_MAXPHYADDR, MAX_MAXPHYADDR, checkMaxPhyAddr } from './MaxPhyAddr.js';
 
 /**
  * KVM's ACC bits (mmu.h): the access a translation grants. W and U sit where
@@ -19,20 +23,9 @@ export const PERM_INDEX = { WRITE: 1, FETCH: 2, USER: 4, SMAP_OVERRIDE: 8 } as c
 export const ACCESS_KEY_CPL3 = 1 << 4;
 export const ACCESS_KEY_AC = 1 << 5;
 
-/** Lowest / highest MAXPHYADDR a guest CPUID can report (SDM 4.1.4: at most 52). */
-export const MIN_MAXPHYADDR = 32;
-export const MAX_MAXPHYADDR = 52;
-
 /** Mask with bits lo..hi (inclusive, 0..31) set; 0 if hi < lo. */
 export function bitRange(lo: number, hi: number): number {
   return hi < lo ? 0 : ((hi === 31 ? 0xffffffff : (1 << (hi + 1)) - 1) & ~((1 << lo) - 1)) >>> 0;
-}
-
-/** Throws `HvmmuError` unless `maxPhyAddr` is a MAXPHYADDR a guest CPUID can report (host misuse). */
-export function checkMaxPhyAddr(maxPhyAddr: number): void {
-  if (!Number.isInteger(maxPhyAddr) || maxPhyAddr < MIN_MAXPHYADDR || maxPhyAddr > MAX_MAXPHYADDR) {
-    throw new HvmmuError('BAD_ARGUMENT', `guest MAXPHYADDR must be an integer in ${MIN_MAXPHYADDR}..${MAX_MAXPHYADDR}, got ${maxPhyAddr}`);
-  }
 }
 
 /** High half of the PAE PDPTE reserved bits (MAXPHYADDR..63; SDM 4.4.1, KVM `pdptr_rsvd_bits`). */
