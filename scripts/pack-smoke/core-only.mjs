@@ -12,8 +12,8 @@ try {
   if (!(e instanceof HvmmuError) || e.code !== 'HOST_OUT_OF_BOUNDS') throw e;
 }
 const tlb = new SoftTlb(64);
-tlb.insert(5, 7, 1);
-if (tlb.lookup(5, 0) !== 7) throw new Error('TLB lookup broken');
+tlb.insert(3, 5, 7, 1);
+if (tlb.lookup(3, 5, 0) !== 7 || tlb.lookup(0, 5, 0) !== -1) throw new Error('TLB lookup by context broken');
 const hv = new Hypervisor({ memoryBytes: 1 << 20 });
 try {
   hv.createVm({ backend: {} });
