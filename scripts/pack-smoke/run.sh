@@ -31,9 +31,10 @@ if [ -e node_modules/vitest ] || [ -e node_modules/fast-check ]; then echo "pack
 project conformance-only "$(tarball core)" "$(tarball reference)" "$(tarball conformance)" tsyringe@4.10.0 vitest@4.1.12
 cp "$HERE/conformance-only.mjs" . && node conformance-only.mjs
 
-# Every package together, as a user composing a hypervisor would, and the CLI.
-project all "$(tarball core)" "$(tarball reference)" "$(tarball conformance)" "$(tarball x86-shadow)" "$(tarball cli)" tsyringe@4.10.0
-if [ -e node_modules/vitest ]; then echo "pack smoke: running a VM pulled vitest" >&2; exit 1; fi
+# Every package a user runs VMs with, as one composing a hypervisor would, and the CLI:
+# none of them may pull a test runner (only @hvmmu/conformance, for backend authors' tests, does).
+project all "$(tarball core)" "$(tarball reference)" "$(tarball x86-shadow)" "$(tarball cli)" tsyringe@4.10.0
+if [ -e node_modules/vitest ] || [ -e node_modules/fast-check ]; then echo "pack smoke: running a VM pulled a test runner" >&2; exit 1; fi
 cp "$HERE/all-packages.mjs" . && node all-packages.mjs
 npx --no-install hvmmu help >/dev/null
 npx --no-install hvmmu demo | grep -q 'x86 shadow paging'
