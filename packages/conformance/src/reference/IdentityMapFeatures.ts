@@ -24,7 +24,7 @@ export const IDENTITY_FEATURES: InjectionToken<IdentityMapFeatures> = Symbol.for
 
 /** How a memslot delete/move tears down mappings, chosen per VM with `backendOptions.memslotInvalidation`. */
 export const IdentityMemslotInvalidation = {
-  /** Seed §2: the slot switches to the `invalid` rmap table, which unmaps each of its pages. */
+  /** Xiao Guangrong's 2013 invalid-rmap design: the slot switches to the `invalid` rmap table, which unmaps each of its pages. */
   INVALID_RMAP: 'invalid-rmap',
   /** Drop every mapping of the VM at once (KVM's default SLOT_ZAP_ALL quirk) instead of walking the slot's rmap. */
   ZAP_ALL: 'zap-all',

@@ -172,7 +172,7 @@ export class IdentityMmu implements Mmu {
 
   commitMemslot(slot: Memslot, change: MemslotChange, oldFlags: number): void {
     if (change === 'delete') {
-      // The rmap's memory goes with the slot (seed §2).
+      // The rmap's memory goes with the slot (as in the 2013 KVM invalid-rmap patch).
       this.rmapSlots.delete(slot);
       slot.arch = undefined;
       return;

@@ -8,7 +8,7 @@ export interface IdentityRmapCounters {
   drops: number;
   /** Entries that lost write access (dirty-log arming). */
   writeProtects: number;
-  /** Operations that must never reach an invalid slot (seed §2: add, write-protect). */
+  /** Operations that must never reach an invalid slot (add, write-protect: they warn, as in the 2013 KVM invalid-rmap patch). */
   invalidSlotWarnings: number;
 }
 

@@ -1,6 +1,6 @@
 // The identity-mapped reference backend and its conformance harness. This entry point
 // does not import vitest, so programs (the CLI, benchmarks) can use the backend alone.
-// Core first: it loads reflect-metadata, which tsyringe needs before it is imported (toolchain.md, DI pitfall 4).
+// Core first: it loads reflect-metadata, which tsyringe needs before it is imported (tsyringe throws at import time unless Reflect.getMetadata exists).
 import '@hvmmu/core';
 
 export { createIdentityMapBackend, identityMapBackend, IDENTITY_PAGING_MODE, type IdentityMapOptions } from './IdentityMapBackend.js';

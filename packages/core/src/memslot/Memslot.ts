@@ -35,7 +35,7 @@ export class Memslot {
   readonly frames: Int32Array;
   /** One bit per page, set by guest writes while LOG_DIRTY_PAGES is on. */
   dirtyBitmap: Uint32Array | null;
-  /** The rmap operations table this slot currently uses (seed §2). */
+  /** The rmap operations table this slot currently uses (`slot->arch.ops` of the 2013 KVM invalid-rmap patch; see RmapOps). */
   rmapOps: RmapOps;
   /** True once deletion/move started: lookups no longer find the slot. */
   invalid = false;

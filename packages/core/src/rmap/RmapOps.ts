@@ -1,7 +1,9 @@
 import type { Memslot } from '../memslot/Memslot.js';
 
 /**
- * The rmap operations table (seed §2): every piece of rmap work on a memslot
+ * The rmap operations table (`slot->arch.ops` in Xiao Guangrong's 2013 patch
+ * "KVM: MMU: introduce invalid rmap handlers", kvm@vger.kernel.org, never
+ * merged): every piece of rmap work on a memslot
  * goes through the table the slot currently points at. A slot starts on the
  * `normal` table; deleting or moving it switches it to `invalid` first, then
  * the MMU tears down whatever still maps it, then the slot is freed.
