@@ -3,7 +3,8 @@ import { configDefaults } from 'vitest/config';
 
 // Tests run against package sources through the `@hvmmu/source` export
 // condition (no build needed); custom conditions replace Vite's defaults, so
-// the defaults are appended (toolchain.md).
+// the defaults are appended (Vite 6 migration guide, "Default value for
+// resolve.conditions": use ...defaultServerConditions).
 export default defineConfig({
   ssr: {
     resolve: {

@@ -1,6 +1,8 @@
 // A 32-bit PAE guest under x86 shadow paging. Shows what is special about
 // PAE: the four PDPTEs are loaded into the CPU at MOV CR3 (SDM 4.4.1) and the
-// shadow root is a *special* shadow page holding their shadows (seed §3), so
+// shadow root is a *special* shadow page holding their shadows (after Lai
+// Jiangshan's 2022 KVM series "KVM: X86/MMU: Use one-off special shadow page
+// for special roots"; upstream KVM keeps a bare pae_root page instead), so
 // a guest that rewrites a PDPTE in memory sees no change until it reloads CR3.
 //
 //   npm run build && node examples/dist/paeGuestShadow.js

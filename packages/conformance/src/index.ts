@@ -1,5 +1,5 @@
 // The conformance suite for hvmmu MMU backends, and the identity-mapped reference backend it is proven against.
-// Core first: it loads reflect-metadata, which tsyringe needs before it is imported (tsyringe reads it when imported).
+// Core first: it loads reflect-metadata, which tsyringe needs before it is imported (tsyringe throws at import time unless Reflect.getMetadata exists).
 import '@hvmmu/core';
 
 export {

@@ -1,4 +1,4 @@
-// reflect-metadata must be evaluated before tsyringe is (toolchain.md, DI pitfall 4).
+// reflect-metadata must be evaluated before tsyringe is: tsyringe's entry point throws at import time unless Reflect.getMetadata exists.
 import 'reflect-metadata';
 
 export { HvmmuError, hex, type HvmmuErrorCode } from './errors/HvmmuError.js';

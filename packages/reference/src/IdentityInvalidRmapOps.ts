@@ -5,7 +5,8 @@ import type { IdentityRmapContext } from './IdentityRmapContext.js';
 import { IdentitySlotRmap } from './IdentitySlotRmap.js';
 
 /**
- * The `invalid` rmap table (KVM x86's handlers for a slot being deleted, arch/x86/kvm/mmu/mmu.c): what a slot
+ * The `invalid` rmap table (Xiao Guangrong's 2013 KVM patch "KVM: MMU:
+ * introduce invalid rmap handlers", never merged): what a slot
  * being deleted or moved points at while the MMU tears down its mappings.
  * No translation can reach an invalid slot, so add and write-protect must
  * never happen: they warn (counted and traced) and do nothing. Remove clears

@@ -182,7 +182,7 @@ export class IdentityMmu implements Mmu<IdentityTypes> {
 
   commitMemslot(slot: Memslot<IdentityTypes>, change: MemslotChange, oldFlags: number): void {
     if (change === 'delete') {
-      // The rmap's memory goes with the slot (as KVM frees it in kvm_free_memslot).
+      // The rmap's memory goes with the slot (as in the 2013 KVM invalid-rmap patch).
       this.rmapSlots.delete(slot);
       return;
     }

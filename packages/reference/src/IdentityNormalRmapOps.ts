@@ -5,8 +5,9 @@ import type { IdentityRmapContext } from './IdentityRmapContext.js';
 import { IdentitySlotRmap } from './IdentitySlotRmap.js';
 
 /**
- * The `normal` rmap table of the identity backend: the seven rmap operations
- * on a live slot, following KVM's handlers (mmu.c): unmap zaps,
+ * The `normal` rmap table of the identity backend: the seven operations of
+ * the per-slot table (2013 KVM invalid-rmap patch) on a live slot, following
+ * KVM's handlers (arch/x86/kvm/mmu/mmu.c): unmap zaps,
  * write-protect clears W, set_pte re-points read-only (or zaps when the new
  * host page is writable), age clears the accessed bit. Every change that could
  * leave a stale translation shoots the page down in all TLBs before returning.

@@ -9,7 +9,7 @@ export interface IdentityRmapCounters {
   drops: number;
   /** Entries that lost write access (dirty-log arming). */
   writeProtects: number;
-  /** Operations that must never reach an invalid slot (add, write-protect: KVM's invalid-slot handlers warn). */
+  /** Operations that must never reach an invalid slot (add, write-protect: they warn, as in the 2013 KVM invalid-rmap patch). */
   invalidSlotWarnings: number;
 }
 

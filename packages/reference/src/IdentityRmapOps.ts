@@ -2,9 +2,10 @@ import type { Memslot, RmapStrategy } from '@hvmmu/core';
 import type { IdentityTypes } from './IdentityTypes.js';
 
 /**
- * The identity backend's rmap strategy table: the seven operations KVM x86's
- * memslot design gave every rmap table (add, remove, write-protect, set_pte,
- * age, test_age, unmap), on the identity MMU's per-slot rmap. An rmap head is
+ * The identity backend's rmap strategy table: the seven operations of the
+ * 2013 KVM patch "KVM: MMU: introduce invalid rmap handlers" (add, remove,
+ * write-protect, set_pte, age, test_age, unmap), on the identity MMU's
+ * per-slot rmap. An rmap head is
  * (slot, gfn, level); only level 1 exists here. The boolean results follow
  * KVM's handlers: "did anything change / is a flush needed" for
  * writeProtect/setPte/unmap, "young" for age/testAge.

@@ -5,8 +5,9 @@ import { IdentityMmu } from './IdentityMmu.js';
 
 /**
  * SET_PROTECTION_TABLE(gpa, pages): the guest points its vCPU at a protection
- * table. Validated when set, not only on later reads (as the KVM review of
- * nested HV asked of H_SET_PARTITION_TABLE): the base aligned, the table inside
+ * table. Validated when set, not only on later reads, as KVM PPC's
+ * kvmhv_set_partition_table() (book3s_hv_nested.c) checks the size and base
+ * of H_SET_PARTITION_TABLE. Checked here: the base aligned, the table inside
  * the guest physical space and wholly backed by memslots. A bad call returns
  * badParameter and changes nothing.
  */

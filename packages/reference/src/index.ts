@@ -1,6 +1,6 @@
 // The identity-mapped reference backend: the smallest complete backend, for examples,
 // tests and programs (the CLI, benchmarks). No test runner is imported.
-// Core first: it loads reflect-metadata, which tsyringe reads when it is imported.
+// Core first: it loads reflect-metadata (tsyringe throws at import time unless Reflect.getMetadata exists).
 import '@hvmmu/core';
 
 export { createIdentityMapBackend, identityMapBackend, IDENTITY_PAGING_MODE, type IdentityMapOptions } from './IdentityMapBackend.js';

@@ -5,7 +5,9 @@ import type { MmuSnapshot } from '../MmuSnapshot.js';
  * Every leaf maps through a live memslot that contains it, to exactly the
  * host frame that slot backs the page with (its own frame, or the shared zero
  * frame read-only), and that frame is allocated; nothing writable maps a
- * READONLY slot or the zero frame (§6 invariants 8 and 10).
+ * READONLY slot or the zero frame (KVM: spte.c make_spte() sets host-writable
+ * only over a writable host page; kvm_arch_flush_shadow_memslot() unmaps a
+ * deleted or moved slot).
  */
 export function checkMappingsMatchMemslots(vm: Vm, snapshot: MmuSnapshot): string[] {
   const violations: string[] = [];

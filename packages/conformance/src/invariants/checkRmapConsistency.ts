@@ -6,9 +6,12 @@ function where(r: RmapRecord | MappingLeaf): string {
 
 /**
  * Every leaf has exactly one rmap entry, filed under the slot, gfn and level
- * it maps, and every rmap entry names a present leaf (x86-shadow-mmu.md §6
- * invariant 1). Entry handles are unique on both sides: an rmap holding the
- * same entry twice is the unbounded growth seed §1 warns about.
+ * it maps, and every rmap entry names a present leaf (KVM x86 mmu.c: rmap_add
+ * files a leaf under its gfn and level; rmap_get_first/next assert every
+ * entry is shadow-present). Entry handles are unique on both sides: an rmap
+ * holding the same entry twice is the unbounded growth that KVM PPC's
+ * kvmhv_insert_nest_rmap() (book3s_hv_nested.c) avoids by skipping an
+ * identical entry.
  */
 export function checkRmapConsistency(snapshot: MmuSnapshot): string[] {
   const violations: string[] = [];

@@ -49,7 +49,11 @@ export class Memslot<T extends BackendTypes = BackendTypes> {
   flags: number;
   /** One bit per page, set by guest writes while LOG_DIRTY_PAGES is on. */
   dirtyBitmap: Uint32Array | null = null;
-  /** The rmap strategy table this slot currently goes through (`normal`, then `invalid` once deleted or moved). */
+  /**
+   * The rmap strategy table this slot currently goes through (`normal`, then
+   * `invalid` once deleted or moved): `slot->arch.ops` of the 2013 KVM patch
+   * "KVM: MMU: introduce invalid rmap handlers".
+   */
   rmapOps: T['rmapOps'];
   /** True once deletion/move started: lookups no longer find the slot. */
   invalid = false;

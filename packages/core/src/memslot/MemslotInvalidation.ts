@@ -9,8 +9,9 @@ import { OptionSpec, type BackendOptionSpec } from '../vm/BackendOptions.js';
 export const MemslotInvalidation = {
   /**
    * The slot goes to the `invalid` rmap table and each of its pages is
-   * unmapped through it (KVM x86's 2013 invalid-rmap design;
-   * kvmppc_core_flush_memslot_hv on POWER walks the slot's rmaps the same way).
+   * unmapped through it (the 2013 KVM patch "KVM: MMU: introduce invalid
+   * rmap handlers"; kvmppc_core_flush_memslot_hv on POWER unmaps a slot's
+   * pages through its rmaps the same way).
    */
   INVALID_RMAP: 'invalid-rmap',
   /**

@@ -1,8 +1,9 @@
 /**
  * An rmap strategy table: the set of reverse-map operations a memslot goes
- * through, as KVM x86's memslot deletion design switched a slot from its
- * normal rmap handlers to invalid-slot handlers (arch/x86/kvm/mmu/mmu.c,
- * 2013). Every piece of rmap work on a slot goes through the table
+ * through, as Xiao Guangrong's 2013 KVM patch "KVM: MMU: introduce invalid
+ * rmap handlers" (kvm@vger; never merged — upstream zaps everything instead,
+ * kvm_mmu_zap_all_fast) switched a slot from its normal rmap handlers to
+ * invalid-slot handlers (`slot->arch.ops`). Every piece of rmap work on a slot goes through the table
  * `slot.rmapOps` points at. Core owns the switch — a slot starts on
  * `normal`; deleting or moving it puts it on `invalid` first, then the MMU
  * tears down whatever still maps it, then the slot is freed — and never

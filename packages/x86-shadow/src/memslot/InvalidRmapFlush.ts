@@ -6,13 +6,15 @@ import { RmapWalkOp, walkSlotRmaps } from '../rmap/walkSlotRmaps.js';
 import type { MemslotFlushStrategy } from './MemslotFlushStrategy.js';
 
 /**
- * The 2013 design (seed §2): the slot is already on the `invalid` rmap
- * table, so walking its rmaps with `unmap` drops every leaf spte mapping the
- * slot and clears the entries in place (the lists' memory stays until the
- * slot is freed). Shadow pages that shadow guest tables living in the slot
- * are zapped as well, since their gptes are gone (without this a shadow
- * path through a table in deleted memory would keep translating). Cost
- * grows with the slot's rmap, and only the slot's mappings are lost.
+ * The 2013 design (Xiao Guangrong's KVM patch "KVM: MMU: introduce invalid
+ * rmap handlers", kvm@vger.kernel.org, never merged): the slot is already on
+ * the `invalid` rmap table, so walking its rmaps with `unmap` drops every
+ * leaf spte mapping the slot and clears the entries in place (the lists'
+ * memory stays until the slot is freed). Shadow pages that shadow guest
+ * tables living in the slot are zapped as well, since their gptes are gone
+ * (without this a shadow path through a table in deleted memory would keep
+ * translating). Cost grows with the slot's rmap, and only the slot's
+ * mappings are lost.
  */
 @injectable()
 export class InvalidRmapFlush implements MemslotFlushStrategy {

@@ -33,7 +33,7 @@ export class ShadowMmuStats {
   hashCollisions = 0;
   /** Rmap lists that exceeded RMAP_RECYCLE_THRESHOLD and were zapped. */
   rmapRecycles = 0;
-  /** add / writeProtect calls on an invalid slot's rmap table (seed §2 warnings). */
+  /** add / writeProtect calls on an invalid slot's rmap table (the 2013 invalid-rmap patch's warnings). */
   invalidRmapWarnings = 0;
   /** Fast zaps (generation flips). */
   fastZaps = 0;
@@ -48,7 +48,7 @@ export class ShadowMmuStats {
   rootsFreed = 0;
   /** CR3 switches served from the current or a cached previous root. */
   prevRootHits = 0;
-  /** Special shadow pages allocated / freed (seed §3). */
+  /** Special shadow pages allocated / freed (Lai Jiangshan's 2022 special-root series). */
   specialPagesAllocated = 0;
   specialPagesFreed = 0;
   /** Shadow pages made available by zapping the oldest (KVM make_mmu_pages_available). */

@@ -47,7 +47,8 @@ export const SET_SPTE_EMULATE = 2;
  * guest tables, link / unlink with parent pointers, unsync and sync,
  * make_spte / mmu_set_spte with rmap bookkeeping, emulated-write handling,
  * prepare-zap / commit-zap, reclaim, zap-all and the fast zap by
- * generation. Every function keeps the invariants of x86-shadow-mmu.md §6
+ * generation. Every function keeps KVM's shadow-MMU invariants (as checked
+ * by test/shadow/helpers/invariants.ts)
  * and flushes every vCPU's TLB whenever an spte is dropped or loses a
  * permission.
  */
@@ -189,9 +190,12 @@ export class ShadowPages {
   }
 
   /**
-   * A special shadow page (seed §3): gfn 0, stamped with the current
-   * generation, never hashed, never on the active list, not accounted, not
-   * write-protected. Freed only with its root (`freeSpecialRoot`).
+   * A special shadow page (Lai Jiangshan's 2022 KVM series "KVM: X86/MMU:
+   * Use one-off special shadow page for special roots", not merged; upstream
+   * keeps bare pae_root/pml4_root/pml5_root pages): gfn 0, stamped with the
+   * current generation, never hashed, never on the active list, not
+   * accounted, not write-protected. Freed only with its root
+   * (`freeSpecialRoot`).
    */
   allocSpecialPage(role: number, paeRootTable: boolean): number {
     const sp = this.spt.alloc();
@@ -950,10 +954,11 @@ export class ShadowPages {
   }
 
   /**
-   * mmu_free_special_root_page (seed §3): walk down from the pml5/pml4
-   * wrapper through entry 0, unlinking and freeing each special page, then
-   * disconnect the 4 PAE entries (the level-2 pages stay cached like any
-   * unparented page) and free the PAE page.
+   * mmu_free_special_root_page (from that 2022 series; upstream
+   * kvm_mmu_free_roots() frees the bare pae_root entries): walk down from
+   * the pml5/pml4 wrapper through entry 0, unlinking and freeing each
+   * special page, then disconnect the 4 PAE entries (the level-2 pages stay
+   * cached like any unparented page) and free the PAE page.
    */
   freeSpecialRoot(top: number): void {
     const spt = this.spt;

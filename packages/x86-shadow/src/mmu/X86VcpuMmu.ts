@@ -409,11 +409,13 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   }
 
   /**
-   * The special pages of a root for a guest with fewer than 4 levels (seed
-   * §3): the PAE page, wrapped by pml4/pml5 special pages when the hardware
-   * root must have 4/5 levels; each wrapper's entry 0 is linked with the
-   * ordinary link logic. The PAE page's four entries are filled on demand by
-   * the fault path (the level-2 pages are ordinary, hashed pages).
+   * The special pages of a root for a guest with fewer than 4 levels (Lai
+   * Jiangshan's 2022 special-root series; mmu.c mmu_alloc_shadow_roots()
+   * builds the same shape from bare pages): the PAE page, wrapped by
+   * pml4/pml5 special pages when the hardware root must have 4/5 levels;
+   * each wrapper's entry 0 is linked with the ordinary link logic. The PAE
+   * page's four entries are filled on demand by the fault path (the level-2
+   * pages are ordinary, hashed pages).
    */
   private buildSpecialRoot(): number {
     const pages = this.pages;

@@ -9,9 +9,10 @@ import { gfnToIndex, slotRmap } from './SlotRmap.js';
 import type { X86RmapOps } from './X86RmapOps.js';
 
 /**
- * The `invalid` rmap table (seed §2; Xiao Guangrong's 2013 "invalid rmap
- * handlers", x86-shadow-mmu.md §3.4), used by a slot from the moment its
- * deletion or move starts:
+ * The `invalid` rmap table (Xiao Guangrong's patch "KVM: MMU: introduce
+ * invalid rmap handlers", kvm@vger.kernel.org, April 2013; never merged
+ * upstream, which took the fast zap instead), used by a slot from the
+ * moment its deletion or move starts:
  *
  * - `add` and `writeProtect` can never legitimately happen (no translation
  *   reaches an invalid slot): they warn — a counter and a trace event — and

@@ -10,10 +10,12 @@ import { SlotRmap, gfnToIndex, slotRmap } from './SlotRmap.js';
 import { RMAP_RECYCLE_THRESHOLD, type X86RmapOps } from './X86RmapOps.js';
 
 /**
- * The `normal` rmap table: KVM's rmap handlers (mmu.c §3.3) over the slot's
- * pte_lists. Entries are sptep handles into `ShadowPageTable`; every handler
- * acts on the sptes directly and returns whether a TLB flush is needed — the
- * caller flushes (KVM batches flushes the same way).
+ * The `normal` rmap table: KVM's rmap handlers (arch/x86/kvm/mmu/mmu.c:
+ * rmap_add, rmap_write_protect, kvm_zap_rmap, kvm_set_pte_rmap, kvm_age_rmap,
+ * kvm_test_age_rmap) over the slot's pte_lists. Entries are sptep handles
+ * into `ShadowPageTable`; every handler acts on the sptes directly and
+ * returns whether a TLB flush is needed — the caller flushes (KVM batches
+ * flushes the same way).
  */
 @injectable()
 export class NormalRmapOps implements X86RmapOps {

@@ -18,7 +18,8 @@ import { HvmmuError } from '@hvmmu/core';
  * head is freed and the next descriptor becomes the head. A list never
  * shrinks back to the single-entry form.
  *
- * `PTE_LIST_SPTE_SKIP` is the marker the invalid-rmap strategy (seed §2)
+ * `PTE_LIST_SPTE_SKIP` is the marker the invalid-rmap strategy (Xiao
+ * Guangrong's 2013 patch "KVM: MMU: introduce invalid rmap handlers")
  * writes over an entry it clears "concurrently": the list keeps its shape
  * and memory, walkers skip the marker.
  */
@@ -202,9 +203,9 @@ export class PteListPool {
   }
 
   /**
-   * The invalid-rmap "clear concurrently" (seed §2): overwrite the entry with
-   * the skip marker, keeping the list's shape and memory. Returns false if
-   * the entry is not on the list.
+   * The invalid-rmap "clear concurrently" (the 2013 patch above): overwrite
+   * the entry with the skip marker, keeping the list's shape and memory.
+   * Returns false if the entry is not on the list.
    */
   clearInPlace(heads: Uint32Array, at: number, sptep: number): boolean {
     const val = heads[at]!;

@@ -22,10 +22,11 @@ export function gfnToIndex(gfn: number, baseGfn: number, level: number): number 
 
 /**
  * The x86 per-memslot data (`kvm_memory_slot.arch`): one rmap head per gfn
- * and level (KVM `rmap[3]`, placement per §3.2), the descriptors those lists
- * use, and `gfn_write_track` (number of upper-level shadow pages shadowing
- * each gfn). Allocated when the slot is prepared, dropped when it is freed —
- * the invalid-rmap strategy's "memory freed with the slot".
+ * and level (KVM `rmap[3]`, indexed as mmu.c gfn_to_rmap() does), the
+ * descriptors those lists use, and `gfn_write_track` (number of upper-level
+ * shadow pages shadowing each gfn). Allocated when the slot is prepared,
+ * dropped when it is freed — the invalid-rmap strategy's "memory freed with
+ * the slot".
  */
 export class SlotRmap {
   /** Live entries (skip markers not counted). */

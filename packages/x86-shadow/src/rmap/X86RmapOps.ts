@@ -2,9 +2,10 @@ import type { RmapStrategy } from '@hvmmu/core';
 import type { X86Memslot } from '../X86ShadowTypes.js';
 
 /**
- * The x86 rmap strategy table: the seven operations KVM x86's memslot
- * design gave every rmap table (arch/x86/kvm/mmu/mmu.c: add, remove,
- * write-protect, set_pte, age, test_age, unmap) on pte_list heads, plus
+ * The x86 rmap strategy table: the seven operations of the 2013 KVM patch
+ * "KVM: MMU: introduce invalid rmap handlers" (add, remove, write-protect,
+ * set_pte, age, test_age, unmap; KVM's rmap handlers in
+ * arch/x86/kvm/mmu/mmu.c) on pte_list heads, plus
  * `rmap_write_protect(rmap_head, pt_protect)` in both flavours. An rmap head
  * is (slot, gfn, level): level 1 is 4 KiB, 2 and 3 are 2 MiB and 1 GiB;
  * `entry` is a shadow-PTE index. The booleans follow KVM's handlers: "did

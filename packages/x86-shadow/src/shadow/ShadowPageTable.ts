@@ -9,7 +9,7 @@ export const MMU_HASH_BUCKETS = 1 << MMU_HASH_SHIFT;
 
 /** Per-page flag bits (`ShadowPageTable.flags`). */
 export const SP_IN_USE = 1 << 0;
-/** A special (vCPU-local) shadow page: PAE root or pml4/pml5 wrapper (seed §3). */
+/** A special (vCPU-local) shadow page: PAE root or pml4/pml5 wrapper (Lai Jiangshan's 2022 special-root series). */
 export const SP_SPECIAL = 1 << 1;
 /** Level-1 indirect page whose gptes may have changed without resync. */
 export const SP_UNSYNC = 1 << 2;

@@ -62,7 +62,11 @@ export class PagingContext {
   pse = false;
   /** Protection keys apply: EFER.LMA && CR4.PKE (KVM `cr4_pke`). */
   pke = false;
-  /** PFERR.ID when a fetch fault reports I/D: EFER.NXE || CR4.SMEP (paging_tmpl.h error path). */
+  /**
+   * PFERR.ID when a fetch fault reports I/D: EFER.NXE || CR4.SMEP, KVM's rule
+   * (paging_tmpl.h error path). SDM 4.7 counts NXE only with CR4.PAE=1, so
+   * 32-bit paging with NXE=1, SMEP=0 differs (docs/x86-shadow.md).
+   */
   fetchPfec = 0;
   /**
    * Reserved-bit masks, index `(large << 3) | level` where large = bit 7 of
@@ -197,7 +201,8 @@ export class PagingContext {
       case PagingMode.BITS32:
         largeLo[2] = this.pse ? bitRange(17, 21) : 0;
         // 32-bit entries reserve nothing but the PSE-36 hole of a 4 MiB PDE
-        // (KVM behaves as PSE-36: bits 17..21 reserved, 13..16 = PA 35:32).
+        // (KVM behaves as PSE-36: bits 17..21 reserved, 13..16 = PA 35:32,
+        // whatever MAXPHYADDR; SDM table 4-4 sizes both by MAXPHYADDR, up to 40).
         lo[large | 2] = this.pse ? bitRange(17, 21) : 0;
         break;
       case PagingMode.PAE:

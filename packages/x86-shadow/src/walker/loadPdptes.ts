@@ -12,7 +12,8 @@ const scratchHi = new Uint32Array(4);
  * CR3 bits 31:5 and cache them in `regs.pdpteHi/Lo`, where walks take them
  * from. Returns false — the MOV raises #GP and `regs` is left unchanged —
  * if a present PDPTE has a reserved bit set (1..2, 5..8, MAXPHYADDR..63) or
- * the PDPT is not in guest memory. Never writes guest memory.
+ * the PDPT is not in guest memory (KVM's load_pdptrs fails then too; the SDM
+ * has no such case). Never writes guest memory.
  */
 export function loadPdptes(regs: X86Registers, mem: GuestMemory): boolean {
   checkMaxPhyAddr(regs.maxPhyAddr);

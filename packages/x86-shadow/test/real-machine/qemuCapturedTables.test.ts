@@ -100,7 +100,8 @@ describe.each(CAPTURES)('QEMU capture $dir', ({ dir, mode }) => {
   it("allows writes and fetches exactly where QEMU's flags do, with the architected #PF codes", () => {
     const nxe = (regs.efer & EFER.NXE) !== 0;
     const smep = (regs.cr4 & CR4.SMEP) !== 0;
-    // SDM 4.7: I/D is reported on fetch faults only when NX or SMEP is enabled.
+    // I/D is reported on fetch faults when NXE or SMEP is on (KVM's rule; SDM 4.7 agrees
+    // for every capture here, the 32-bit one running with EFER.NXE=0).
     const fetchId = nxe || smep ? PFERR.ID : 0;
     const mismatches: string[] = [];
     for (const line of capture.tlb) {

@@ -16,7 +16,7 @@ import { propertyRuns } from '../../../../test-support/propertyRuns.js';
  * references), accesses of every kind and privilege, CR3 switches, INVLPG,
  * CR0.WP/SMEP/SMAP/AC/CPL/PKRU changes, paging off and on, memslot
  * create/delete/move, notifier invalidations, frame migration, dirty-log
- * harvests and zap-all. After every step: the §6 invariants, and for every
+ * harvests and zap-all. After every step: helpers/invariants.ts, and for every
  * virtual page of the run and every access kind, that neither the shadow
  * leaf nor the TLB grants an access that an independent guest walk (the
  * walker, without A/D updates) refuses, maps another gfn, or that the host
@@ -323,7 +323,7 @@ function runStep(w: World, s: Step): void {
   }
 }
 
-/** No translation grants more than guest ∧ host allow (§6.15, §6.19, and the TLB on top). */
+/** No translation grants more than guest ∧ host allow (clean guest leaves stay read-only as in paging_tmpl.h protect_clean_gpte, dirty-logged writes are logged as spte.c make_spte does, and the TLB on top). */
 function checkGrants(w: World): string[] {
   const errors: string[] = [];
   const mmu = w.vm.mmu as X86ShadowMmu;

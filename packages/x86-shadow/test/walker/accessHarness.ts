@@ -107,7 +107,8 @@ function flagBits(f: EntryFlags): number {
 
 function encodePde(mode: OracleMode, f: EntryFlags): Entry {
   if (mode === 'bits32') {
-    // Bit 17 is reserved in a 4 MiB PSE-36 leaf and an address bit of a page-table pointer.
+    // Bit 17 is reserved in a 4 MiB PSE-36 leaf (as KVM models PSE-36, see accessOracle.ts)
+    // and an address bit of a page-table pointer.
     const lo = PT_GPA_32 | (f.reservedBit && f.pageSize ? PSE36_BIT17 : 0) | flagBits(f);
     return { hi: 0, lo: lo >>> 0 };
   }

@@ -109,6 +109,8 @@ function pdeIsLeaf(s: Scenario): boolean {
  * set a bit that is reserved for the entry kind (an address bit above
  * MAXPHYADDR for a PD table pointer, bit 13 of a 2 MiB leaf, bit 17 of a
  * PSE-36 4 MiB leaf), except in 32-bit paging where a non-leaf PDE has none.
+ * Bit 17 is reserved as KVM models PSE-36 (36-bit addresses); SDM table 4-4
+ * would make it address bit 36 at the harness's MAXPHYADDR of 40.
  */
 function pdeReserved(s: Scenario): boolean {
   if (s.pde.reservedBit && (s.mode !== 'bits32' || pdeIsLeaf(s))) return true;
@@ -128,8 +130,9 @@ export function expectAccess(s: Scenario): Expectation {
   // SDM 4.6: implicit supervisor accesses are supervisor-mode accesses whatever the CPL.
   const userMode = s.privilege === 'user';
 
-  // SDM 4.7: W/R and U/S describe the access; I/D is reported for fetches
-  // only when execute-disable or SMEP is enabled (KVM: NXE || SMEP).
+  // SDM 4.7: W/R and U/S describe the access. I/D is reported for fetches
+  // when NXE or SMEP is on: KVM's rule (paging_tmpl.h), which SDM 4.7 shares
+  // except under 32-bit paging, where it counts SMEP only (docs/x86-shadow.md).
   let baseCode = 0;
   if (write) baseCode |= EC_W;
   if (userMode) baseCode |= EC_U;

@@ -27,7 +27,7 @@ function listEntries(pool: PteListPool, val: number): number[] {
   return out;
 }
 
-/** pte_list shape rule (§3.1 / §6.3): only the head may be partly filled, tail_count is exact, counts ≥ 1. */
+/** pte_list shape rule (mmu.c pte_list_add / pte_list_desc_remove_entry): only the head may be partly filled, tail_count is exact, counts ≥ 1. */
 function checkShape(pool: PteListPool, val: number, what: string, errors: string[]): void {
   if (val === 0 || (val & 1) === 0) return;
   const { counts, tailCount } = pool.shape(val);
@@ -45,7 +45,7 @@ export interface InvariantOptions {
   readonly deletedRanges?: readonly { base: number; npages: number }[];
 }
 
-/** The invariants of x86-shadow-mmu.md §6 on a VM's shadow MMU. Returns the violations found. */
+/** The invariants KVM's shadow MMU (arch/x86/kvm/mmu/mmu.c, spte.[ch]) keeps, checked on a VM's shadow MMU. Returns the violations found. */
 export function checkInvariants(vm: Vm, options: InvariantOptions = {}): string[] {
   const errors: string[] = [];
   const mmu = vm.mmu;
@@ -170,11 +170,11 @@ export function checkInvariants(vm: Vm, options: InvariantOptions = {}): string[
         continue;
       }
       checkFrame(slot, gfn, frame, lo, zero, e, errors);
-      // §6.8: writable ⇒ MMU-writable ⇒ host-writable; RO slots never host-writable.
+      // spte.h check_spte_writable_invariants(): writable ⇒ MMU-writable ⇒ host-writable; RO slots never host-writable.
       if ((lo & S_W) !== 0 && (lo & S_MMU_W) === 0) errors.push(`spte ${e} writable but not MMU-writable`);
       if ((lo & S_MMU_W) !== 0 && (lo & S_HOST_W) === 0) errors.push(`spte ${e} MMU-writable but not host-writable`);
       if (slot.readOnly && (lo & S_HOST_W) !== 0) errors.push(`spte ${e} host-writable in a read-only slot`);
-      // §6.19: dirty logging.
+      // Dirty logging: spte.c make_spte() marks the gfn dirty whenever it builds a writable spte.
       if ((lo & S_W) !== 0 && slot.dirtyLogging && !slot.isDirty(gfn)) errors.push(`writable spte ${e} for gfn ${gfn} not in the dirty log`);
       for (const range of options.deletedRanges ?? []) {
         if (gfn >= range.base && gfn < range.base + range.npages) errors.push(`spte ${e} maps deleted gfn ${gfn}`);
@@ -192,13 +192,13 @@ export function checkInvariants(vm: Vm, options: InvariantOptions = {}): string[
     const refs = parentRefs.get(sp) ?? [];
     if (listed.length !== refs.length) errors.push(`page ${sp}: ${listed.length} parent_ptes but ${refs.length} parents`);
     for (const e of refs) if (listed.filter((x) => x === e).length !== 1) errors.push(`page ${sp}: parent entry ${e} not listed once`);
-    // §6.9: every parent of an unsync page (or of a page with unsync children) has its bit set.
+    // mmu.c kvm_mmu_mark_parents_unsync() / mark_unsync(): every parent of an unsync page (or of a page with unsync children) has its bit set.
     if ((spt.flags[sp]! & SP_UNSYNC) !== 0 || spt.unsyncChildren[sp]! > 0) {
       for (const e of refs) {
         if (!spt.testUnsyncBit(Math.floor(e / 512), e % 512)) errors.push(`unsync path: parent bit of ${e} for ${sp} not set`);
       }
     }
-    // §6.6: write protection of shadowed guest tables.
+    // Write protection of shadowed guest tables (mmu.c account_shadowed(), mmu_try_to_unsync_pages()).
     const role = spt.role[sp]!;
     if ((role & (ROLE_DIRECT | ROLE_PASSTHROUGH | ROLE_INVALID)) === 0 && (spt.flags[sp]! & SP_SPECIAL) === 0 &&
         spt.gen[sp] === pages.validGen) {
@@ -246,7 +246,7 @@ function checkFrame(slot: Memslot, gfn: number, frame: number, lo: number, zero:
   }
 }
 
-/** Seed §3 / §6.18: special roots' shape. */
+/** Special roots' shape: mmu.c mmu_alloc_shadow_roots()'s layout, as special pages after Lai Jiangshan's 2022 series. */
 function checkSpecialRoots(x: X86VcpuMmu, spt: ShadowPageTable, errors: string[]): void {
   if (x.rootKind !== ROOT_SPECIAL && x.rootKind !== ROOT_NORMAL) return;
   if (x.rootKind === ROOT_NORMAL) {
