@@ -283,7 +283,7 @@ describe('QUERY_PAGE', () => {
   });
 });
 
-describe('rmap tables (seed §2)', () => {
+describe('rmap tables (2013 KVM invalid rmap handlers patch)', () => {
   /** Pages 0..6 of slot 1 written (mapped writable), page 7 untouched. */
   function mappedMachine() {
     const events: TraceEvent[] = [];

@@ -121,7 +121,7 @@ describe('the two strategies differ in what they discard', () => {
   });
 });
 
-describe('the invalid rmap table (seed §2)', () => {
+describe('the invalid rmap table (2013 KVM invalid rmap handlers patch)', () => {
   it('add and writeProtect warn (counter + trace) and change nothing', () => {
     const events: TraceEvent[] = [];
     const hv = makeVm().hv;

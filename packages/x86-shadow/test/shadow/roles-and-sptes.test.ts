@@ -13,7 +13,7 @@ import { A, D, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpe
  * MMU-present 11, pfn 12+, NX 63.
  */
 
-describe('role words (§2.2)', () => {
+describe('role words (kvm_host.h, union kvm_mmu_page_role)', () => {
   it('CPU and root roles of each paging mode', () => {
     const t = makeVm();
     const b = new TableBuilder(t.mem, 'long4', 0x10_0000);
@@ -65,7 +65,7 @@ describe('role words (§2.2)', () => {
   });
 });
 
-describe('leaf sptes (§2.6)', () => {
+describe('leaf sptes (spte.c, make_spte)', () => {
   function spteFor(va: number, lo: number, hi: number, access: 'read' | 'write') {
     const t = makeVm();
     const b = new TableBuilder(t.mem, 'long4', 0x10_0000);

@@ -169,7 +169,7 @@ describe('paging off', () => {
   });
 });
 
-describe('special shadow pages (seed §3)', () => {
+describe('special shadow pages (the 2022 KVM special-root series)', () => {
   it('PAE root: no gfn, not hashed, not on the active list, not accounted, not write-protected', () => {
     const t = makeVm();
     const b = new TableBuilder(t.mem, 'bits32', 0x10_0000);
