@@ -1,5 +1,6 @@
 import type { BackendModule, FaultKindValue, Vcpu, Vm } from '@hvmmu/core';
 import type { MmuSnapshot } from './MmuSnapshot.js';
+import type { RmapModelName } from './invariants/checkRmapConsistency.js';
 
 /**
  * What the suite asks a guest mapping to grant, beyond "present and readable".
@@ -110,6 +111,8 @@ export interface ConformanceHarness {
   /** The guest paging mode the harness sets up; must be one of `capabilities.pagingModes`. */
   readonly pagingMode: string;
   readonly dataRegion: DataRegion;
+  /** How the backend's rmap relates to its leaves (default `one-per-leaf`; a nested rmap is `names-every-leaf`). */
+  readonly rmapModel?: RmapModelName;
   /** Host memory per test hypervisor, bytes (default 4 MiB). */
   readonly hostMemoryBytes?: number;
   /** Guest physical address bits for the suite's VMs (default: core's 52). */

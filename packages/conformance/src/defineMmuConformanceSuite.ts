@@ -16,6 +16,7 @@ import { describeAnswer } from './GuestAnswers.js';
 import { HOST_MISUSE_CASES, type MisuseScene } from './hostile/hostMisuseCases.js';
 import { assertNoViolations } from './invariants/ConformanceViolation.js';
 import { checkMmuInvariants } from './invariants/checkMmuInvariants.js';
+import { RmapModel } from './invariants/checkRmapConsistency.js';
 import { checkHostRangeUnmapped } from './invariants/checkTlbCoherence.js';
 import { checkedAccess, PROBE_OFFSET } from './model/checkedAccess.js';
 import { GuestModel } from './model/GuestModel.js';
@@ -75,9 +76,11 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
     fx.vm.memslots.create({ id: region.slotIds[index]!, guestPhysAddr: (region.baseGfn + offset) * 4096, size: pages * 4096, flags });
   const va = (fx: ConformanceFixture, gfn: number): number => fx.guest.vpnOf(gfn) * 4096 + PROBE_OFFSET;
   const translate = (fx: ConformanceFixture, vcpu: Vcpu, gfn: number, access: number): number => vcpu.translate(va(fx, gfn), access);
+  const rmapModel = harness.rmapModel ?? RmapModel.ONE_PER_LEAF;
   const invariants = (fx: ConformanceFixture, model?: GuestModel): void =>
     assertNoViolations('invariants', checkMmuInvariants(fx.vm, fx.guest.inspect(), {
       dirtyLogging: caps.dirtyLogging,
+      rmapModel,
       ...(model !== undefined ? { guestView: model.guestView() } : {}),
     }));
   /** A model that knows the fixture's slots, for checked accesses. */
@@ -545,7 +548,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
             expect(Number.isInteger(status)).toBe(true);
             expect(fx.vm.hypercalls.handlerErrors, String(fx.vm.hypercalls.lastHandlerError)).toBe(0);
           }
-          assertNoViolations('invariants after random hypercalls', checkMmuInvariants(fx.vm, fx.guest.inspect(), { dirtyLogging: caps.dirtyLogging }));
+          assertNoViolations('invariants after random hypercalls', checkMmuInvariants(fx.vm, fx.guest.inspect(), { dirtyLogging: caps.dirtyLogging, rmapModel }));
         }),
         { numRuns: options.hypercallRuns ?? 100 },
       );

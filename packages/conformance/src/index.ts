@@ -28,7 +28,7 @@ export { defineMmuConformanceSuite, type MmuConformanceOptions } from './defineM
 
 export { ConformanceViolation, assertNoViolations } from './invariants/ConformanceViolation.js';
 export type { GuestMapping, GuestView } from './invariants/GuestView.js';
-export { checkRmapConsistency } from './invariants/checkRmapConsistency.js';
+export { checkRmapConsistency, RmapModel, type RmapModelName } from './invariants/checkRmapConsistency.js';
 export { checkMappingsMatchMemslots, checkDirtyLogArmed, checkFrameAccounting } from './invariants/checkMappingsMatchMemslots.js';
 export { checkTlbCoherence, checkHostRangeUnmapped } from './invariants/checkTlbCoherence.js';
 export { checkMmuInvariants, type InvariantOptions } from './invariants/checkMmuInvariants.js';

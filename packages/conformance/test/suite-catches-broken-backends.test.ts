@@ -8,6 +8,7 @@ import {
   checkHostRangeUnmapped,
   checkMappingsMatchMemslots,
   checkRmapConsistency,
+  RmapModel,
   checkTlbCoherence,
   createConformanceFixture,
   createIdentityMapHarness,
@@ -178,5 +179,30 @@ describe('the invariant checkers on hand-built snapshots', () => {
   it('report two leaves sharing an entry handle', () => {
     const rmap = [{ slotId: 1, gfn: 0x100, level: 1, entry: 7 }];
     expect(checkRmapConsistency(snap({ leaves: [leaf, { ...leaf, gfn: 0x101 }], rmap }))).toContainEqual(expect.stringContaining('share entry handle 7'));
+  });
+
+  describe('under the names-every-leaf model (a nested rmap: lists dropped whole, never single entries)', () => {
+    const nested = RmapModel.NAMES_EVERY_LEAF;
+    // A nested rmap entry names an L2 mapping, e.g. L1 LPID 3 and L2 frame 0x55: (3 << 40) + 0x55.
+    const l2Entry = 3 * 2 ** 40 + 0x55;
+    const l2Leaf = { ...leaf, entry: l2Entry };
+    const head = { slotId: 1, gfn: 0x100, level: 1 };
+
+    it('allow stale entries that name no live mapping, which one-per-leaf refuses', () => {
+      const rmap = [{ ...head, entry: l2Entry }, { ...head, entry: 3 * 2 ** 40 + 0x66 }, { ...head, gfn: 0x101, entry: 5 * 2 ** 40 }];
+      expect(checkRmapConsistency(snap({ leaves: [l2Leaf], rmap }), nested)).toEqual([]);
+      expect(checkRmapConsistency(snap({ leaves: [l2Leaf], rmap }))).toContainEqual(expect.stringContaining('maps nothing'));
+    });
+
+    it('refuse the same entry twice under one head (the dedup that bounds the rmap)', () => {
+      const rmap = [{ ...head, entry: l2Entry }, { ...head, entry: l2Entry }];
+      expect(checkRmapConsistency(snap({ leaves: [l2Leaf], rmap }), nested)).toEqual([expect.stringContaining('twice')]);
+    });
+
+    it('refuse a live mapping that its own head does not name, even if another head does', () => {
+      expect(checkRmapConsistency(snap({ leaves: [l2Leaf], rmap: [{ ...head, gfn: 0x101, entry: l2Entry }] }), nested))
+        .toEqual([expect.stringContaining('named by no rmap entry')]);
+      expect(checkRmapConsistency(snap({ leaves: [l2Leaf] }), nested)).toEqual([expect.stringContaining('named by no rmap entry')]);
+    });
   });
 });

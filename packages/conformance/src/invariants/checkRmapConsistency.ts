@@ -5,7 +5,28 @@ function where(r: RmapRecord | MappingLeaf): string {
 }
 
 /**
- * Every leaf has exactly one rmap entry, filed under the slot, gfn and level
+ * How a backend's rmap relates to its leaves, declared by its harness
+ * (`ConformanceHarness.rmapModel`) so the structural check fits the design:
+ *
+ * - `one-per-leaf`: KVM x86's pte_list (and the reference backend): exactly
+ *   one rmap entry per present leaf, filed under the slot, gfn and level it
+ *   maps, and no entry that names nothing — an entry is removed with its leaf.
+ * - `names-every-leaf`: a list that is only ever dropped whole, like KVM
+ *   PPC's nested rmap (book3s_hv_nested.c: kvmhv_insert_nest_rmap skips an
+ *   identical entry, nothing removes one from the middle of a list): every
+ *   live leaf is named under its slot, gfn and level, no head holds the same
+ *   entry twice (the dedup that keeps a guest from growing it without
+ *   bound), and entries naming nothing (stale) are allowed.
+ */
+export const RmapModel = {
+  ONE_PER_LEAF: 'one-per-leaf',
+  NAMES_EVERY_LEAF: 'names-every-leaf',
+} as const;
+export type RmapModelName = (typeof RmapModel)[keyof typeof RmapModel];
+
+/**
+ * The structural rmap check for `model` (default `one-per-leaf`). Under
+ * `one-per-leaf`: every leaf has exactly one rmap entry, filed under the slot, gfn and level
  * it maps, and every rmap entry names a present leaf (KVM x86 mmu.c: rmap_add
  * files a leaf under its gfn and level; rmap_get_first/next assert every
  * entry is shadow-present). Entry handles are unique on both sides: an rmap
@@ -13,7 +34,8 @@ function where(r: RmapRecord | MappingLeaf): string {
  * kvmhv_insert_nest_rmap() (book3s_hv_nested.c) avoids by skipping an
  * identical entry.
  */
-export function checkRmapConsistency(snapshot: MmuSnapshot): string[] {
+export function checkRmapConsistency(snapshot: MmuSnapshot, model: RmapModelName = RmapModel.ONE_PER_LEAF): string[] {
+  if (model === RmapModel.NAMES_EVERY_LEAF) return checkNamesEveryLeaf(snapshot);
   const violations: string[] = [];
   const leafByEntry = new Map<number, MappingLeaf>();
   for (const leaf of snapshot.leaves) {
@@ -38,6 +60,24 @@ export function checkRmapConsistency(snapshot: MmuSnapshot): string[] {
   for (const leaf of snapshot.leaves) {
     if (!recorded.has(leaf.entry)) {
       violations.push(`leaf ${leaf.entry} (${where(leaf)} → hfn 0x${leaf.hfn.toString(16)}) has no rmap entry: host events cannot find it`);
+    }
+  }
+  return violations;
+}
+
+/** The `names-every-leaf` model: no duplicate under a head, every live leaf named; stale entries allowed. */
+function checkNamesEveryLeaf(snapshot: MmuSnapshot): string[] {
+  const violations: string[] = [];
+  const key = (slotId: number, gfn: number, level: number, entry: number) => `${slotId}:${gfn}:${level}:${entry}`;
+  const seen = new Set<string>();
+  for (const record of snapshot.rmap) {
+    const k = key(record.slotId, record.gfn, record.level, record.entry);
+    if (seen.has(k)) violations.push(`rmap ${where(record)} holds entry ${record.entry} twice (an rmap that does not dedup grows without bound)`);
+    seen.add(k);
+  }
+  for (const leaf of snapshot.leaves) {
+    if (!seen.has(key(leaf.slotId, leaf.gfn, leaf.level, leaf.entry))) {
+      violations.push(`leaf ${leaf.entry} (${where(leaf)} → hfn 0x${leaf.hfn.toString(16)}) is named by no rmap entry: host events cannot find it`);
     }
   }
   return violations;

@@ -5,6 +5,7 @@ import { GUEST_PERM_ALL } from '../ConformanceHarness.js';
 import { createConformanceFixture, DEFAULT_HOST_MEMORY_BYTES, refusalViolations, type ConformanceFixture } from '../ConformanceFixture.js';
 import { ConformanceViolation } from '../invariants/ConformanceViolation.js';
 import { checkMmuInvariants } from '../invariants/checkMmuInvariants.js';
+import { RmapModel } from '../invariants/checkRmapConsistency.js';
 import { checkHostRangeUnmapped } from '../invariants/checkTlbCoherence.js';
 import { checkedAccess } from '../model/checkedAccess.js';
 import { GuestModel } from '../model/GuestModel.js';
@@ -100,7 +101,9 @@ export function runMmuOperations(harness: ConformanceHarness, variant: Conforman
     const context = `${harness.name} [${variant.name}] step ${step} ${JSON.stringify(op)}`;
     if (violations.length > 0) throw new ConformanceViolation(context, violations);
     const snapshot = fixture.guest.inspect();
-    const invariants = checkMmuInvariants(fixture.vm, snapshot, { guestView: runner.model.guestView(), dirtyLogging: harness.backend.capabilities.dirtyLogging });
+    const invariants = checkMmuInvariants(fixture.vm, snapshot, {
+      guestView: runner.model.guestView(), dirtyLogging: harness.backend.capabilities.dirtyLogging, rmapModel: harness.rmapModel ?? RmapModel.ONE_PER_LEAF,
+    });
     if (invariants.length > 0) throw new ConformanceViolation(`${context}: invariant broken afterwards`, invariants);
   });
 }
