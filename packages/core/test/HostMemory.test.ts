@@ -163,7 +163,10 @@ describe('HostMemory accessors', () => {
     mem.write8(5, 0xab);
     expect(bytesAt(mem, 4, 3)).toEqual([0, 0xab, 0]);
     expect(mem.read8(5)).toBe(0xab);
-    mem.write8(6, 0x1ff); // a byte store keeps the low 8 bits
+    // A value wider than the store is host misuse, never silently truncated.
+    expectHvmmuError(() => mem.write8(6, 0x1ff), 'BAD_ARGUMENT');
+    expect(mem.read8(6)).toBe(0);
+    mem.write8(6, -1); // the two's-complement form of 0xff fits
     expect(mem.read8(6)).toBe(0xff);
   });
 
