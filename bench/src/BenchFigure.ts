@@ -57,12 +57,7 @@ export function nsPerOp(fn: () => number, inner: number, rounds: number, minMs: 
  * Measure `value` and `baseline` interleaved (A B A B …) so drift in machine
  * load hits both sides alike; returns the median of each.
  */
-export function pairedNs(
-  value: () => number,
-  baseline: () => number,
-  inner: number,
-  ctx: BenchContext,
-): { value: number; baseline: number } {
+export function pairedNs(value: () => number, baseline: () => number, inner: number, ctx: BenchContext): { value: number; baseline: number } {
   const rounds = ctx.quick ? 3 : 9;
   const minMs = ctx.quick ? 20 : 100;
   const v: number[] = [];

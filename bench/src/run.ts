@@ -69,7 +69,12 @@ if (childAt >= 0) {
     process.stdout.write(JSON.stringify(plain, null, 2) + '\n');
   } else {
     const rows = Object.entries(results).map(([key, f]) => [
-      key, `${fmt(f.value)} ${f.unit}`, `${fmt(f.baseline)} ${f.unit}`, fmt(f.ratio), f.ratioMeaning, f.target ?? '',
+      key,
+      `${fmt(f.value)} ${f.unit}`,
+      `${fmt(f.baseline)} ${f.unit}`,
+      fmt(f.ratio),
+      f.ratioMeaning,
+      f.target ?? '',
     ]);
     const head = ['figure', 'value', 'baseline', 'ratio', 'ratio means', 'target'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

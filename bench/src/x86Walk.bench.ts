@@ -3,7 +3,11 @@ import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers } from '@hvmmu/x86
 import { pairedNs, speedFigure, type BenchContext, type BenchFigure, type BenchSuite } from './BenchFigure.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
-const PTE_P = 1, PTE_W = 2, PTE_U = 4, PTE_A = 0x20, PTE_D = 0x40;
+const PTE_P = 1,
+  PTE_W = 2,
+  PTE_U = 4,
+  PTE_A = 0x20,
+  PTE_D = 0x40;
 const WALKS = 2048;
 
 /**
@@ -29,7 +33,7 @@ export function buildLongModeTables(pages: number): { image: Uint8Array; cr3: nu
   const dataBase = 16 << 20; // data frames live above the tables
   for (let p = 0; p < pages; p++) {
     // Spread: vary PML4, PDPT and PD indices so the walk does not stay in one table.
-    const vpn = ((p % 4) * 2 ** 27) + (((p >> 2) % 8) * 2 ** 18) + ((((p * 7) >> 5) % 512) * 512) + (p % 32) * 16;
+    const vpn = (p % 4) * 2 ** 27 + ((p >> 2) % 8) * 2 ** 18 + (((p * 7) >> 5) % 512) * 512 + (p % 32) * 16;
     vpns[p] = vpn;
     let table = pml4;
     for (let level = 4; level > 1; level--) {

@@ -27,7 +27,13 @@ if (vcpu.translate(0x4000_0123, Access.READ | Access.USER) !== -1 || vcpu.fault.
 // The walker alone over a raw image (4-level: PML4 at 0x1000 → PDPT 0x2000 → PD 0x3000 → PT 0x4000 → 0x5000).
 const image = new Uint8Array(0x6000);
 const view = new DataView(image.buffer);
-for (const [table, next] of [[0x1000, 0x2000], [0x2000, 0x3000], [0x3000, 0x4000], [0x4000, 0x5000]]) view.setUint32(table, next | 0x7, true);
+for (const [table, next] of [
+  [0x1000, 0x2000],
+  [0x2000, 0x3000],
+  [0x3000, 0x4000],
+  [0x4000, 0x5000],
+])
+  view.setUint32(table, next | 0x7, true);
 const regs = new X86Registers();
 regs.cr0 = CR0.PG | CR0.PE;
 regs.cr4 = CR4.PAE;

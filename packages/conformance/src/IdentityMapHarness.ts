@@ -1,15 +1,15 @@
 import { Access, DEFAULT_CONTEXT, FaultKind, HvmmuError, type BackendModule, type Vcpu, type Vm } from '@hvmmu/core';
-import {
-  GuestPerm,
-  type ConformanceGuest,
-  type ConformanceHarness,
-  type DataRegion,
-  type HostileGuestAction,
-} from './ConformanceHarness.js';
+import { GuestPerm, type ConformanceGuest, type ConformanceHarness, type DataRegion, type HostileGuestAction } from './ConformanceHarness.js';
 import { accessAnswer, hypercallAnswer } from './GuestAnswers.js';
 import type { MmuSnapshot } from './MmuSnapshot.js';
 import {
-  IDENTITY_HYPERCALL_ABI, IDENTITY_PAGING_MODE, IdentityFaultCode, IdentityHypercall, IdentityMmu, ProtectionBits, accessFaultBits,
+  IDENTITY_HYPERCALL_ABI,
+  IDENTITY_PAGING_MODE,
+  IdentityFaultCode,
+  IdentityHypercall,
+  IdentityMmu,
+  ProtectionBits,
+  accessFaultBits,
   identityMapBackend,
 } from '@hvmmu/reference';
 
@@ -67,11 +67,13 @@ class IdentityMapGuest implements ConformanceGuest {
   }
 
   map(gfn: number, perm: number): void {
-    this.setProtection(gfn,
+    this.setProtection(
+      gfn,
       ProtectionBits.PRESENT |
-      ((perm & GuestPerm.WRITE) !== 0 ? ProtectionBits.WRITE : 0) |
-      ((perm & GuestPerm.EXEC) !== 0 ? ProtectionBits.EXEC : 0) |
-      ((perm & GuestPerm.USER) !== 0 ? ProtectionBits.USER : 0));
+        ((perm & GuestPerm.WRITE) !== 0 ? ProtectionBits.WRITE : 0) |
+        ((perm & GuestPerm.EXEC) !== 0 ? ProtectionBits.EXEC : 0) |
+        ((perm & GuestPerm.USER) !== 0 ? ProtectionBits.USER : 0),
+    );
   }
 
   unmap(gfn: number): void {
@@ -121,9 +123,17 @@ class IdentityMapGuest implements ConformanceGuest {
       ...actions,
       { name: 'SET_PROTECTION_TABLE with an unaligned base', expected: bad, perform: (vcpu) => hypercallAnswer(vcpu, setTable, [0x123, 16]) },
       { name: 'SET_PROTECTION_TABLE over a memory hole', expected: bad, perform: (vcpu) => hypercallAnswer(vcpu, setTable, [HOLE_GPA, 16]) },
-      { name: 'SET_PROTECTION_TABLE running from memory into a hole', expected: bad, perform: (vcpu) => hypercallAnswer(vcpu, setTable, [PROTECTION_TABLE_GPA, 2 * 4096]) },
+      {
+        name: 'SET_PROTECTION_TABLE running from memory into a hole',
+        expected: bad,
+        perform: (vcpu) => hypercallAnswer(vcpu, setTable, [PROTECTION_TABLE_GPA, 2 * 4096]),
+      },
       { name: 'SET_PROTECTION_TABLE with a base above 2^53', expected: bad, perform: (vcpu) => hypercallAnswer(vcpu, setTable, [[0xffff_ffff, 0], 16]) },
-      { name: 'SET_PROTECTION_TABLE past the guest physical space', expected: bad, perform: (vcpu) => hypercallAnswer(vcpu, setTable, [maxGpa - 4096, 2 * 4096]) },
+      {
+        name: 'SET_PROTECTION_TABLE past the guest physical space',
+        expected: bad,
+        perform: (vcpu) => hypercallAnswer(vcpu, setTable, [maxGpa - 4096, 2 * 4096]),
+      },
       { name: 'SET_PROTECTION_TABLE with a base but no pages', expected: bad, perform: (vcpu) => hypercallAnswer(vcpu, setTable, [0x1000, 0]) },
       { name: 'QUERY_PAGE beyond the guest physical space', expected: bad, perform: (vcpu) => hypercallAnswer(vcpu, query, [maxGpa]) },
       { name: 'QUERY_PAGE with bit 63 set', expected: bad, perform: (vcpu) => hypercallAnswer(vcpu, query, [[0x8000_0000, 0x1000]]) },

@@ -1,16 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  Access,
-  FaultKind,
-  HvmmuError,
-  MemslotFlags,
-  TRANSLATE_FAULT,
-  type BackendCapabilities,
-  type Memslot,
-  type Vcpu,
-} from '@hvmmu/core';
-import { GUEST_PERM_ALL, GuestPerm, type ConformanceHarness, type ConformanceVariant } from './ConformanceHarness.js';
+import { Access, FaultKind, HvmmuError, MemslotFlags, TRANSLATE_FAULT, type BackendCapabilities, type Memslot, type Vcpu } from '@hvmmu/core';
+import { GUEST_PERM_ALL, GuestPerm, type ConformanceHarness, type ConformanceVariant, type GuestAnswer } from './ConformanceHarness.js';
 import { captureVmState, createConformanceFixture, expectRefused, type ConformanceFixture } from './ConformanceFixture.js';
 import { describeAnswer } from './GuestAnswers.js';
 import { HOST_MISUSE_CASES, type MisuseScene } from './hostile/hostMisuseCases.js';
@@ -78,11 +69,14 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
   const translate = (fx: ConformanceFixture, vcpu: Vcpu, gfn: number, access: number): number => vcpu.translate(va(fx, gfn), access);
   const rmapModel = harness.rmapModel ?? RmapModel.ONE_PER_LEAF;
   const invariants = (fx: ConformanceFixture, model?: GuestModel): void =>
-    assertNoViolations('invariants', checkMmuInvariants(fx.vm, fx.guest.inspect(), {
-      dirtyLogging: caps.dirtyLogging,
-      rmapModel,
-      ...(model !== undefined ? { guestView: model.guestView() } : {}),
-    }));
+    assertNoViolations(
+      'invariants',
+      checkMmuInvariants(fx.vm, fx.guest.inspect(), {
+        dirtyLogging: caps.dirtyLogging,
+        rmapModel,
+        ...(model !== undefined ? { guestView: model.guestView() } : {}),
+      }),
+    );
   /** A model that knows the fixture's slots, for checked accesses. */
   const modelOf = (fx: ConformanceFixture, ...slots: Memslot[]): GuestModel => {
     const model = new GuestModel(fx.guest);
@@ -165,7 +159,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
       expect(vcpu.tableMisses).toBe(faults);
     });
 
-    it('faults a write to a read-only guest mapping with the architecture\'s protection code, granting no write anywhere', () => {
+    it("faults a write to a read-only guest mapping with the architecture's protection code, granting no write anywhere", () => {
       const { fx, slot, model } = mappedSlot(2, GuestPerm.READ, 0, 1);
       access(fx, model, fx.vcpus[0]!, slot.baseGfn, Access.READ);
       expect(translate(fx, fx.vcpus[0]!, slot.baseGfn, Access.WRITE)).toBe(TRANSLATE_FAULT);
@@ -244,7 +238,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
   });
 
   describe('host-range invalidation', () => {
-    it('removes the frame\'s mappings and TLB entries; the next access misses, re-faults and reaches the same frame', () => {
+    it("removes the frame's mappings and TLB entries; the next access misses, re-faults and reaches the same frame", () => {
       const { fx, slot, model } = mappedSlot(4, GuestPerm.WRITE);
       for (let page = 0; page < 2; page++) {
         access(fx, model, fx.vcpus[0]!, slot.baseGfn + page, Access.WRITE);
@@ -454,7 +448,12 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
 
     it('keeps two VMs of the backend apart: memory, mappings and invalidations', () => {
       const fx = fixture();
-      const vmB = fx.hypervisor.createVm({ backend: harness.backend, tlbEntries: 64, ...(variant.backendOptions !== undefined ? { backendOptions: variant.backendOptions } : {}), ...(harness.guestPhysBits !== undefined ? { guestPhysBits: harness.guestPhysBits } : {}) });
+      const vmB = fx.hypervisor.createVm({
+        backend: harness.backend,
+        tlbEntries: 64,
+        ...(variant.backendOptions !== undefined ? { backendOptions: variant.backendOptions } : {}),
+        ...(harness.guestPhysBits !== undefined ? { guestPhysBits: harness.guestPhysBits } : {}),
+      });
       const guestB = harness.attach(vmB);
       const vcpuB = vmB.createVcpu();
       guestB.initVcpu(vcpuB);
@@ -482,7 +481,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
   });
 
   describe('random operation sequences', () => {
-    it('keep the model\'s predictions and every invariant after each step', () => {
+    it("keep the model's predictions and every invariant after each step", () => {
       fc.assert(
         fc.property(mmuOperationsArbitrary(harness, options.maxOperations ?? 50), (ops) => runMmuOperations(harness, variant, ops)),
         { numRuns: options.numRuns ?? 100 },
@@ -491,7 +490,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
   });
 
   describe('hostile guest', () => {
-    it('gets the architected answer to each of the harness\'s hostile actions, and nothing changes', () => {
+    it("gets the architected answer to each of the harness's hostile actions, and nothing changes", () => {
       const count = fixture().guest.hostileActions().length;
       expect(count).toBeGreaterThan(0);
       const violations: string[] = [];
@@ -502,7 +501,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
         const vcpu = fx.vcpus[0]!;
         action.prepare?.(vcpu);
         const before = captureVmState(fx);
-        let answer;
+        let answer: GuestAnswer;
         try {
           answer = action.perform(vcpu);
         } catch (error) {
@@ -518,7 +517,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
       assertNoViolations('hostile guest actions', violations);
     });
 
-    it('gets the ABI\'s unknown-function status for a hypercall number no handler serves, and nothing changes', () => {
+    it("gets the ABI's unknown-function status for a hypercall number no handler serves, and nothing changes", () => {
       const fx = fixture();
       const served = fx.vm.hypercalls.list().map((h) => h.number);
       const number = served.length === 0 ? 0 : Math.max(...served) + 1;
@@ -531,7 +530,15 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
     it('never throws, never fails inside a handler and keeps every invariant under hypercalls with random arguments', () => {
       const half = fc.oneof(fc.constantFrom(0, 1, 0xfff, 0x1000, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff), fc.integer({ min: 0, max: 0xffff_ffff }));
       const call = fc.record({
-        number: fc.oneof(fc.constantFrom(...fixture().vm.hypercalls.list().map((h) => h.number), 0xffff), fc.integer({ min: 0, max: 0xff })),
+        number: fc.oneof(
+          fc.constantFrom(
+            ...fixture()
+              .vm.hypercalls.list()
+              .map((h) => h.number),
+            0xffff,
+          ),
+          fc.integer({ min: 0, max: 0xff }),
+        ),
         hi: fc.array(half, { minLength: 9, maxLength: 9 }),
         lo: fc.array(half, { minLength: 9, maxLength: 9 }),
       });
@@ -548,7 +555,10 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
             expect(Number.isInteger(status)).toBe(true);
             expect(fx.vm.hypercalls.handlerErrors, String(fx.vm.hypercalls.lastHandlerError)).toBe(0);
           }
-          assertNoViolations('invariants after random hypercalls', checkMmuInvariants(fx.vm, fx.guest.inspect(), { dirtyLogging: caps.dirtyLogging, rmapModel }));
+          assertNoViolations(
+            'invariants after random hypercalls',
+            checkMmuInvariants(fx.vm, fx.guest.inspect(), { dirtyLogging: caps.dirtyLogging, rmapModel }),
+          );
         }),
         { numRuns: options.hypercallRuns ?? 100 },
       );

@@ -37,5 +37,4 @@ export { checkedAccess, PROBE_OFFSET } from './model/checkedAccess.js';
 export { mmuOperationsArbitrary, runMmuOperations, type MmuOperation } from './random/MmuOperations.js';
 export { HOST_MISUSE_CASES, type HostMisuseCase, type MisuseScene } from './hostile/hostMisuseCases.js';
 
-
 export { createIdentityMapHarness } from './IdentityMapHarness.js';

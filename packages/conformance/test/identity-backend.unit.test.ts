@@ -39,7 +39,9 @@ function errorCode(action: () => unknown): string {
 }
 
 /** A VM of the identity backend with slot 1 at gfn 0x10 (`pages` pages) and one vCPU, paging off. */
-function machine(options: { pages?: number; flags?: number; backendOptions?: Record<string, unknown>; guestPhysBits?: number; trace?: (e: TraceEvent) => void } = {}) {
+function machine(
+  options: { pages?: number; flags?: number; backendOptions?: Record<string, unknown>; guestPhysBits?: number; trace?: (e: TraceEvent) => void } = {},
+) {
   const hv = new Hypervisor({ memoryBytes: 256 * PAGE });
   const vm = hv.createVm({
     backend: identityMapBackend,
@@ -105,7 +107,9 @@ describe('HostStageTable', () => {
     const table = new HostStageTable(52);
     const gfns = Array.from({ length: 16 }, (_, k) => k * 2 ** 36 + k * 512 + k);
     const entries = gfns.map((gfn, k) => table.insert(gfn, k, false, 1));
-    gfns.forEach((gfn, k) => expect(table.lookup(gfn)).toBe(entries[k]));
+    gfns.forEach((gfn, k) => {
+      expect(table.lookup(gfn)).toBe(entries[k]);
+    });
     // Per gfn: directory nodes at levels 4, 3 and 2 below the shared root, and a leaf node.
     expect(table.nodes).toBe(1 + 16 * 4);
   });
@@ -184,7 +188,8 @@ describe('identity faults (paging off)', () => {
 
   it('allows user and fetch accesses everywhere without a protection table', () => {
     const { vcpu } = machine();
-    for (const access of [Access.USER | Access.FETCH, Access.USER | Access.WRITE, Access.FETCH]) expect(vcpu.translate(0x14 * PAGE, access)).not.toBe(TRANSLATE_FAULT);
+    for (const access of [Access.USER | Access.FETCH, Access.USER | Access.WRITE, Access.FETCH])
+      expect(vcpu.translate(0x14 * PAGE, access)).not.toBe(TRANSLATE_FAULT);
   });
 
   it('faults an address beyond the guest physical width with RSVD plus the access bits', () => {
@@ -290,7 +295,13 @@ describe('rmap tables (2013 KVM invalid rmap handlers patch)', () => {
     const m = machine({ trace: (e) => events.push(e) });
     for (let page = 0; page < 7; page++) expect(m.vcpu.translate((0x10 + page) * PAGE, Access.WRITE)).not.toBe(TRANSLATE_FAULT);
     const registry = m.vm.container.resolve(RmapOpsRegistry);
-    return { ...m, events, normal: registry.get('normal') as IdentityRmapOps, invalid: registry.get('invalid') as IdentityRmapOps, rmap: IdentitySlotRmap.of(m.slot as Memslot<IdentityTypes>) };
+    return {
+      ...m,
+      events,
+      normal: registry.get('normal') as IdentityRmapOps,
+      invalid: registry.get('invalid') as IdentityRmapOps,
+      rmap: IdentitySlotRmap.of(m.slot as Memslot<IdentityTypes>),
+    };
   }
   const mapped = (vcpu: Vcpu, page: number): number => query(vcpu, (0x10 + page) * PAGE).state & (MAPPED | WRITABLE);
   const cached = (vcpu: Vcpu, page: number): boolean => vcpu.tlb.tags[(0x10 + page) & vcpu.tlb.mask] === 0x10 + page;
@@ -378,7 +389,7 @@ describe('memslot invalidation strategies', () => {
     return m;
   }
 
-  it('invalid-rmap: delete unmaps exactly the slot\'s pages through the invalid table', () => {
+  it("invalid-rmap: delete unmaps exactly the slot's pages through the invalid table", () => {
     const { vm, vcpu, mmu } = twoSlots('invalid-rmap');
     vm.memslots.delete(1);
     expect(mmu.stats()['identityRmapDrops']).toBe(3);
@@ -422,8 +433,13 @@ describe('zap all, stats and capabilities', () => {
 
   it('declares capabilities from its options', () => {
     expect(identityMapBackend.capabilities).toMatchObject({
-      dirtyLogging: true, readOnlyMemslots: true, hostInvalidation: true, hypercallAbi: 'identity',
-      memslotInvalidation: ['invalid-rmap', 'fast-zap'], translationContexts: 'single', features: { identityPaging: true },
+      dirtyLogging: true,
+      readOnlyMemslots: true,
+      hostInvalidation: true,
+      hypercallAbi: 'identity',
+      memslotInvalidation: ['invalid-rmap', 'fast-zap'],
+      translationContexts: 'single',
+      features: { identityPaging: true },
     });
     const minimal = createIdentityMapBackend({ dirtyLogging: false, hypercalls: false });
     expect(minimal.id).toBe('identity-map-without-dirtyLogging-hypercalls');

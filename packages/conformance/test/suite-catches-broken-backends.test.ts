@@ -92,7 +92,10 @@ function guestViewOf(fx: ConformanceFixture, slot: Memslot<IdentityTypes>): Map<
 /** Run the random-sequence property against a broken backend and return how it failed. */
 function randomSearch(harness: ConformanceHarness): string {
   const variant = harness.variants.find((v) => v.name === 'invalid-rmap')!;
-  const details = fc.check(fc.property(mmuOperationsArbitrary(harness, 50), (ops) => runMmuOperations(harness, variant, ops)), { numRuns: 1000 });
+  const details = fc.check(
+    fc.property(mmuOperationsArbitrary(harness, 50), (ops) => runMmuOperations(harness, variant, ops)),
+    { numRuns: 1000 },
+  );
   expect(details.failed).toBe(true);
   expect(details.errorInstance).toBeInstanceOf(ConformanceViolation);
   return (details.errorInstance as ConformanceViolation).message;
@@ -169,11 +172,21 @@ describe('the invariant checkers on hand-built snapshots', () => {
   });
 
   it('report a duplicate rmap entry, a dangling one and one filed under the wrong gfn', () => {
-    expect(checkRmapConsistency(snap({ leaves: [leaf], rmap: [{ slotId: 1, gfn: 0x100, level: 1, entry: 7 }, { slotId: 1, gfn: 0x100, level: 1, entry: 7 }] })))
-      .toEqual([expect.stringContaining('recorded twice')]);
+    expect(
+      checkRmapConsistency(
+        snap({
+          leaves: [leaf],
+          rmap: [
+            { slotId: 1, gfn: 0x100, level: 1, entry: 7 },
+            { slotId: 1, gfn: 0x100, level: 1, entry: 7 },
+          ],
+        }),
+      ),
+    ).toEqual([expect.stringContaining('recorded twice')]);
     expect(checkRmapConsistency(snap({ rmap: [{ slotId: 1, gfn: 0x100, level: 1, entry: 9 }] }))).toEqual([expect.stringContaining('maps nothing')]);
-    expect(checkRmapConsistency(snap({ leaves: [leaf], rmap: [{ slotId: 1, gfn: 0x101, level: 1, entry: 7 }] })))
-      .toEqual([expect.stringContaining('but that leaf maps slot 1 gfn 0x100')]);
+    expect(checkRmapConsistency(snap({ leaves: [leaf], rmap: [{ slotId: 1, gfn: 0x101, level: 1, entry: 7 }] }))).toEqual([
+      expect.stringContaining('but that leaf maps slot 1 gfn 0x100'),
+    ]);
   });
 
   it('report two leaves sharing an entry handle', () => {
@@ -189,19 +202,27 @@ describe('the invariant checkers on hand-built snapshots', () => {
     const head = { slotId: 1, gfn: 0x100, level: 1 };
 
     it('allow stale entries that name no live mapping, which one-per-leaf refuses', () => {
-      const rmap = [{ ...head, entry: l2Entry }, { ...head, entry: 3 * 2 ** 40 + 0x66 }, { ...head, gfn: 0x101, entry: 5 * 2 ** 40 }];
+      const rmap = [
+        { ...head, entry: l2Entry },
+        { ...head, entry: 3 * 2 ** 40 + 0x66 },
+        { ...head, gfn: 0x101, entry: 5 * 2 ** 40 },
+      ];
       expect(checkRmapConsistency(snap({ leaves: [l2Leaf], rmap }), nested)).toEqual([]);
       expect(checkRmapConsistency(snap({ leaves: [l2Leaf], rmap }))).toContainEqual(expect.stringContaining('maps nothing'));
     });
 
     it('refuse the same entry twice under one head (the dedup that bounds the rmap)', () => {
-      const rmap = [{ ...head, entry: l2Entry }, { ...head, entry: l2Entry }];
+      const rmap = [
+        { ...head, entry: l2Entry },
+        { ...head, entry: l2Entry },
+      ];
       expect(checkRmapConsistency(snap({ leaves: [l2Leaf], rmap }), nested)).toEqual([expect.stringContaining('twice')]);
     });
 
     it('refuse a live mapping that its own head does not name, even if another head does', () => {
-      expect(checkRmapConsistency(snap({ leaves: [l2Leaf], rmap: [{ ...head, gfn: 0x101, entry: l2Entry }] }), nested))
-        .toEqual([expect.stringContaining('named by no rmap entry')]);
+      expect(checkRmapConsistency(snap({ leaves: [l2Leaf], rmap: [{ ...head, gfn: 0x101, entry: l2Entry }] }), nested)).toEqual([
+        expect.stringContaining('named by no rmap entry'),
+      ]);
       expect(checkRmapConsistency(snap({ leaves: [l2Leaf] }), nested)).toEqual([expect.stringContaining('named by no rmap entry')]);
     });
   });

@@ -11,7 +11,12 @@ export { GuestPhysMemory } from './memory/GuestPhysMemory.js';
 
 export { Memslot, MemslotFlags, MEMSLOT_VALID_FLAGS, FRAME_NONE, FRAME_ZERO, allocatePerPage, type MemslotChange } from './memslot/Memslot.js';
 export {
-  MemslotTable, MEMSLOT_MAX_ID, GFN_NO_MEMORY, GFN_HOST_OUT_OF_MEMORY, checkValueBits, type MemslotRequest,
+  MemslotTable,
+  MEMSLOT_MAX_ID,
+  GFN_NO_MEMORY,
+  GFN_HOST_OUT_OF_MEMORY,
+  checkValueBits,
+  type MemslotRequest,
 } from './memslot/MemslotTable.js';
 export { MemslotInvalidation, memslotInvalidationOption, type MemslotInvalidationName } from './memslot/MemslotInvalidation.js';
 export type { MemslotListener } from './memslot/MemslotListener.js';
@@ -21,7 +26,13 @@ export { RmapOpsRegistry } from './rmap/RmapOpsRegistry.js';
 
 export { Access, ACCESS_KINDS, ACCESS_MASK, PERM_ALL, isValidAccess, describeAccess } from './mmu/Access.js';
 export {
-  FaultInfo, FaultKind, FaultDestination, FaultOutcome, FAULT_WORDS, type FaultKindValue, type FaultDestinationValue,
+  FaultInfo,
+  FaultKind,
+  FaultDestination,
+  FaultOutcome,
+  FAULT_WORDS,
+  type FaultKindValue,
+  type FaultDestinationValue,
   type FaultOutcomeValue,
 } from './mmu/FaultInfo.js';
 export { TranslationResult, type Translator } from './mmu/Translator.js';
@@ -40,7 +51,11 @@ export type { TraceEvent, TraceHook } from './trace/TraceHook.js';
 export type { BackendCapabilities, BackendModule, BackendTypesOf } from './vm/BackendModule.js';
 export type { BackendTypes } from './vm/BackendTypes.js';
 export {
-  OptionSpec, resolveBackendOptions, type BackendOptionSpec, type BackendOptionSpecs, type BackendOptionsInput,
+  OptionSpec,
+  resolveBackendOptions,
+  type BackendOptionSpec,
+  type BackendOptionSpecs,
+  type BackendOptionsInput,
 } from './vm/BackendOptions.js';
 export type { VmConfig } from './vm/VmConfig.js';
 export { Hypervisor, type HypervisorOptions, type VmOptions } from './vm/Hypervisor.js';

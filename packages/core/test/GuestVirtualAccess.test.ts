@@ -98,7 +98,7 @@ describe('guest-virtual writes and reads', () => {
     expect(bytesAt(0, 8)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
-  it('accepts the two\'s-complement form of a value that fits', () => {
+  it("accepts the two's-complement form of a value that fits", () => {
     const { vcpu, bytesAt } = machine();
     expect(vcpu.write8(0, -1)).toBe(true);
     expect(vcpu.write32(4, -2, true)).toBe(true);

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { container as rootContainer } from 'tsyringe';
 import {
-  Access, FRAME_NONE, FaultDestination, FaultKind, HYPERCALL_HANDLER, Hypervisor, OptionSpec, TRANSLATE_FAULT, resolveBackendOptions,
+  Access,
+  FRAME_NONE,
+  FaultDestination,
+  FaultKind,
+  HYPERCALL_HANDLER,
+  Hypervisor,
+  OptionSpec,
+  TRANSLATE_FAULT,
+  resolveBackendOptions,
 } from '@hvmmu/core';
 import { expectHvmmuError } from './fixtures/assertions.js';
 import { AddHypercall, PAPR_LIKE_ABI } from './fixtures/hypercalls.js';
@@ -120,7 +128,11 @@ describe('memslot misuse', () => {
     expect(v.memslots.read32(0, true)).toBe(0);
   });
 
-  it.each([[0.5, 2], [-1, 2], [0, 2.5]])('invalidateHostRange(%s, %s) is refused and bumps nothing', (start, end) => {
+  it.each([
+    [0.5, 2],
+    [-1, 2],
+    [0, 2.5],
+  ])('invalidateHostRange(%s, %s) is refused and bumps nothing', (start, end) => {
     const v = vm();
     const seq = v.memslots.invalidationSeq;
     expectHvmmuError(() => v.invalidateHostRange(start, end), 'BAD_ARGUMENT');
@@ -129,8 +141,8 @@ describe('memslot misuse', () => {
   });
 });
 
-describe('the embedding program\'s hypercalls', () => {
-  it('are served beside the backend\'s, with those registered on the hypervisor\'s container', () => {
+describe("the embedding program's hypercalls", () => {
+  it("are served beside the backend's, with those registered on the hypervisor's container", () => {
     const parent = rootContainer.createChildContainer();
     parent.register(HYPERCALL_HANDLER, { useValue: new AddHypercall(0x3000) });
     const hv = new Hypervisor({ memoryBytes: 16 * PAGE, container: parent });
@@ -152,14 +164,22 @@ describe('the embedding program\'s hypercalls', () => {
     expectHvmmuError(() => hv.createVm({ backend: makeTestBackend(), hypercalls: { handlers: [new AddHypercall()] } }), 'HCALL_NO_ABI');
     const vm = hv.createVm({ backend: makeTestBackend(), hypercalls: { handlers: [new AddHypercall()], abi: PAPR_LIKE_ABI } });
     expect(vm.createVcpu().hypercall(0x1234)).toBe(PAPR_LIKE_ABI.unknownFunction);
-    expectHvmmuError(() => hv.createVm({
-      backend: makeTestBackend({ hypercalls: () => [new AddHypercall(0x1000)], abi: PAPR_LIKE_ABI }),
-      hypercalls: { handlers: [new AddHypercall(0x1000)] },
-    }), 'HCALL_DUPLICATE');
-    expectHvmmuError(() => hv.createVm({
-      backend: makeTestBackend({ abi: PAPR_LIKE_ABI }),
-      hypercalls: { handlers: [], abi: { ...PAPR_LIKE_ABI, name: 'other' } },
-    }), 'HCALL_ABI_MISMATCH');
+    expectHvmmuError(
+      () =>
+        hv.createVm({
+          backend: makeTestBackend({ hypercalls: () => [new AddHypercall(0x1000)], abi: PAPR_LIKE_ABI }),
+          hypercalls: { handlers: [new AddHypercall(0x1000)] },
+        }),
+      'HCALL_DUPLICATE',
+    );
+    expectHvmmuError(
+      () =>
+        hv.createVm({
+          backend: makeTestBackend({ abi: PAPR_LIKE_ABI }),
+          hypercalls: { handlers: [], abi: { ...PAPR_LIKE_ABI, name: 'other' } },
+        }),
+      'HCALL_ABI_MISMATCH',
+    );
   });
 });
 

@@ -43,7 +43,7 @@ describe('HypercallDispatcher', () => {
     expect(d.unknown).toBe(0);
   });
 
-  it('a malformed argument gets the handler\'s bad-parameter status, not an exception', () => {
+  it("a malformed argument gets the handler's bad-parameter status, not an exception", () => {
     const d = new HypercallDispatcher([new AddHypercall(0x1000)], PAPR_LIKE_ABI, null);
     const regs = new HypercallRegisters();
     regs.setArgHalves(0, 0x8000_0000, 0);
@@ -149,7 +149,7 @@ describe('HypercallDispatcher', () => {
     expect(vm.stats()['hypercallsUnknown']).toBe(1);
   });
 
-  it('a VM collects its backend\'s handlers and ABI; vCPU calls go through its registers', () => {
+  it("a VM collects its backend's handlers and ABI; vCPU calls go through its registers", () => {
     const hv = new Hypervisor({ memoryBytes: 16 * 4096 });
     const vm = hv.createVm({ backend: makeTestBackend({ hypercalls: () => [new AddHypercall(0x1000)], abi: PAPR_LIKE_ABI }) });
     const vcpu = vm.createVcpu();

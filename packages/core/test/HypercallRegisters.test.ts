@@ -55,7 +55,7 @@ describe('HypercallRegisters', () => {
     expect(r.ret(0)).toBe(-1);
   });
 
-  it('stores a negative return as its 64-bit two\'s complement', () => {
+  it("stores a negative return as its 64-bit two's complement", () => {
     const r = new HypercallRegisters();
     r.setRet(0, -2); // H_FUNCTION
     expect([r.retHi[0], r.retLo[0]]).toEqual([0xffff_ffff, 0xffff_fffe]);

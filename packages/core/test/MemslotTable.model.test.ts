@@ -187,7 +187,7 @@ function run(ops: readonly Op[]): void {
     const expected = expectOp(model, op, stamp);
     const generation = table.generation;
     listener.calls = [];
-    let error: unknown = undefined;
+    let error: unknown;
     try {
       switch (op.kind) {
         case 'create':

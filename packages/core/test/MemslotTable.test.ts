@@ -491,9 +491,7 @@ describe('host-side guest memory helpers', () => {
     t.table.write8(0x10006, 0x77);
     t.table.write64Halves(0x10008, 0x80000000, 0x00000001, false);
     const hfn = t.table.get(1).frames[0]!;
-    expect([...t.host.bytes.subarray(hfn * PAGE, hfn * PAGE + 16)]).toEqual([
-      0x11, 0x22, 0x33, 0x44, 0x66, 0x55, 0x77, 0x00, 0x80, 0, 0, 0, 0, 0, 0, 0x01,
-    ]);
+    expect([...t.host.bytes.subarray(hfn * PAGE, hfn * PAGE + 16)]).toEqual([0x11, 0x22, 0x33, 0x44, 0x66, 0x55, 0x77, 0x00, 0x80, 0, 0, 0, 0, 0, 0, 0x01]);
     expect(t.table.read32(0x10000, true)).toBe(0x44332211);
     expect(t.table.read16(0x10004, false)).toBe(0x6655);
     expect(t.table.read8(0x10006)).toBe(0x77);

@@ -55,7 +55,7 @@ describe('RmapOpsRegistry', () => {
 });
 
 describe('rmap strategies in a VM', () => {
-  it('slots use the backend\'s normal table; delete switches them to its invalid table before the MMU flush', () => {
+  it("slots use the backend's normal table; delete switches them to its invalid table before the MMU flush", () => {
     const hv = new Hypervisor({ memoryBytes: 64 * 4096 });
     const vm = hv.createVm({ backend: makeTestBackend({ rmapTables: ['normal', 'invalid', 'extra'] }) });
     const registry = vm.container.resolve(RmapOpsRegistry);
@@ -71,7 +71,12 @@ describe('rmap strategies in a VM', () => {
     vm.memslots.delete(0);
     // The MMU's teardown during flushMemslot went through the invalid table.
     expect(identityMmu(vm).events.find((e) => e.event === 'flush')?.rmap).toBe('invalid');
-    expect(invalid.opsFor('unmap').map((c) => c.gfn).sort()).toEqual([1, 2]);
+    expect(
+      invalid
+        .opsFor('unmap')
+        .map((c) => c.gfn)
+        .sort(),
+    ).toEqual([1, 2]);
     expect(normal.opsFor('unmap')).toEqual([]);
   });
 

@@ -115,7 +115,7 @@ describe('TranslationContexts', () => {
     return v;
   }
 
-  it('hands out 1..capacity-1 (0 is every vCPU\'s initial context) and takes them back flushed', () => {
+  it("hands out 1..capacity-1 (0 is every vCPU's initial context) and takes them back flushed", () => {
     const v = contexts(4);
     const o = owner();
     const ids = [v.contexts.allocate(o), v.contexts.allocate(o), v.contexts.allocate(o)];
@@ -152,7 +152,7 @@ describe('TranslationContexts', () => {
     expect(v.contexts.allocated).toBe(3);
   });
 
-  it('refuses only when every context is some vCPU\'s current one', () => {
+  it("refuses only when every context is some vCPU's current one", () => {
     const v = contexts(2, 2);
     const o = owner();
     const id = v.contexts.allocate(o);

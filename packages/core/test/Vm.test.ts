@@ -104,7 +104,7 @@ describe('Hypervisor', () => {
 });
 
 describe('Vm composition', () => {
-  it('builds its parts in a child container of the hypervisor, and the backend\'s MMU sees the same parts', () => {
+  it("builds its parts in a child container of the hypervisor, and the backend's MMU sees the same parts", () => {
     const hv = hypervisor();
     const backend = makeTestBackend({ id: 'identity-a' });
     const vm = hv.createVm({ backend });

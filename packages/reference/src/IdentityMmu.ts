@@ -309,8 +309,9 @@ export class IdentityMmu implements Mmu<IdentityTypes> {
         if (heads[i] !== 0) rmap.push({ slotId: slot.id, gfn: slot.baseGfn + i, level: 1, entry: heads[i]! - 1 });
       }
     }
-    const registers = this.translators.map((t): Readonly<Record<string, number>> =>
-      t === undefined ? {} : { protectionBase: t.protectionBase, protectionPages: t.protectionPages });
+    const registers = this.translators.map(
+      (t): Readonly<Record<string, number>> => (t === undefined ? {} : { protectionBase: t.protectionBase, protectionPages: t.protectionPages }),
+    );
     return { leaves, rmap, registers };
   }
 

@@ -29,9 +29,11 @@ function isUserAccess(access: number): boolean {
 
 /** The access-kind bits of a fault code (W, U, I/D). */
 export function accessFaultBits(access: number): number {
-  return ((access & Access.WRITE) !== 0 ? IdentityFaultCode.WRITE : 0) |
+  return (
+    ((access & Access.WRITE) !== 0 ? IdentityFaultCode.WRITE : 0) |
     (isUserAccess(access) ? IdentityFaultCode.USER : 0) |
-    ((access & Access.FETCH) !== 0 ? IdentityFaultCode.FETCH : 0);
+    ((access & Access.FETCH) !== 0 ? IdentityFaultCode.FETCH : 0)
+  );
 }
 
 /** True if a present protection byte `prot` (no reserved bits) allows `access`. */

@@ -4,7 +4,11 @@ import type { BenchContext, BenchFigure, BenchSuite } from '../../../bench/src/B
 import { buildLongModeTables, rawLongModeWalk } from '../../../bench/src/x86Walk.bench.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
-const PTE_P = 1, PTE_W = 2, PTE_U = 4, PTE_A = 0x20, PTE_D = 0x40;
+const PTE_P = 1,
+  PTE_W = 2,
+  PTE_U = 4,
+  PTE_A = 0x20,
+  PTE_D = 0x40;
 /** Guest virtual base of the mapped pages (PML4 index 1). */
 const VA_BASE = 2 ** 39;
 /** Data slot (id 1) base: 4 GiB. */
@@ -120,7 +124,7 @@ function shadowFault(ctx: BenchContext): BenchFigure {
       sink += raw();
       reps++;
       t3 = performance.now();
-    } while (t3 - t2 < (t1 - t0));
+    } while (t3 - t2 < t1 - t0);
     faultNs.push(((t1 - t0) * 1e6) / pages);
     rawNs.push(((t3 - t2) * 1e6) / (reps * rawWalks));
   }
@@ -128,7 +132,10 @@ function shadowFault(ctx: BenchContext): BenchFigure {
   const value = median(faultNs);
   const baseline = median(rawNs);
   return {
-    value, baseline, ratio: value / baseline, unit: 'ns',
+    value,
+    baseline,
+    ratio: value / baseline,
+    unit: 'ns',
     ratioMeaning: 'shadow fault (miss → handleFault → retried access) / raw 4-level walk',
     target: '≤ 6',
   };
@@ -197,21 +204,33 @@ function memslotDelete(ctx: BenchContext): Record<string, BenchFigure> {
     const inv0 = results.get(`invalid-rmap/${first}`)!;
     const fz0 = results.get(`fast-zap/${first}`)!;
     figures[`invalidRmap.perSpte.${label(n)}`] = {
-      value: inv.totalNs / inv.sptes, baseline: inv0.totalNs / inv0.sptes, ratio: (inv.totalNs / inv.sptes) / (inv0.totalNs / inv0.sptes),
-      unit: 'ns/spte', ratioMeaning: `invalid-rmap delete cost per spte vs at ${label(first)} (growth; ${inv.sptes} sptes)`,
+      value: inv.totalNs / inv.sptes,
+      baseline: inv0.totalNs / inv0.sptes,
+      ratio: inv.totalNs / inv.sptes / (inv0.totalNs / inv0.sptes),
+      unit: 'ns/spte',
+      ratioMeaning: `invalid-rmap delete cost per spte vs at ${label(first)} (growth; ${inv.sptes} sptes)`,
     };
     figures[`fastZap.perSpte.${label(n)}`] = {
-      value: fz.totalNs / fz.sptes, baseline: fz0.totalNs / fz0.sptes, ratio: (fz.totalNs / fz.sptes) / (fz0.totalNs / fz0.sptes),
-      unit: 'ns/spte', ratioMeaning: `fast-zap delete cost per spte vs at ${label(first)} (growth; ${fz.sptes} sptes)`,
+      value: fz.totalNs / fz.sptes,
+      baseline: fz0.totalNs / fz0.sptes,
+      ratio: fz.totalNs / fz.sptes / (fz0.totalNs / fz0.sptes),
+      unit: 'ns/spte',
+      ratioMeaning: `fast-zap delete cost per spte vs at ${label(first)} (growth; ${fz.sptes} sptes)`,
     };
     figures[`fastZap.invalidateStep.${label(n)}`] = {
-      value: fz.invalidateNs, baseline: fz0.invalidateNs, ratio: fz.invalidateNs / fz0.invalidateNs,
-      unit: 'ns', ratioMeaning: `generation flip + TLB generation vs at ${label(first)}`,
+      value: fz.invalidateNs,
+      baseline: fz0.invalidateNs,
+      ratio: fz.invalidateNs / fz0.invalidateNs,
+      unit: 'ns',
+      ratioMeaning: `generation flip + TLB generation vs at ${label(first)}`,
       target: '≈ 1 (must not grow with the slot)',
     };
     figures[`fastZapVsInvalidRmap.${label(n)}`] = {
-      value: fz.totalNs, baseline: inv.totalNs, ratio: fz.totalNs / inv.totalNs,
-      unit: 'ns', ratioMeaning: 'fast-zap delete / invalid-rmap delete (same slot, same mappings)',
+      value: fz.totalNs,
+      baseline: inv.totalNs,
+      ratio: fz.totalNs / inv.totalNs,
+      unit: 'ns',
+      ratioMeaning: 'fast-zap delete / invalid-rmap delete (same slot, same mappings)',
     };
   }
   return figures;

@@ -30,7 +30,8 @@ import { MEMSLOT_FLUSH_STRATEGY, MEMSLOT_INVALIDATION_NAMES } from './memslot/Me
  */
 export const x86ShadowBackend: BackendModule<X86ShadowTypes> = {
   id: X86_SHADOW_BACKEND_ID,
-  description: 'x86 shadow paging after KVM: shadow pages with roles, gfn hash, rmaps, unsync/sync, special roots, invalid-rmap and fast-zap memslot invalidation',
+  description:
+    'x86 shadow paging after KVM: shadow pages with roles, gfn hash, rmaps, unsync/sync, special roots, invalid-rmap and fast-zap memslot invalidation',
   capabilities: {
     pagingModes: ['x86-nopaging', 'x86-32bit', 'x86-pae', 'x86-4level', 'x86-5level'],
     dirtyLogging: true,

@@ -16,6 +16,10 @@ export interface X86ShadowOptions {
 
 export const X86_SHADOW_OPTIONS: BackendOptionSpecs<X86ShadowOptions> = {
   memslotInvalidation: memslotInvalidationOption([MemslotInvalidation.FAST_ZAP, MemslotInvalidation.INVALID_RMAP], MemslotInvalidation.FAST_ZAP),
-  hostRootLevel: OptionSpec.oneOfNumbers([3, 4, 5] as const, 3, 'smallest level of the hardware root (3: as KVM shadows; 4/5: a 64-bit host shadowing an L1 NPT)'),
+  hostRootLevel: OptionSpec.oneOfNumbers(
+    [3, 4, 5] as const,
+    3,
+    'smallest level of the hardware root (3: as KVM shadows; 4/5: a 64-bit host shadowing an L1 NPT)',
+  ),
   maxShadowPages: OptionSpec.integer(1, 2 ** 31 - 1, undefined, 'soft budget of shadow pages (default: 2% of guest pages, at least 64)'),
 };

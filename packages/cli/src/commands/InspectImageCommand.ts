@@ -76,13 +76,19 @@ export function inspectImage(bytes: Uint8Array, options: Omit<InspectOptions, 'i
     const pages = list.pageCount[i]!;
     const acc = list.access[i]!;
     table.add([
-      vaText(vpn), vaText(vpn + pages), '0x' + (list.gfnStart[i]! * 4096).toString(16), sizeText(pages),
-      `${acc & 4 ? 'U' : 'S'}${acc & 2 ? 'W' : 'R'}${acc & 1 ? 'X' : '-'}`, String(list.pkey[i]!),
+      vaText(vpn),
+      vaText(vpn + pages),
+      '0x' + (list.gfnStart[i]! * 4096).toString(16),
+      sizeText(pages),
+      `${acc & 4 ? 'U' : 'S'}${acc & 2 ? 'W' : 'R'}${acc & 1 ? 'X' : '-'}`,
+      String(list.pkey[i]!),
     ]);
   }
-  lines.push(`paging mode ${['off', '', '32-bit', 'PAE', '4-level', '5-level'][regs.pagingMode]}, CR3 0x${regs.cr3.toString(16)}: ` +
-    `${list.count} runs, ${list.entriesRead} entries read, ${list.badTables} tables outside the image, ${list.reservedEntries} reserved entries` +
-    (list.truncated ? ' (truncated)' : ''));
+  lines.push(
+    `paging mode ${['off', '', '32-bit', 'PAE', '4-level', '5-level'][regs.pagingMode]}, CR3 0x${regs.cr3.toString(16)}: ` +
+      `${list.count} runs, ${list.entriesRead} entries read, ${list.badTables} tables outside the image, ${list.reservedEntries} reserved entries` +
+      (list.truncated ? ' (truncated)' : ''),
+  );
   lines.push(table.render());
   return lines;
 }

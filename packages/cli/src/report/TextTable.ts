@@ -13,7 +13,10 @@ export class TextTable {
     const widths = this.header.map((h, i) => Math.max(h.length, ...this.rows.map((r) => (r[i] ?? '').length)));
     const numeric = this.header.map((_, i) => this.rows.length > 0 && this.rows.every((r) => /^[-\d.,%× ]+$/.test(r[i] ?? '')));
     const line = (cells: readonly string[]): string =>
-      cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+      cells
+        .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd();
     return [line(this.header), widths.map((w) => '-'.repeat(w)).join('  '), ...this.rows.map(line)].join('\n');
   }
 }

@@ -18,9 +18,10 @@ export interface CoreDemoResult {
   readonly framesFreedByDelete: number;
 }
 
-
 function pageState(state: number): string {
-  const names = Object.entries(IdentityPageState).filter(([, bit]) => (state & bit) !== 0).map(([name]) => name.toLowerCase());
+  const names = Object.entries(IdentityPageState)
+    .filter(([, bit]) => (state & bit) !== 0)
+    .map(([name]) => name.toLowerCase());
   return names.length === 0 ? 'none' : names.join('+');
 }
 

@@ -160,7 +160,6 @@ export function runX86Guest(mode: X86GuestPagingMode, strategy: MemslotStrategy,
   return row;
 }
 
-
 /** 4-level and 32-bit PAE guests under shadow paging, a memslot deleted under each strategy. */
 export function runX86ShadowDemo(): { lines: string[]; rows: X86DemoRow[] } {
   const rows: X86DemoRow[] = [];
@@ -168,14 +167,35 @@ export function runX86ShadowDemo(): { lines: string[]; rows: X86DemoRow[] } {
     for (const strategy of ['invalid-rmap', 'fast-zap'] as const) rows.push(runX86Guest(mode, strategy));
   }
   const table = new TextTable([
-    'guest', 'memslot delete', 'accesses', 'TLB hit', 'guest #PF', 'shadow faults', 'PT writes emulated', 'unsync/sync',
-    'shadow pages', 'rmap entries', 'rmap bytes', 'delete', 'then',
+    'guest',
+    'memslot delete',
+    'accesses',
+    'TLB hit',
+    'guest #PF',
+    'shadow faults',
+    'PT writes emulated',
+    'unsync/sync',
+    'shadow pages',
+    'rmap entries',
+    'rmap bytes',
+    'delete',
+    'then',
   ]);
   for (const r of rows) {
     table.add([
-      r.mode === 'long4' ? '4-level' : '32-bit PAE', r.strategy, r.accesses, percent(r.tlbHits, r.tlbHits + r.tlbMisses),
-      r.guestFaults, r.shadowFaults, r.emulatedWrites, `${formatNumber(r.unsyncs)}/${formatNumber(r.syncs)}`, r.shadowPages, r.rmapEntries, r.rmapBytes,
-      `${formatNumber(r.deleteMs)} ms`, faultName(r.afterDeleteFault),
+      r.mode === 'long4' ? '4-level' : '32-bit PAE',
+      r.strategy,
+      r.accesses,
+      percent(r.tlbHits, r.tlbHits + r.tlbMisses),
+      r.guestFaults,
+      r.shadowFaults,
+      r.emulatedWrites,
+      `${formatNumber(r.unsyncs)}/${formatNumber(r.syncs)}`,
+      r.shadowPages,
+      r.rmapEntries,
+      r.rmapBytes,
+      `${formatNumber(r.deleteMs)} ms`,
+      faultName(r.afterDeleteFault),
     ]);
   }
   return {
@@ -183,7 +203,7 @@ export function runX86ShadowDemo(): { lines: string[]; rows: X86DemoRow[] } {
       'Two guest processes per VM, 2048 user pages each in a 16 MiB data slot, CR3 switched every 2000 accesses;',
       'the guest kernel edits its own page tables through a mapping of them: a shadowed leaf table goes unsync',
       '(KVM lets those writes through) and is synced at INVLPG / CR3 load; upper-level tables stay write-protected.',
-      'Then the data slot is deleted under the VM\'s memslot-invalidation strategy.',
+      "Then the data slot is deleted under the VM's memslot-invalidation strategy.",
       table.render(),
     ],
     rows,

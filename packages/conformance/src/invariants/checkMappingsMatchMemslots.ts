@@ -31,7 +31,8 @@ export function checkMappingsMatchMemslots(vm: Vm, snapshot: MmuSnapshot): strin
       // Only ask for the zero frame when a page uses it: the getter allocates it on first use.
       const expected = backing >= 0 ? backing : backing === FRAME_ZERO ? host.zeroFrame : -1;
       if (expected < 0) violations.push(`${name} maps gfn 0x${gfn.toString(16)}, which has no backing frame`);
-      else if (hfn !== expected) violations.push(`${name} maps gfn 0x${gfn.toString(16)} to hfn 0x${hfn.toString(16)}, but the slot backs it with hfn 0x${expected.toString(16)}`);
+      else if (hfn !== expected)
+        violations.push(`${name} maps gfn 0x${gfn.toString(16)} to hfn 0x${hfn.toString(16)}, but the slot backs it with hfn 0x${expected.toString(16)}`);
       if (!host.isAllocated(hfn)) violations.push(`${name} points at host frame 0x${hfn.toString(16)}, which is free (use after free)`);
       if (leaf.writable && backing === FRAME_ZERO) violations.push(`${name} maps the shared zero frame writable`);
     }
@@ -55,7 +56,9 @@ export function checkDirtyLogArmed(vm: Vm, snapshot: MmuSnapshot): string[] {
     for (let k = 0; k < leaf.pages; k++) {
       const gfn = leaf.gfn + k;
       if (slot.containsGfn(gfn) && !slot.isDirty(gfn)) {
-        violations.push(`leaf ${leaf.entry} maps gfn 0x${gfn.toString(16)} writable in dirty-logged slot ${slot.id}, but the page is not marked dirty: a write through it would go unlogged`);
+        violations.push(
+          `leaf ${leaf.entry} maps gfn 0x${gfn.toString(16)} writable in dirty-logged slot ${slot.id}, but the page is not marked dirty: a write through it would go unlogged`,
+        );
       }
     }
   }

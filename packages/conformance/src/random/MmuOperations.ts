@@ -74,9 +74,26 @@ export function mmuOperationsArbitrary(harness: ConformanceHarness, maxLength = 
     { weight: 2, arbitrary: fc.record({ op: fc.constant('getDirtyLog' as const), slot, targeted: fc.boolean() }) },
     { weight: 4, arbitrary: fc.record({ op: fc.constant('map' as const), page, perm }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('unmap' as const), page }) },
-    { weight: 10, arbitrary: fc.record({ op: fc.constant('access' as const), vcpu: fc.integer({ min: 0, max: 1 }), page, targeted: fc.boolean(), access: fc.constantFrom(...ACCESSES), flushFirst }) },
+    {
+      weight: 10,
+      arbitrary: fc.record({
+        op: fc.constant('access' as const),
+        vcpu: fc.integer({ min: 0, max: 1 }),
+        page,
+        targeted: fc.boolean(),
+        access: fc.constantFrom(...ACCESSES),
+        flushFirst,
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ op: fc.constant('invalidateFrame' as const), page: pick, count: fc.integer({ min: 1, max: 3 }) }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('invalidateRange' as const), startHfn: fc.integer({ min: 0, max: frames - 1 }), count: fc.integer({ min: 1, max: 64 }) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('invalidateRange' as const),
+        startHfn: fc.integer({ min: 0, max: frames - 1 }),
+        count: fc.integer({ min: 1, max: 64 }),
+      }),
+    },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('migrate' as const), page: pick }) },
     { weight: 1, arbitrary: fc.constant({ op: 'zapAll' as const }) },
   ];
@@ -102,7 +119,9 @@ export function runMmuOperations(harness: ConformanceHarness, variant: Conforman
     if (violations.length > 0) throw new ConformanceViolation(context, violations);
     const snapshot = fixture.guest.inspect();
     const invariants = checkMmuInvariants(fixture.vm, snapshot, {
-      guestView: runner.model.guestView(), dirtyLogging: harness.backend.capabilities.dirtyLogging, rmapModel: harness.rmapModel ?? RmapModel.ONE_PER_LEAF,
+      guestView: runner.model.guestView(),
+      dirtyLogging: harness.backend.capabilities.dirtyLogging,
+      rmapModel: harness.rmapModel ?? RmapModel.ONE_PER_LEAF,
     });
     if (invariants.length > 0) throw new ConformanceViolation(`${context}: invariant broken afterwards`, invariants);
   });
@@ -129,11 +148,16 @@ class OperationRunner {
         const id = region.slotIds[op.slot]!;
         const pages = Math.min(op.pages, region.pages - op.page);
         const baseGfn = region.baseGfn + op.page;
-        const unsupported = ((op.flags & MemslotFlags.READONLY) !== 0 && !this.caps.readOnlyMemslots) ||
+        const unsupported =
+          ((op.flags & MemslotFlags.READONLY) !== 0 && !this.caps.readOnlyMemslots) ||
           ((op.flags & MemslotFlags.LOG_DIRTY_PAGES) !== 0 && !this.caps.dirtyLogging);
-        const refusal: HvmmuErrorCode | undefined = this.model.slots.has(id) ? 'MEMSLOT_EXISTS'
-          : this.model.overlaps(baseGfn, pages, -1) ? 'MEMSLOT_OVERLAP'
-          : unsupported ? 'UNSUPPORTED_BY_BACKEND' : undefined;
+        const refusal: HvmmuErrorCode | undefined = this.model.slots.has(id)
+          ? 'MEMSLOT_EXISTS'
+          : this.model.overlaps(baseGfn, pages, -1)
+            ? 'MEMSLOT_OVERLAP'
+            : unsupported
+              ? 'UNSUPPORTED_BY_BACKEND'
+              : undefined;
         const request = { id, guestPhysAddr: baseGfn * 4096, size: pages * 4096, flags: op.flags };
         if (refusal !== undefined) return this.refused(refusal, () => memslots.create(request));
         memslots.create(request);
@@ -147,8 +171,11 @@ class OperationRunner {
         const guestFrames = memslots.framesInUse;
         memslots.delete(id);
         this.model.slots.delete(id);
-        const violations = owned.filter((f) => vm.memslots.host.isAllocated(f)).map((f) => `deleting memslot ${id} left its host frame 0x${f.toString(16)} allocated`);
-        if (memslots.framesInUse !== guestFrames - owned.length) violations.push(`deleting memslot ${id} (${owned.length} frames) left ${memslots.framesInUse} of ${guestFrames} frames accounted`);
+        const violations = owned
+          .filter((f) => vm.memslots.host.isAllocated(f))
+          .map((f) => `deleting memslot ${id} left its host frame 0x${f.toString(16)} allocated`);
+        if (memslots.framesInUse !== guestFrames - owned.length)
+          violations.push(`deleting memslot ${id} (${owned.length} frames) left ${memslots.framesInUse} of ${guestFrames} frames accounted`);
         return violations;
       }
       case 'move': {
@@ -174,7 +201,10 @@ class OperationRunner {
       case 'getDirtyLog': {
         let id = region.slotIds[op.slot]!;
         if (op.targeted) {
-          const logging = [...this.model.slots.values()].filter((s) => (s.flags & MemslotFlags.LOG_DIRTY_PAGES) !== 0).map((s) => s.id).sort((a, b) => a - b);
+          const logging = [...this.model.slots.values()]
+            .filter((s) => (s.flags & MemslotFlags.LOG_DIRTY_PAGES) !== 0)
+            .map((s) => s.id)
+            .sort((a, b) => a - b);
           if (logging.length === 0) return [];
           id = logging[op.slot % logging.length]!;
         }
@@ -233,7 +263,8 @@ class OperationRunner {
         const moved = vm.migrateHostFrame(hfn);
         const slot = memslots.findByGfn(gfn)!;
         const violations: string[] = [];
-        if (slot.frames[gfn - slot.baseGfn] !== moved) violations.push(`after migrating hfn 0x${hfn.toString(16)}, gfn 0x${gfn.toString(16)} is not backed by the new frame 0x${moved.toString(16)}`);
+        if (slot.frames[gfn - slot.baseGfn] !== moved)
+          violations.push(`after migrating hfn 0x${hfn.toString(16)}, gfn 0x${gfn.toString(16)} is not backed by the new frame 0x${moved.toString(16)}`);
         if (vm.memslots.host.isAllocated(hfn)) violations.push(`migration left the old host frame 0x${hfn.toString(16)} allocated`);
         return violations;
       }

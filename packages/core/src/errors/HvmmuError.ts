@@ -43,11 +43,7 @@ export class HvmmuError extends Error {
   readonly code: HvmmuErrorCode;
   readonly details: Readonly<Record<string, number | string | boolean>> | undefined;
 
-  constructor(
-    code: HvmmuErrorCode,
-    message: string,
-    details?: Readonly<Record<string, number | string | boolean>>,
-  ) {
+  constructor(code: HvmmuErrorCode, message: string, details?: Readonly<Record<string, number | string | boolean>>) {
     super(`${code}: ${message}`);
     this.name = 'HvmmuError';
     this.code = code;

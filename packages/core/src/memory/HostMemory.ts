@@ -115,11 +115,10 @@ export class HostMemory {
 
   private check(hpa: number, size: number): void {
     if (!(hpa >= 0 && hpa + size <= this.byteLength) || hpa % 1 !== 0) {
-      throw new HvmmuError(
-        'HOST_OUT_OF_BOUNDS',
-        `host access of ${size} bytes at ${hex(hpa)} is outside host memory (${hex(this.byteLength)} bytes)`,
-        { hpa, size },
-      );
+      throw new HvmmuError('HOST_OUT_OF_BOUNDS', `host access of ${size} bytes at ${hex(hpa)} is outside host memory (${hex(this.byteLength)} bytes)`, {
+        hpa,
+        size,
+      });
     }
   }
 

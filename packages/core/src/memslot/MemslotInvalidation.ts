@@ -23,9 +23,6 @@ export const MemslotInvalidation = {
 export type MemslotInvalidationName = (typeof MemslotInvalidation)[keyof typeof MemslotInvalidation];
 
 /** The `memslotInvalidation` option spec for a backend offering `supported` (default first). */
-export function memslotInvalidationOption<const S extends MemslotInvalidationName>(
-  supported: readonly S[],
-  defaultValue: S,
-): BackendOptionSpec<S> {
+export function memslotInvalidationOption<const S extends MemslotInvalidationName>(supported: readonly S[], defaultValue: S): BackendOptionSpec<S> {
   return OptionSpec.oneOf(supported, defaultValue, 'how a memslot delete or move tears down the mappings of the slot');
 }

@@ -26,8 +26,7 @@ export const ACCESS_MASK = ACCESS_KINDS - 1;
 export const PERM_ALL = 0xffff;
 
 export function isValidAccess(access: number): boolean {
-  return Number.isInteger(access) && access >= 0 && access <= ACCESS_MASK &&
-    (access & (Access.WRITE | Access.FETCH)) !== (Access.WRITE | Access.FETCH);
+  return Number.isInteger(access) && access >= 0 && access <= ACCESS_MASK && (access & (Access.WRITE | Access.FETCH)) !== (Access.WRITE | Access.FETCH);
 }
 
 export function describeAccess(access: number): string {

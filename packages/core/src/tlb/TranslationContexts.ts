@@ -67,7 +67,10 @@ export class TranslationContexts {
       if (!this.tlbs.isCurrent(id) && (victim < 0 || this.stamps[id]! < this.stamps[victim]!)) victim = id;
     }
     if (victim < 0) {
-      throw new HvmmuError('TLB_BAD_CONTEXT', `no translation context left: every one of the ${this.capacity - 1} is a vCPU's current context (use a larger tlbEntries)`);
+      throw new HvmmuError(
+        'TLB_BAD_CONTEXT',
+        `no translation context left: every one of the ${this.capacity - 1} is a vCPU's current context (use a larger tlbEntries)`,
+      );
     }
     const previous = this.owners[victim];
     if (previous !== null && previous !== undefined) {

@@ -67,9 +67,12 @@ export function resolveBackendOptions<O extends object>(backendId: string, specs
   const keys = Object.keys(specs) as (keyof O & string)[];
   const given = input as Record<string, unknown>;
   for (const key of Object.keys(given)) {
-    if (!Object.prototype.hasOwnProperty.call(specs, key)) {
-      throw new HvmmuError('BACKEND_UNKNOWN_OPTION',
-        `backend '${backendId}' has no option '${key}'; valid options: ${keys.length === 0 ? '(none)' : keys.join(', ')}`, { key });
+    if (!Object.hasOwn(specs, key)) {
+      throw new HvmmuError(
+        'BACKEND_UNKNOWN_OPTION',
+        `backend '${backendId}' has no option '${key}'; valid options: ${keys.length === 0 ? '(none)' : keys.join(', ')}`,
+        { key },
+      );
     }
   }
   const out: Record<string, unknown> = {};

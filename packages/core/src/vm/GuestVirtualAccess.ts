@@ -190,7 +190,8 @@ export abstract class GuestVirtualAccess {
       this.vpnOut = Number(va >> 12n);
       this.offsetOut = Number(va & 0xfffn);
     } else {
-      if (!Number.isSafeInteger(va) || va < 0) throw new HvmmuError('BAD_ARGUMENT', `virtual address must be a non-negative safe integer or a BigInt, got ${String(va)}`);
+      if (!Number.isSafeInteger(va) || va < 0)
+        throw new HvmmuError('BAD_ARGUMENT', `virtual address must be a non-negative safe integer or a BigInt, got ${String(va)}`);
       this.offsetOut = va % 4096;
       this.vpnOut = (va - this.offsetOut) / 4096;
     }
@@ -199,4 +200,3 @@ export abstract class GuestVirtualAccess {
     if (typeof littleEndian !== 'boolean') throw new HvmmuError('BAD_ARGUMENT', `byte order must be a boolean (littleEndian), got ${String(littleEndian)}`);
   }
 }
-

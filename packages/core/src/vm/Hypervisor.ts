@@ -59,8 +59,16 @@ export class Hypervisor {
   createVm<T extends BackendTypes>(options: VmOptions<T>): Vm<T> {
     if (options === null || typeof options !== 'object') throw new HvmmuError('BAD_ARGUMENT', 'createVm takes an options object { backend, … }');
     const backend = options.backend;
-    if (backend === null || typeof backend !== 'object' || typeof backend.id !== 'string' || typeof backend.register !== 'function' ||
-        typeof backend.capabilities !== 'object' || backend.capabilities === null || typeof backend.options !== 'object' || backend.options === null) {
+    if (
+      backend === null ||
+      typeof backend !== 'object' ||
+      typeof backend.id !== 'string' ||
+      typeof backend.register !== 'function' ||
+      typeof backend.capabilities !== 'object' ||
+      backend.capabilities === null ||
+      typeof backend.options !== 'object' ||
+      backend.options === null
+    ) {
       throw new HvmmuError('BACKEND_INVALID', 'a backend must be an object { id, description, capabilities, options, register(container, config) }');
     }
     const backendOptions = resolveBackendOptions<T['options']>(backend.id, backend.options, options.backendOptions);

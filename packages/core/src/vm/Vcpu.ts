@@ -197,4 +197,3 @@ export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAcc
     throw new HvmmuError('VM_DESTROYED', `vCPU ${this.id} belongs to a destroyed VM`);
   }
 }
-

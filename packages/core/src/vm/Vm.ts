@@ -112,8 +112,10 @@ export class Vm<T extends BackendTypes = BackendTypes> {
     }
     const abi = backendAbi ?? givenAbi;
     if (abi === undefined && handlers.length > 0) {
-      throw new HvmmuError('HCALL_NO_ABI',
-        `hypercall handlers (${handlers.map((h) => h.name).join(', ')}) need an ABI: backend '${backend.id}' registers none, so pass hypercalls.abi`);
+      throw new HvmmuError(
+        'HCALL_NO_ABI',
+        `hypercall handlers (${handlers.map((h) => h.name).join(', ')}) need an ABI: backend '${backend.id}' registers none, so pass hypercalls.abi`,
+      );
     }
     this.hypercalls = new HypercallDispatcher(handlers, abi ?? NO_HYPERCALL_ABI, trace);
     c.register(HypercallDispatcher, { useValue: this.hypercalls });

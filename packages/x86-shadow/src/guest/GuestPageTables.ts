@@ -118,7 +118,7 @@ export class GuestPageTables {
       const entry = leafLevel === 2 ? ((gpa & 0xffc0_0000) | (high << 13) | lo) >>> 0 : ((gpa & 0xffff_f000) | lo) >>> 0;
       this.mem.write32(this.entryAddress(table, va, leafLevel), entry, true);
     } else {
-      this.mem.write64Halves(this.entryAddress(table, va, leafLevel), hi + Math.floor(gpa / TWO_POW_32), ((gpa >>> 0) & 0xffff_f000 | lo) >>> 0, true);
+      this.mem.write64Halves(this.entryAddress(table, va, leafLevel), hi + Math.floor(gpa / TWO_POW_32), (((gpa >>> 0) & 0xffff_f000) | lo) >>> 0, true);
     }
   }
 

@@ -34,7 +34,7 @@ export class InvalidRmapFlush implements MemslotFlushStrategy {
     const spt = pages.spt;
     if (pages.indirectShadowPages === 0) return;
     restart: for (;;) {
-      for (let sp = spt.activeHead; sp !== 0;) {
+      for (let sp = spt.activeHead; sp !== 0; ) {
         const next = spt.listNext[sp]!;
         if (roleHasGptes(spt.role[sp]!) && slot.containsGfn(spt.gfn[sp]!) && pages.prepareZap(sp)) continue restart;
         sp = next;

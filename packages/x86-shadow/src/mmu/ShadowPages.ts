@@ -2,16 +2,40 @@ import { inject, injectable } from 'tsyringe';
 import { MemslotTable, TlbShootdown, TRACE_HOOK, VM_CONFIG, type TraceHook, type VmConfig } from '@hvmmu/core';
 import type { X86Memslot, X86ShadowTypes } from '../X86ShadowTypes.js';
 import {
-  ROLE_DIRECT, ROLE_INVALID, ROLE_PASSTHROUGH, ROLE_SYNC_IGNORE, roleAccess, roleHasGptes, roleLevel, describeRole,
-  ROLE_HAS_4_BYTE_GPTE, roleQuadrant,
+  ROLE_DIRECT,
+  ROLE_INVALID,
+  ROLE_PASSTHROUGH,
+  ROLE_SYNC_IGNORE,
+  roleAccess,
+  roleHasGptes,
+  roleLevel,
+  describeRole,
+  ROLE_HAS_4_BYTE_GPTE,
+  roleQuadrant,
 } from '../shadow/PageRole.js';
+import { SP_HASHED, SP_IN_USE, SP_ON_ACTIVE_LIST, SP_SPECIAL, SP_UNSYNC, ShadowPageTable, UNSYNC_BITMAP_WORDS } from '../shadow/ShadowPageTable.js';
 import {
-  SP_HASHED, SP_IN_USE, SP_ON_ACTIVE_LIST, SP_SPECIAL, SP_UNSYNC, ShadowPageTable, UNSYNC_BITMAP_WORDS,
-} from '../shadow/ShadowPageTable.js';
-import {
-  NONLEAF_SPTE_FLAGS, PAE_ROOT_SPTE_FLAGS, SPTE_A, SPTE_D, SPTE_ENT_PER_PAGE, SPTE_HI_NX, SPTE_HI_PKEY_MASK,
-  SPTE_HI_PKEY_SHIFT, SPTE_HOST_WRITABLE, SPTE_MMU_PRESENT, SPTE_MMU_WRITABLE, SPTE_P, SPTE_PS, SPTE_U, SPTE_W,
-  isLastSpte, isShadowPresent, linkSpteChild, spteFrame, spteHi, spteLo,
+  NONLEAF_SPTE_FLAGS,
+  PAE_ROOT_SPTE_FLAGS,
+  SPTE_A,
+  SPTE_D,
+  SPTE_ENT_PER_PAGE,
+  SPTE_HI_NX,
+  SPTE_HI_PKEY_MASK,
+  SPTE_HI_PKEY_SHIFT,
+  SPTE_HOST_WRITABLE,
+  SPTE_MMU_PRESENT,
+  SPTE_MMU_WRITABLE,
+  SPTE_P,
+  SPTE_PS,
+  SPTE_U,
+  SPTE_W,
+  isLastSpte,
+  isShadowPresent,
+  linkSpteChild,
+  spteFrame,
+  spteHi,
+  spteLo,
 } from '../spte/Spte.js';
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from '../spte/Acc.js';
 import { DESC_SPTES, PTE_LIST_DESC_WORDS } from '../rmap/PteList.js';
@@ -151,7 +175,7 @@ export class ShadowPages {
   getShadowPage(ctx: GuestPteContext, gfn: number, role: number): number {
     const spt = this.spt;
     let found = 0;
-    for (let sp = spt.bucketHead(gfn); sp !== 0;) {
+    for (let sp = spt.bucketHead(gfn); sp !== 0; ) {
       const next = spt.hashNext[sp]!;
       if (!this.isObsolete(sp)) {
         if (spt.gfn[sp] !== gfn) {
@@ -342,8 +366,16 @@ export class ShadowPages {
    * leaf's protection key into bits 59..62 (the hardware reads it there).
    */
   private makeSpte(
-    level: number, slot: X86Memslot, pteAccess: number, gfn: number, hfn: number, oldLo: number,
-    prefetch: boolean, synchronizing: boolean, hostWritable: boolean, pkey: number,
+    level: number,
+    slot: X86Memslot,
+    pteAccess: number,
+    gfn: number,
+    hfn: number,
+    oldLo: number,
+    prefetch: boolean,
+    synchronizing: boolean,
+    hostWritable: boolean,
+    pkey: number,
   ): void {
     let lo = SPTE_MMU_PRESENT | SPTE_P;
     let hi = pkey << SPTE_HI_PKEY_SHIFT;
@@ -379,8 +411,15 @@ export class ShadowPages {
    * must be EMULATEd.
    */
   setSpte(
-    e: number, pteAccess: number, writeFault: boolean, gfn: number, hfn: number, hostWritable: boolean,
-    prefetch: boolean, slot: X86Memslot, pkey: number,
+    e: number,
+    pteAccess: number,
+    writeFault: boolean,
+    gfn: number,
+    hfn: number,
+    hostWritable: boolean,
+    prefetch: boolean,
+    slot: X86Memslot,
+    pkey: number,
   ): number {
     const spt = this.spt;
     // Entry handles are below 2^31 (ShadowPageTable): page and index by int32 shifts.
@@ -427,12 +466,8 @@ export class ShadowPages {
    * lookup: none of setSpte's replacement, spurious or lost-permission cases
    * can arise from an empty entry.
    */
-  setNewLeaf(
-    e: number, pteAccess: number, writeFault: boolean, gfn: number, hfn: number, hostWritable: boolean,
-    slot: X86Memslot, pkey: number,
-  ): number {
-    let lo = SPTE_MMU_PRESENT | SPTE_P | SPTE_A | ((pteAccess & ACC_USER) !== 0 ? SPTE_U : 0) |
-      (hostWritable ? SPTE_HOST_WRITABLE : 0);
+  setNewLeaf(e: number, pteAccess: number, writeFault: boolean, gfn: number, hfn: number, hostWritable: boolean, slot: X86Memslot, pkey: number): number {
+    let lo = SPTE_MMU_PRESENT | SPTE_P | SPTE_A | ((pteAccess & ACC_USER) !== 0 ? SPTE_U : 0) | (hostWritable ? SPTE_HOST_WRITABLE : 0);
     let ret = SET_SPTE_FIXED;
     if ((pteAccess & ACC_WRITE) !== 0 && hostWritable) {
       // Hardware would set D on the first write through a writable spte; KVM sets it up front.
@@ -641,7 +676,7 @@ export class ShadowPages {
     // SDM 4.6.2: the protection key (gpte bits 62:59) is part of the rights the leaf grants,
     // so an entry is current only if both its W/U/NX access and its key are unchanged.
     const pkey = ctx.pkeActive && !fourByte ? (ghi >>> 27) & 15 : 0;
-    if (this.getAccess(sp, i) === access && ((oldHi & SPTE_HI_PKEY_MASK) >>> SPTE_HI_PKEY_SHIFT) === pkey) return 0;
+    if (this.getAccess(sp, i) === access && (oldHi & SPTE_HI_PKEY_MASK) >>> SPTE_HI_PKEY_SHIFT === pkey) return 0;
     this.setTranslation(e, gfn, access);
     const slot = this.slotForGfn(gfn);
     if (slot === undefined) {
@@ -832,7 +867,7 @@ export class ShadowPages {
     const spt = this.spt;
     let zapped = 0;
     restart: for (;;) {
-      for (let sp = spt.activeTail; sp !== 0;) {
+      for (let sp = spt.activeTail; sp !== 0; ) {
         const prev = spt.listPrev[sp]!;
         if (spt.rootCount[sp]! > 0) {
           sp = prev;
@@ -867,7 +902,7 @@ export class ShadowPages {
   zapAll(): void {
     const spt = this.spt;
     restart: for (;;) {
-      for (let sp = spt.activeHead; sp !== 0;) {
+      for (let sp = spt.activeHead; sp !== 0; ) {
         const next = spt.listNext[sp]!;
         if (this.prepareZap(sp)) continue restart;
         sp = next;
@@ -908,7 +943,7 @@ export class ShadowPages {
     const spt = this.spt;
     let batch = 0;
     restart: for (;;) {
-      for (let sp = spt.activeTail; sp !== 0;) {
+      for (let sp = spt.activeTail; sp !== 0; ) {
         const prev = spt.listPrev[sp]!;
         // No obsolete page sits in front of a newer one: the list is FIFO.
         if (!this.isObsolete(sp)) break restart;
@@ -1012,7 +1047,7 @@ export function gpteAccess(lo: number, hi: number, fourByte: boolean): number {
 export function writeMisaligned(role: number, offset: number, bytes: number): boolean {
   const pteSize = (role & ROLE_HAS_4_BYTE_GPTE) !== 0 ? 4 : 8;
   if (offset % pteSize === 0 && bytes === 1) return false;
-  const misaligned = (Math.floor(offset / pteSize) !== Math.floor((offset + bytes - 1) / pteSize));
+  const misaligned = Math.floor(offset / pteSize) !== Math.floor((offset + bytes - 1) / pteSize);
   return misaligned || bytes < 4;
 }
 

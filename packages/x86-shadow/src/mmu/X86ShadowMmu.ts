@@ -1,7 +1,19 @@
 import { inject, injectable } from 'tsyringe';
 import {
-  Access, FaultKind, FaultOutcome, GFN_HOST_OUT_OF_MEMORY, HvmmuError, MemslotTable, TlbShootdown, VM_CONFIG,
-  type FaultInfo, type FaultOutcomeValue, type MemslotChange, type Mmu, type Vcpu, type VmConfig,
+  Access,
+  FaultKind,
+  FaultOutcome,
+  GFN_HOST_OUT_OF_MEMORY,
+  HvmmuError,
+  MemslotTable,
+  TlbShootdown,
+  VM_CONFIG,
+  type FaultInfo,
+  type FaultOutcomeValue,
+  type MemslotChange,
+  type Mmu,
+  type Vcpu,
+  type VmConfig,
 } from '@hvmmu/core';
 import type { X86ShadowTypes } from '../X86ShadowTypes.js';
 import type { X86ShadowStats } from './X86ShadowStats.js';
@@ -11,16 +23,12 @@ import { MAX_VPN } from '../walker/GuestWalker.js';
 import { ROLE_DIRECT, ROLE_HAS_4_BYTE_GPTE, ROLE_INVALID, childRole, roleAccess } from '../shadow/PageRole.js';
 import { SP_SPECIAL } from '../shadow/ShadowPageTable.js';
 import { shadowIndex, shadowIndex32 } from '../shadow/ShadowIndex.js';
-import {
-  SPTE_ENT_PER_PAGE, SPTE_MMU_PRESENT, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame,
-} from '../spte/Spte.js';
+import { SPTE_ENT_PER_PAGE, SPTE_MMU_PRESENT, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame } from '../spte/Spte.js';
 import { ACC_ALL, ACC_EXEC, ACC_USER, ACC_WRITE } from '../spte/Acc.js';
 import { RMAP_LEVELS, SlotRmap, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
 import { MEMSLOT_FLUSH_STRATEGY, type MemslotFlushStrategy } from '../memslot/MemslotFlushStrategy.js';
 import { ShadowMmuStats } from './ShadowMmuStats.js';
-import {
-  MIN_ALLOC_MMU_PAGES, PERMILLE_MMU_PAGES, SET_SPTE_EMULATE, SET_SPTE_SPURIOUS, ShadowPages,
-} from './ShadowPages.js';
+import { MIN_ALLOC_MMU_PAGES, PERMILLE_MMU_PAGES, SET_SPTE_EMULATE, SET_SPTE_SPURIOUS, ShadowPages } from './ShadowPages.js';
 import { REQ_FREE_OBSOLETE_ROOTS, VcpuMmuList } from './VcpuMmuList.js';
 import { ROOT_NORMAL, ROOT_SPECIAL, VECTOR_GP, VECTOR_PF, X86VcpuMmu } from './X86VcpuMmu.js';
 import { RmapWalkOp, walkSlotRmaps } from '../rmap/walkSlotRmaps.js';
@@ -87,7 +95,7 @@ export class X86ShadowMmu implements Mmu<X86ShadowTypes> {
   handleFault(vcpu: Vcpu<X86ShadowTypes>, vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue {
     const x = vcpu.arch;
     // Requests pending or no usable root: service them first (KVM does so before entering the guest).
-    if (x.requests !== 0 || x.rootKind !== ROOT_NORMAL && x.rootKind !== ROOT_SPECIAL) x.enterGuest(true);
+    if (x.requests !== 0 || (x.rootKind !== ROOT_NORMAL && x.rootKind !== ROOT_SPECIAL)) x.enterGuest(true);
     const regs = x.regs;
     const longMode = x.cpuLevel >= 4;
     if (longMode && vpn > MAX_VPN) {
@@ -209,15 +217,17 @@ export class X86ShadowMmu implements Mmu<X86ShadowTypes> {
    * shadow page to create). Anything else returns FIRST_TOUCH_NOT_TAKEN
    * having changed nothing, and the general path starts with a full walk.
    */
-  private firstTouch(
-    x: X86VcpuMmu, missE: number, vpn: number, access: number, fault: FaultInfo,
-  ): FaultOutcomeValue | typeof FIRST_TOUCH_NOT_TAKEN {
+  private firstTouch(x: X86VcpuMmu, missE: number, vpn: number, access: number, fault: FaultInfo): FaultOutcomeValue | typeof FIRST_TOUCH_NOT_TAKEN {
     const pages = this.pages;
     const spt = pages.spt;
     const sp = missE >>> 9;
     const role = spt.role[sp]!;
-    if ((role & (ROLE_DIRECT | ROLE_HAS_4_BYTE_GPTE)) !== 0 || (spt.sptLo[missE]! & SPTE_MMU_PRESENT) !== 0 ||
-        pages.isObsolete(x.rootSp) || !pages.hasFreePages()) {
+    if (
+      (role & (ROLE_DIRECT | ROLE_HAS_4_BYTE_GPTE)) !== 0 ||
+      (spt.sptLo[missE]! & SPTE_MMU_PRESENT) !== 0 ||
+      pages.isObsolete(x.rootSp) ||
+      !pages.hasFreePages()
+    ) {
       return FIRST_TOUCH_NOT_TAKEN;
     }
     const walker = x.walker;
@@ -285,8 +295,15 @@ export class X86ShadowMmu implements Mmu<X86ShadowTypes> {
    * leaf is 4 KiB (KVM maps huge only over huge host pages).
    */
   private fetch(
-    x: X86VcpuMmu, gvpn: number, pteAccess: number, write: boolean, gfn: number, hfn: number,
-    hostWritable: boolean, slot: X86Memslot, walkWroteNothing: boolean,
+    x: X86VcpuMmu,
+    gvpn: number,
+    pteAccess: number,
+    write: boolean,
+    gfn: number,
+    hfn: number,
+    hostWritable: boolean,
+    slot: X86Memslot,
+    walkWroteNothing: boolean,
   ): number {
     const pages = this.pages;
     const spt = pages.spt;
@@ -539,4 +556,3 @@ export class X86ShadowMmu implements Mmu<X86ShadowTypes> {
     };
   }
 }
-

@@ -1,6 +1,4 @@
-import {
-  Access, ACCESS_KINDS, ACCESS_MASK, DEFAULT_CONTEXT, HvmmuError, type SoftTlb, type TranslationResult, type Translator, type Vcpu,
-} from '@hvmmu/core';
+import { Access, ACCESS_KINDS, ACCESS_MASK, DEFAULT_CONTEXT, HvmmuError, type SoftTlb, type TranslationResult, type Translator, type Vcpu } from '@hvmmu/core';
 import type { X86ShadowTypes } from '../X86ShadowTypes.js';
 import { GuestWalk } from '../walker/GuestWalk.js';
 import { shadowIndex32 } from '../shadow/ShadowIndex.js';
@@ -9,17 +7,22 @@ import { loadPdptes } from '../walker/loadPdptes.js';
 import { ControlWrite, controlRegisterFault, effectiveEfer, writtenCr0, type ControlWriteValue } from '../walker/ControlRegisterRules.js';
 import { checkMaxPhyAddr } from '../walker/PagingContext.js';
 import { booleanOperand, checkControlOperands, cr3Operand, low32, u32Operand } from '../walker/registerOperands.js';
+import { CR0, CR4, EFER, PFERR, PagingMode, X86Registers, pagingModeOf, type ControlRegisters } from '../walker/X86Registers.js';
 import {
-  CR0, CR4, EFER, PFERR, PagingMode, X86Registers, pagingModeOf, type ControlRegisters,
-} from '../walker/X86Registers.js';
-import {
-  ROLE_ACCESS_SHIFT, ROLE_CR0_WP, ROLE_CR4_PKE, ROLE_DIRECT, ROLE_EFER_NX, ROLE_HAS_4_BYTE_GPTE, ROLE_PASSTHROUGH,
-  ROLE_SMAP_ANDNOT_WP, ROLE_SMEP_ANDNOT_WP, roleLevel, roleWithLevel,
+  ROLE_ACCESS_SHIFT,
+  ROLE_CR0_WP,
+  ROLE_CR4_PKE,
+  ROLE_DIRECT,
+  ROLE_EFER_NX,
+  ROLE_HAS_4_BYTE_GPTE,
+  ROLE_PASSTHROUGH,
+  ROLE_SMAP_ANDNOT_WP,
+  ROLE_SMEP_ANDNOT_WP,
+  roleLevel,
+  roleWithLevel,
 } from '../shadow/PageRole.js';
 import { SP_UNSYNC } from '../shadow/ShadowPageTable.js';
-import {
-  SPTE_A, SPTE_ENT_PER_PAGE, SPTE_MMU_PRESENT, SPTE_P, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame,
-} from '../spte/Spte.js';
+import { SPTE_A, SPTE_ENT_PER_PAGE, SPTE_MMU_PRESENT, SPTE_P, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame } from '../spte/Spte.js';
 import { ACC_ALL } from '../spte/Acc.js';
 import type { GuestPteContext } from './GuestPteContext.js';
 import { HardwarePermissions } from './HardwarePermissions.js';
@@ -177,8 +180,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
 
   /** The paging-structure cache holds the level-1 table of this 2 MiB region (see `translate`). */
   private pscHit(lo32: number, hi20: number): boolean {
-    return (lo32 >>> 9) === this.pscPdeLo && hi20 === this.pscPdeHi && this.rootSp === this.pscRoot &&
-      this.tlb.flushes === this.pscFlushes;
+    return lo32 >>> 9 === this.pscPdeLo && hi20 === this.pscPdeHi && this.rootSp === this.pscRoot && this.tlb.flushes === this.pscFlushes;
   }
 
   /** Present leaf `e` (value `lo`) at `level`: check `access`, set A (SDM 4.8), return the host frame. */
@@ -451,8 +453,7 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
   private freeObsoleteRoots(): void {
     const pages = this.pages;
     let mask = 0;
-    if (this.rootKind === ROOT_DUMMY ||
-        ((this.rootKind === ROOT_NORMAL || this.rootKind === ROOT_SPECIAL) && pages.isObsolete(this.rootSp))) {
+    if (this.rootKind === ROOT_DUMMY || ((this.rootKind === ROOT_NORMAL || this.rootKind === ROOT_SPECIAL) && pages.isObsolete(this.rootSp))) {
       mask |= ROOTS_CURRENT;
     }
     for (let i = 0; i < NUM_PREV_ROOTS; i++) {
@@ -734,8 +735,10 @@ export class X86VcpuMmu implements Translator, GuestPteContext, VcpuRequestTarge
     const oldCr4 = regs.cr4;
     const oldMode = regs.pagingMode;
     let pdpteChanged = false;
-    if (pagingModeOf(cr0, cr4, efer) === PagingMode.PAE && (cr3Write || oldMode !== PagingMode.PAE ||
-        ((cr4 ^ oldCr4) & CR4_PDPTR_BITS) !== 0 || ((cr0 ^ oldCr0) & CR0.PG) !== 0)) {
+    if (
+      pagingModeOf(cr0, cr4, efer) === PagingMode.PAE &&
+      (cr3Write || oldMode !== PagingMode.PAE || ((cr4 ^ oldCr4) & CR4_PDPTR_BITS) !== 0 || ((cr0 ^ oldCr0) & CR0.PG) !== 0)
+    ) {
       // loadPdptes reads the PDPT at regs.cr3 and leaves the PDPTEs alone when it fails:
       // give it the new CR3, and on failure put the old one back (#GP, nothing changed).
       savedPdpteLo.set(regs.pdpteLo);

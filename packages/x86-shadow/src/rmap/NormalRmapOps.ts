@@ -3,9 +3,7 @@ import { RMAP_NORMAL, TlbShootdown } from '@hvmmu/core';
 import type { X86Memslot } from '../X86ShadowTypes.js';
 import { ShadowPageTable } from '../shadow/ShadowPageTable.js';
 import { ShadowMmuStats } from '../mmu/ShadowMmuStats.js';
-import {
-  SPTE_A, SPTE_HI_FRAME_MASK, SPTE_HOST_WRITABLE, SPTE_MMU_WRITABLE, SPTE_W, spteHi, spteLo,
-} from '../spte/Spte.js';
+import { SPTE_A, SPTE_HI_FRAME_MASK, SPTE_HOST_WRITABLE, SPTE_MMU_WRITABLE, SPTE_W, spteHi, spteLo } from '../spte/Spte.js';
 import { SlotRmap, gfnToIndex, slotRmap } from './SlotRmap.js';
 import { RMAP_RECYCLE_THRESHOLD, type X86RmapOps } from './X86RmapOps.js';
 

@@ -35,7 +35,10 @@ export class SlotRmap {
   skipped = 0;
   private arrays: SlotRmapArrays | null = null;
 
-  constructor(private readonly baseGfn: number, private readonly npages: number) {}
+  constructor(
+    private readonly baseGfn: number,
+    private readonly npages: number,
+  ) {}
 
   /** `heads[level - 1][index]`: pte_list head words. */
   get heads(): Uint32Array[] {

@@ -34,10 +34,14 @@ export function walkSlotRmaps(slot: X86Memslot, startGfn: number, endGfn: number
     for (let i = first; i <= last; i++) {
       if (heads[i] === 0) continue;
       const gfn = (base + i) * span;
-      const did = op === RmapWalkOp.UNMAP ? ops.unmap(slot, gfn, level)
-        : op === RmapWalkOp.AGE ? ops.age(slot, gfn, level)
-          : op === RmapWalkOp.TEST_AGE ? ops.testAge(slot, gfn, level)
-            : (ops as X86RmapOps).clearWritable(slot, gfn, level, false);
+      const did =
+        op === RmapWalkOp.UNMAP
+          ? ops.unmap(slot, gfn, level)
+          : op === RmapWalkOp.AGE
+            ? ops.age(slot, gfn, level)
+            : op === RmapWalkOp.TEST_AGE
+              ? ops.testAge(slot, gfn, level)
+              : (ops as X86RmapOps).clearWritable(slot, gfn, level, false);
       if (did) {
         result = true;
         if (op === RmapWalkOp.TEST_AGE) return true;

@@ -6,11 +6,16 @@
  */
 export function shadowIndex32(lo32: number, hi20: number, level: number): number {
   switch (level) {
-    case 1: return lo32 & 511;
-    case 2: return (lo32 >>> 9) & 511;
-    case 3: return (lo32 >>> 18) & 511;
-    case 4: return ((lo32 >>> 27) | (hi20 << 5)) & 511;
-    default: return (hi20 >>> 4) & 511;
+    case 1:
+      return lo32 & 511;
+    case 2:
+      return (lo32 >>> 9) & 511;
+    case 3:
+      return (lo32 >>> 18) & 511;
+    case 4:
+      return ((lo32 >>> 27) | (hi20 << 5)) & 511;
+    default:
+      return (hi20 >>> 4) & 511;
   }
 }
 

@@ -103,12 +103,27 @@ export class ShadowPageTable {
 
   /** Bytes of every typed array this table holds (host memory cost). */
   get byteLength(): number {
-    return this.sptLo.byteLength + this.sptHi.byteLength + this.translation.byteLength + this.role.byteLength +
-      this.gfn.byteLength + this.gen.byteLength + this.flags.byteLength + this.rootCount.byteLength +
-      this.unsyncChildren.byteLength + this.unsyncBitmap.byteLength + this.parentPtes.byteLength +
-      this.writeFlooding.byteLength + this.hashNext.byteLength + this.hashPrev.byteLength +
-      this.listNext.byteLength + this.listPrev.byteLength + this.buckets.byteLength +
-      this.freeIds.byteLength + this.parents.byteLength;
+    return (
+      this.sptLo.byteLength +
+      this.sptHi.byteLength +
+      this.translation.byteLength +
+      this.role.byteLength +
+      this.gfn.byteLength +
+      this.gen.byteLength +
+      this.flags.byteLength +
+      this.rootCount.byteLength +
+      this.unsyncChildren.byteLength +
+      this.unsyncBitmap.byteLength +
+      this.parentPtes.byteLength +
+      this.writeFlooding.byteLength +
+      this.hashNext.byteLength +
+      this.hashPrev.byteLength +
+      this.listNext.byteLength +
+      this.listPrev.byteLength +
+      this.buckets.byteLength +
+      this.freeIds.byteLength +
+      this.parents.byteLength
+    );
   }
 
   /** A zeroed page with no links; the caller sets role, gfn, gen and flags. */
@@ -178,7 +193,6 @@ export class ShadowPageTable {
     this.writeFlooding[sp] = next;
     return next;
   }
-
 
   isInUse(id: number): boolean {
     return id > 0 && id < this.capacity && (this.flags[id]! & SP_IN_USE) !== 0;

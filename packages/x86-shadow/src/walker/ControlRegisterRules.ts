@@ -39,9 +39,35 @@ export type ControlFaultValue = (typeof ControlFault)[keyof typeof ControlFault]
 export const CR0_DEFINED = (CR0.PE | CR0.MP | CR0.EM | CR0.TS | CR0.ET | CR0.NE | CR0.WP | CR0.AM | CR0.NW | CR0.CD | CR0.PG) >>> 0;
 
 /** CR4 bits of 31:0 that are not reserved (SDM Vol. 3A §2.5, Figure 2-7). */
-export const CR4_DEFINED = (CR4.VME | CR4.PVI | CR4.TSD | CR4.DE | CR4.PSE | CR4.PAE | CR4.MCE | CR4.PGE | CR4.PCE |
-  CR4.OSFXSR | CR4.OSXMMEXCPT | CR4.UMIP | CR4.LA57 | CR4.VMXE | CR4.SMXE | CR4.FSGSBASE | CR4.PCIDE | CR4.OSXSAVE |
-  CR4.KL | CR4.SMEP | CR4.SMAP | CR4.PKE | CR4.CET | CR4.PKS | CR4.UINTR | CR4.LASS | CR4.LAM_SUP) >>> 0;
+export const CR4_DEFINED =
+  (CR4.VME |
+    CR4.PVI |
+    CR4.TSD |
+    CR4.DE |
+    CR4.PSE |
+    CR4.PAE |
+    CR4.MCE |
+    CR4.PGE |
+    CR4.PCE |
+    CR4.OSFXSR |
+    CR4.OSXMMEXCPT |
+    CR4.UMIP |
+    CR4.LA57 |
+    CR4.VMXE |
+    CR4.SMXE |
+    CR4.FSGSBASE |
+    CR4.PCIDE |
+    CR4.OSXSAVE |
+    CR4.KL |
+    CR4.SMEP |
+    CR4.SMAP |
+    CR4.PKE |
+    CR4.CET |
+    CR4.PKS |
+    CR4.UINTR |
+    CR4.LASS |
+    CR4.LAM_SUP) >>>
+  0;
 
 /** EFER bits an Intel processor defines (SDM Vol. 3A §2.2.1, Table 2-1: 7:1, 9 and 63:12 reserved). */
 export const EFER_DEFINED_INTEL = (EFER.SCE | EFER.LME | EFER.LMA | EFER.NXE) >>> 0;
@@ -74,7 +100,12 @@ export function effectiveEfer(efer: number, cr0: number): number {
  * come from `regs`. PAE PDPTEs are checked by the caller (they need memory).
  */
 export function controlRegisterFault(
-  regs: X86Registers, write: ControlWriteValue, cr0: number, cr3: number, cr4: number, efer: number,
+  regs: X86Registers,
+  write: ControlWriteValue,
+  cr0: number,
+  cr3: number,
+  cr4: number,
+  efer: number,
 ): ControlFaultValue | null {
   // Vol. 2B MOV CR, #GP: "invalid bit combinations in CR0".
   if ((cr0 & CR0.NW) !== 0 && (cr0 & CR0.CD) === 0) return ControlFault.NW_WITHOUT_CD;

@@ -107,8 +107,7 @@ export class GuestWalker {
     // caller's compiler to inline it (the MMU's fault path does).
     if (mode >= PagingMode.LONG4 && this.walkLongFast(regs, mem, vpn, access, out, setAccessedDirty)) return true;
     const key = accessKey(regs, access);
-    return this.walkGeneral(regs, mem, vpn, ctx.accessKind[key]!, ctx.accessPfec[key]!, (access & Access.WRITE) !== 0, out,
-      setAccessedDirty);
+    return this.walkGeneral(regs, mem, vpn, ctx.accessKind[key]!, ctx.accessPfec[key]!, (access & Access.WRITE) !== 0, out, setAccessedDirty);
   }
 
   /**
@@ -125,9 +124,7 @@ export class GuestWalker {
    * in locals and nothing is stored until the walk is known to succeed:
    * stores between the dependent reads cost more than the reads.
    */
-  private walkLongFast(
-    regs: X86Registers, mem: GuestMemory, vpn: number, access: number, out: GuestWalk, setAccessedDirty: boolean,
-  ): boolean {
+  private walkLongFast(regs: X86Registers, mem: GuestMemory, vpn: number, access: number, out: GuestWalk, setAccessedDirty: boolean): boolean {
     const ctx = this.ctx;
     if (regs.cr3 !== this.rootCr3) this.setRoot(regs.cr3);
     const view = mem.view;
@@ -141,7 +138,7 @@ export class GuestWalker {
     // a bounds check replaces the resolve call.
     const flat = mem.constructor === FlatGuestMemory;
     // A VM's memslots: tables usually share a slot, looked up once per walk (see `slotWord`).
-    const phys = mem.constructor === GuestPhysMemory ? mem as GuestPhysMemory : null;
+    const phys = mem.constructor === GuestPhysMemory ? (mem as GuestPhysMemory) : null;
     this.slotPages = 0;
     if (phys !== null) this.checkTableCache(phys);
     // Word index of the last 8-byte entry the words can hold.
@@ -162,7 +159,7 @@ export class GuestWalker {
     let t4 = this.rootWord;
     if (long5) {
       // SDM 3.3.7.1: VA bits 63:56 equal (vpn bits 51:44).
-      if ((vaHigh >>> 17) !== 0 && (vaHigh >>> 17) !== 0xff) return false;
+      if (vaHigh >>> 17 !== 0 && vaHigh >>> 17 !== 0xff) return false;
       g5 = t4 + (((vaHigh >>> 9) & 511) << 1);
       // The PML5 table is the root (t4 until the PML5E replaces it).
       const w5 = flat ? g5 : phys !== null ? this.tableWord(phys, t4, g5, 5) : hostWord(mem, g5);
@@ -172,7 +169,7 @@ export class GuestWalker {
       if (((~lo5 & PTE_P) | (lo5 & topRsvdLo) | (hi5 & tableRsvdHi)) !== 0) return false;
       acc &= (lo5 & ACC_WU) | (~hi5 >>> 31);
       t4 = (lo5 >>> 12) << 10;
-    } else if ((vaHigh >>> 8) !== 0 && (vaHigh >>> 8) !== 0x1ffff) {
+    } else if (vaHigh >>> 8 !== 0 && vaHigh >>> 8 !== 0x1ffff) {
       // SDM 3.3.7.1: VA bits 63:47 equal (vpn bits 51:35).
       return false;
     }
@@ -276,7 +273,7 @@ export class GuestWalker {
     if (view !== this.wordsView) this.bindWords(view);
     const words = this.words;
     if (words === null) return -1;
-    const phys = mem.constructor === GuestPhysMemory ? mem as GuestPhysMemory : null;
+    const phys = mem.constructor === GuestPhysMemory ? (mem as GuestPhysMemory) : null;
     this.slotPages = 0;
     if (phys !== null) this.checkTableCache(phys);
     const t1 = tableGfn << 10;
@@ -287,7 +284,7 @@ export class GuestWalker {
     const hi = words[w1 + 1]!;
     if (((~lo & PTE_P) | (hi & ctx.entryRsvdHi)) !== 0) return -1;
     const write = (access & Access.WRITE) !== 0;
-    if (((lo & (write ? lo >>> 1 : PTE_A)) & PTE_A) === 0) return -1;
+    if ((lo & (write ? lo >>> 1 : PTE_A) & PTE_A) === 0) return -1;
     const acc = ptAccess & ((lo & ACC_WU) | (~hi >>> 31));
     const kind = ctx.accessKind[accessKey(regs, access)]!;
     const pkey = allowedKey(ctx, regs, kind, acc, hi);
@@ -303,8 +300,14 @@ export class GuestWalker {
    * `walk32` for 4-byte entries, identity with paging off.
    */
   private walkGeneral(
-    regs: X86Registers, mem: GuestMemory, vpn: number, kind: number, pfec: number, write: boolean,
-    out: GuestWalk, setAccessedDirty: boolean,
+    regs: X86Registers,
+    mem: GuestMemory,
+    vpn: number,
+    kind: number,
+    pfec: number,
+    write: boolean,
+    out: GuestWalk,
+    setAccessedDirty: boolean,
   ): boolean {
     const ctx = this.ctx;
     const mode = ctx.mode;
@@ -465,14 +468,19 @@ export class GuestWalker {
     const fixedLength = Reflect.get(buffer, 'resizable') !== true && Reflect.get(buffer, 'growable') !== true;
     this.wordsView = view;
     this.tableKey.fill(-1);
-    this.words = HOST_LITTLE_ENDIAN && fixedLength && view.byteOffset % 4 === 0
-      ? new Uint32Array(buffer, view.byteOffset, Math.floor(view.byteLength / 4))
-      : null;
+    this.words =
+      HOST_LITTLE_ENDIAN && fixedLength && view.byteOffset % 4 === 0 ? new Uint32Array(buffer, view.byteOffset, Math.floor(view.byteLength / 4)) : null;
   }
 
   private walk32(
-    regs: X86Registers, mem: GuestMemory, vpn: number, kind: number, pfec: number, write: boolean,
-    out: GuestWalk, setAccessedDirty: boolean,
+    regs: X86Registers,
+    mem: GuestMemory,
+    vpn: number,
+    kind: number,
+    pfec: number,
+    write: boolean,
+    out: GuestWalk,
+    setAccessedDirty: boolean,
   ): boolean {
     const ctx = this.ctx;
     const view = mem.view;
@@ -484,7 +492,8 @@ export class GuestWalker {
     let level = 2;
     let off = this.entry32(mem, out, 2, table, va20 >>> 10, acc, limit);
     if (off < 0) return this.failBadTable(out, 2, pfec);
-    let lo = out.pteLo[2] = view.getUint32(off, true);
+    let lo = view.getUint32(off, true);
+    out.pteLo[2] = lo;
     if ((lo & PTE_P) === 0) return this.failEntry(out, 2, lo, pfec);
     // No XD bit in 4-byte entries: everything is executable.
     acc &= (lo & ACC_WU) | ACC.EXEC;
@@ -511,9 +520,7 @@ export class GuestWalker {
       return this.fail(out, level, pfec | PFERR.P);
     }
     // 4 MiB page: PA 31:22 from bits 31:22, PA 35:32 from bits 16:13 (PSE-36, KVM pse36_gfn_delta).
-    out.gfn = level === 1
-      ? lo >>> 12
-      : (lo >>> 22) * 1024 + (va20 & 1023) + ((lo >>> 13) & 15) * TWO_POW_20;
+    out.gfn = level === 1 ? lo >>> 12 : (lo >>> 22) * 1024 + (va20 & 1023) + ((lo >>> 13) & 15) * TWO_POW_20;
     return this.finish(mem, out, acc, accessed, lo, write, 2, level, setAccessedDirty);
   }
 
@@ -538,8 +545,15 @@ export class GuestWalker {
 
   /** Successful walk: KVM's clean-page write protection and the A/D update. */
   private finish(
-    mem: GuestMemory, out: GuestWalk, acc: number, accessed: number, leafLo: number, write: boolean,
-    adTop: number, level: number, setAccessedDirty: boolean,
+    mem: GuestMemory,
+    out: GuestWalk,
+    acc: number,
+    accessed: number,
+    leafLo: number,
+    write: boolean,
+    adTop: number,
+    level: number,
+    setAccessedDirty: boolean,
   ): boolean {
     if (write) {
       // A write also needs the leaf's D bit (folded onto A, as KVM does).
@@ -698,8 +712,13 @@ function leafGfn(lo: number, hi: number): number {
 
 /** Host-API misuse: `access` must be Access bits (not both WRITE and FETCH), `vpn` an integer page of a 64-bit address. */
 function checkWalkArgs(vpn: number, access: number): void {
-  if ((access >>> 0) !== access || access > ACCESS_MASK || (access & WRITE_AND_FETCH) === WRITE_AND_FETCH ||
-    !(vpn >= 0 && vpn <= MAX_VPN) || Math.floor(vpn) !== vpn) {
+  if (
+    access >>> 0 !== access ||
+    access > ACCESS_MASK ||
+    (access & WRITE_AND_FETCH) === WRITE_AND_FETCH ||
+    !(vpn >= 0 && vpn <= MAX_VPN) ||
+    Math.floor(vpn) !== vpn
+  ) {
     throw new HvmmuError('BAD_ARGUMENT', `walk needs Access bits (not both WRITE and FETCH) and an integer vpn in 0..2^52-1, got access ${access}, vpn ${vpn}`);
   }
 }

@@ -46,8 +46,13 @@ export class MappingList {
   /** Append a mapping, merging it into the last run when contiguous. False when the run budget is spent. */
   add(vpn: number, gfn: number, pages: number, access: number, pkey: number): boolean {
     const last = this.count - 1;
-    if (last >= 0 && this.access[last] === access && this.pkey[last] === pkey &&
-      this.vpnStart[last]! + this.pageCount[last]! === vpn && this.gfnStart[last]! + this.pageCount[last]! === gfn) {
+    if (
+      last >= 0 &&
+      this.access[last] === access &&
+      this.pkey[last] === pkey &&
+      this.vpnStart[last]! + this.pageCount[last]! === vpn &&
+      this.gfnStart[last]! + this.pageCount[last]! === gfn
+    ) {
       this.pageCount[last] = this.pageCount[last]! + pages;
       return true;
     }

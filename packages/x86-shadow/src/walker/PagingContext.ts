@@ -107,9 +107,14 @@ export class PagingContext {
     // The registers last seen, unwritten since: one compare on every walk.
     if (regs === this.seenRegs && regs.generation === this.seenGeneration) return true;
     // Booleans compared by branching: V8 compiles `===` between two booleans to a generic call.
-    if (regs.cr0 !== this.cr0 || regs.cr4 !== this.cr4 || regs.efer !== this.efer ||
-      regs.maxPhyAddr !== this.maxPhyAddr || !(regs.gbPages ? this.gbPages : !this.gbPages) ||
-      !(regs.amd ? this.amd : !this.amd)) {
+    if (
+      regs.cr0 !== this.cr0 ||
+      regs.cr4 !== this.cr4 ||
+      regs.efer !== this.efer ||
+      regs.maxPhyAddr !== this.maxPhyAddr ||
+      !(regs.gbPages ? this.gbPages : !this.gbPages) ||
+      !(regs.amd ? this.amd : !this.amd)
+    ) {
       return false;
     }
     this.seenRegs = regs;

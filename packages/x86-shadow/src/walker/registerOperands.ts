@@ -34,8 +34,7 @@ export function u32Operand(name: string, value: number): number {
 /** Throws HvmmuError BAD_ARGUMENT unless `value` is a 32-bit pattern number or a bigint in [0, 2^64). */
 export function checkRegister64(name: string, value: number | bigint): void {
   if (typeof value === 'bigint' ? value < 0n || value >= TWO_POW_64 : !isU32Pattern(value)) {
-    throw new HvmmuError('BAD_ARGUMENT',
-      `${name} must be an integer in [-2^31, 2^32) or a bigint in [0, 2^64), got ${describe(value)}`);
+    throw new HvmmuError('BAD_ARGUMENT', `${name} must be an integer in [-2^31, 2^32) or a bigint in [0, 2^64), got ${describe(value)}`);
   }
 }
 

@@ -9,7 +9,7 @@ function vmWithRam() {
   return vm.memslots;
 }
 
-describe('GuestPageTables (the VMM writing a guest\'s tables)', () => {
+describe("GuestPageTables (the VMM writing a guest's tables)", () => {
   it('4-level: entries land at the SDM indices with P|W|U above and the leaf flags asked for', () => {
     const mem = vmWithRam();
     const t = new GuestPageTables(mem, 'long4', 0x10_0000, 0x20_0000);

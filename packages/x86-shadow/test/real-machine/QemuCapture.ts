@@ -90,7 +90,9 @@ export class QemuCapture {
     }
 
     // info-tlb.txt.gz: runs "va pa flags size count va-step pa-step upper".
-    for (const line of gunzipSync(readFileSync(new URL('info-tlb.txt.gz', base))).toString('utf8').split('\n')) {
+    for (const line of gunzipSync(readFileSync(new URL('info-tlb.txt.gz', base)))
+      .toString('utf8')
+      .split('\n')) {
       if (line === '' || line.startsWith('#')) continue;
       const [va, pa, flags, size, count, vaStep, paStep, upper] = line.split(' ') as [string, string, string, string, string, string, string, string];
       const vpn0 = hexPageNumber(va);
@@ -103,7 +105,9 @@ export class QemuCapture {
       }
     }
 
-    for (const line of gunzipSync(readFileSync(new URL('gva2gpa.txt.gz', base))).toString('utf8').split('\n')) {
+    for (const line of gunzipSync(readFileSync(new URL('gva2gpa.txt.gz', base)))
+      .toString('utf8')
+      .split('\n')) {
       if (line === '' || line.startsWith('#')) continue;
       const [gva, gpa] = line.split(' ') as [string, string];
       const va = BigInt(`0x${gva}`);

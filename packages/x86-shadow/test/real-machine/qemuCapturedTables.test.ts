@@ -33,7 +33,13 @@ function atCpl(regs: X86Registers, cpl: number): X86Registers {
 }
 
 /** Maximal runs of (vpn, gfn, pages, access): consecutive pages, frames and equal rights merged. */
-interface Run { vpn: number; gfn: number; pages: number; access: number; pkey: number }
+interface Run {
+  vpn: number;
+  gfn: number;
+  pages: number;
+  access: number;
+  pkey: number;
+}
 
 function mergeRuns(lines: readonly TlbLine[], capture: QemuCapture): Run[] {
   const runs: Run[] = [];
@@ -88,8 +94,10 @@ describe.each(CAPTURES)('QEMU capture $dir', ({ dir, mode }) => {
         walks++;
         const ok = walker.walk(r, mem, line.vpn + off, user ? Access.USER : Access.READ, walk, false);
         if (!ok || walk.gfn !== line.gfn + off || walk.grantedAccess !== expected || walk.level !== level) {
-          mismatches.push(`${vaOf(line.vpn + off)} (${line.flags}, upper ${line.upper}): QEMU gpa ${hex((line.gfn + off) * 4096)} ` +
-            `${describeAcc(expected)} level ${level}; walker ${ok ? `gpa ${hex(walk.gfn * 4096)} ${describeAcc(walk.grantedAccess)} level ${walk.level}` : `fault ${hex(walk.errorCode)}`}`);
+          mismatches.push(
+            `${vaOf(line.vpn + off)} (${line.flags}, upper ${line.upper}): QEMU gpa ${hex((line.gfn + off) * 4096)} ` +
+              `${describeAcc(expected)} level ${level}; walker ${ok ? `gpa ${hex(walk.gfn * 4096)} ${describeAcc(walk.grantedAccess)} level ${walk.level}` : `fault ${hex(walk.errorCode)}`}`,
+          );
         }
       }
     }
@@ -114,17 +122,21 @@ describe.each(CAPTURES)('QEMU capture $dir', ({ dir, mode }) => {
       const canFetch = (expected & ACC.EXEC) !== 0;
       const wrote = walker.walk(r, mem, line.vpn, who | Access.WRITE, walk, false);
       if (wrote !== canWrite || (!wrote && walk.errorCode !== (PFERR.P | PFERR.W | u))) {
-        mismatches.push(`write ${vaOf(line.vpn)} (${line.flags}, upper ${line.upper}): expected ${canWrite ? 'ok' : hex(PFERR.P | PFERR.W | u)}, walker ${wrote ? 'ok' : hex(walk.errorCode)}`);
+        mismatches.push(
+          `write ${vaOf(line.vpn)} (${line.flags}, upper ${line.upper}): expected ${canWrite ? 'ok' : hex(PFERR.P | PFERR.W | u)}, walker ${wrote ? 'ok' : hex(walk.errorCode)}`,
+        );
       }
       const fetched = walker.walk(r, mem, line.vpn, who | Access.FETCH, walk, false);
       if (fetched !== canFetch || (!fetched && walk.errorCode !== (PFERR.P | fetchId | u))) {
-        mismatches.push(`fetch ${vaOf(line.vpn)} (${line.flags}, upper ${line.upper}): expected ${canFetch ? 'ok' : hex(PFERR.P | fetchId | u)}, walker ${fetched ? 'ok' : hex(walk.errorCode)}`);
+        mismatches.push(
+          `fetch ${vaOf(line.vpn)} (${line.flags}, upper ${line.upper}): expected ${canFetch ? 'ok' : hex(PFERR.P | fetchId | u)}, walker ${fetched ? 'ok' : hex(walk.errorCode)}`,
+        );
       }
     }
     expect({ count: mismatches.length, first: mismatches.slice(0, MAX_REPORTED) }).toEqual({ count: 0, first: [] });
   });
 
-  it("answers every gva2gpa sample as QEMU did, not-present faults included", () => {
+  it('answers every gva2gpa sample as QEMU did, not-present faults included', () => {
     // A supervisor read with EFLAGS.AC=1 is allowed on every present page (SMAP lifted), like QEMU's debug walk.
     const r = atCpl(regs, 0);
     r.rflagsAc = true;
@@ -136,7 +148,9 @@ describe.each(CAPTURES)('QEMU capture $dir', ({ dir, mode }) => {
         unmapped++;
         // Not present somewhere on the path: #PF with P=0 and nothing else for a supervisor read.
         if (ok || walk.errorCode !== 0 || walk.badTableGpa || walk.nonCanonical) {
-          mismatches.push(`${s.gvaText}: QEMU unmapped; walker ${ok ? `gpa ${hex(walk.gfn * 4096 + s.offset)}` : `fault ${hex(walk.errorCode)}${walk.badTableGpa ? ' (bad table gpa)' : ''}`}`);
+          mismatches.push(
+            `${s.gvaText}: QEMU unmapped; walker ${ok ? `gpa ${hex(walk.gfn * 4096 + s.offset)}` : `fault ${hex(walk.errorCode)}${walk.badTableGpa ? ' (bad table gpa)' : ''}`}`,
+          );
         }
       } else if (!ok || walk.gfn * 4096 + s.offset !== s.gpa) {
         mismatches.push(`${s.gvaText}: QEMU ${hex(s.gpa)}; walker ${ok ? hex(walk.gfn * 4096 + s.offset) : `fault ${hex(walk.errorCode)}`}`);
@@ -158,8 +172,11 @@ describe.each(CAPTURES)('QEMU capture $dir', ({ dir, mode }) => {
 
   it("enumerateMappings lists exactly QEMU's info tlb", () => {
     const list = enumerateMappings(regs, mem);
-    expect({ truncated: list.truncated, badTables: list.badTables, reservedEntries: list.reservedEntries })
-      .toEqual({ truncated: false, badTables: 0, reservedEntries: 0 });
+    expect({ truncated: list.truncated, badTables: list.badTables, reservedEntries: list.reservedEntries }).toEqual({
+      truncated: false,
+      badTables: 0,
+      reservedEntries: 0,
+    });
     const expected = mergeRuns(capture.tlb, capture);
     const actual = list.runs();
     const firstDiff = expected.findIndex((e, i) => {
@@ -167,8 +184,10 @@ describe.each(CAPTURES)('QEMU capture $dir', ({ dir, mode }) => {
       return !a || a.vpn !== e.vpn || a.gfn !== e.gfn || a.pages !== e.pages || a.access !== e.access || a.pkey !== e.pkey;
     });
     const show = (r: Run | undefined): string => (r ? `${vaOf(r.vpn)} -> ${hex(r.gfn * 4096)} x${r.pages} ${describeAcc(r.access)} key ${r.pkey}` : 'none');
-    expect({ runs: actual.length, firstDiff: firstDiff < 0 ? 'none' : `run ${firstDiff}: QEMU ${show(expected[firstDiff])}, enumerateMappings ${show(actual[firstDiff])}` })
-      .toEqual({ runs: expected.length, firstDiff: 'none' });
+    expect({
+      runs: actual.length,
+      firstDiff: firstDiff < 0 ? 'none' : `run ${firstDiff}: QEMU ${show(expected[firstDiff])}, enumerateMappings ${show(actual[firstDiff])}`,
+    }).toEqual({ runs: expected.length, firstDiff: 'none' });
     expect(list.pages).toBe(capture.tlb.reduce((sum, line) => sum + line.pages, 0));
   });
 
@@ -185,8 +204,8 @@ describe.each(CAPTURES)('QEMU capture $dir', ({ dir, mode }) => {
       const access = user ? Access.USER : Access.READ;
       // The leaf's table from a full walk; pt_access from QEMU's own account of the levels above.
       expect(walker.walk(r, mem, line.vpn, access, walk, false)).toBe(true);
-      const ptAccess = (line.upper[2] === 'X' && capture.nxActive ? 0 : ACC.EXEC) | (line.upper[1] === 'W' ? ACC.WRITE : 0) |
-        (line.upper[0] === 'U' ? ACC.USER : 0);
+      const ptAccess =
+        (line.upper[2] === 'X' && capture.nxActive ? 0 : ACC.EXEC) | (line.upper[1] === 'W' ? ACC.WRITE : 0) | (line.upper[0] === 'U' ? ACC.USER : 0);
       const gfn = walker.walkLeaf(r, mem, line.vpn, access, walk.tableGfn[1]!, ptAccess);
       leaves++;
       // A leaf without A needs the walk's A update: walkLeaf leaves it to a full walk.
@@ -198,8 +217,10 @@ describe.each(CAPTURES)('QEMU capture $dir', ({ dir, mode }) => {
       // A read of a clean leaf is mapped without W (KVM protect_clean_gpte).
       const want = line.flags.includes('D') ? expected : expected & ~ACC.WRITE;
       if (gfn !== line.gfn || walker.leafAccess !== want) {
-        mismatches.push(`${vaOf(line.vpn)} (${line.flags}, upper ${line.upper}): QEMU gpa ${hex(line.gfn * 4096)} ` +
-          `${describeAcc(want)}; walkLeaf ${gfn < 0 ? 'declined' : `gpa ${hex(gfn * 4096)} ${describeAcc(walker.leafAccess)}`}`);
+        mismatches.push(
+          `${vaOf(line.vpn)} (${line.flags}, upper ${line.upper}): QEMU gpa ${hex(line.gfn * 4096)} ` +
+            `${describeAcc(want)}; walkLeaf ${gfn < 0 ? 'declined' : `gpa ${hex(gfn * 4096)} ${describeAcc(walker.leafAccess)}`}`,
+        );
       }
     }
     expect(leaves - declined).toBeGreaterThan(1000);

@@ -25,8 +25,24 @@ function bad<T>(value: unknown): T {
 }
 
 const NOT_U32: readonly unknown[] = [
-  2 ** 32, 2 ** 40, -(2 ** 31) - 1, -(2 ** 40), 1.5, -0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY,
-  '1', '0x80000001', 1n, undefined, null, {}, [], true, Symbol('cr'),
+  2 ** 32,
+  2 ** 40,
+  -(2 ** 31) - 1,
+  -(2 ** 40),
+  1.5,
+  -0.5,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  '1',
+  '0x80000001',
+  1n,
+  undefined,
+  null,
+  {},
+  [],
+  true,
+  Symbol('cr'),
 ];
 
 function long4Guest(): TestVm & { root: number } {
@@ -59,7 +75,7 @@ describe('32-bit register operands (CR0, CR4, EFER, PKRU)', () => {
 
   it('takes a negative int32 as its 32-bit pattern', () => {
     const t = long4Guest();
-    expect(t.x.setCr0((PE | PG | WP) | 0)).toBe(true);
+    expect(t.x.setCr0(PE | PG | WP | 0)).toBe(true);
     expect(t.x.regs.cr0 >>> 0).toBe((PE | PG | WP) >>> 0);
     // -2^31 is PG alone: a well-formed operand the processor refuses (PG without PE), not host misuse.
     expect(t.x.setCr0(-(2 ** 31))).toBe(false);
@@ -146,8 +162,17 @@ describe('EFLAGS.AC, CPL and CPUID', () => {
   it('setCpuid checks every field before changing any', () => {
     const t = long4Guest();
     for (const cpuid of [
-      null, 'amd', { gbPages: 'no' }, { amd: 1 }, { maxPhyAddr: 53 }, { maxPhyAddr: 31 }, { maxPhyAddr: 40.5 },
-      { maxPhyAddr: '40' }, { maxPhyAddr: Symbol('40') }, { maxPhyAddr: 36, gbPages: 'x' }, { maxPhyAddr: 36, amd: 'AuthenticAMD' },
+      null,
+      'amd',
+      { gbPages: 'no' },
+      { amd: 1 },
+      { maxPhyAddr: 53 },
+      { maxPhyAddr: 31 },
+      { maxPhyAddr: 40.5 },
+      { maxPhyAddr: '40' },
+      { maxPhyAddr: Symbol('40') },
+      { maxPhyAddr: 36, gbPages: 'x' },
+      { maxPhyAddr: 36, amd: 'AuthenticAMD' },
     ]) {
       expectMisuse(t, () => t.x.setCpuid(bad(cpuid)));
     }

@@ -143,7 +143,12 @@ describe('MOV to CR4', () => {
 
   it('accepts the CR4 values of the QEMU captures (fixtures/x86) in their modes', () => {
     // registers.json of each capture: cr0 0x80050033; cr4 as below.
-    const cases: Array<[GuestMode, number]> = [['bits32', 0x35_0ed0], ['pae', 0x35_0ef0], ['long4', 0x75_0ef0], ['long5', 0x75_1ef0]];
+    const cases: Array<[GuestMode, number]> = [
+      ['bits32', 0x35_0ed0],
+      ['pae', 0x35_0ef0],
+      ['long4', 0x75_0ef0],
+      ['long5', 0x75_1ef0],
+    ];
     for (const [mode, cr4] of cases) {
       const t = runningGuest(mode);
       expect(t.x.setCr0(0x8005_0033)).toBe(true);
@@ -213,7 +218,7 @@ describe('WRMSR IA32_EFER', () => {
     }
   });
 
-  it('accepts AMD\'s SVME, LMSLE, FFXSR and TCE for an AMD guest only', () => {
+  it("accepts AMD's SVME, LMSLE, FFXSR and TCE for an AMD guest only", () => {
     const intel = runningGuest('long4');
     const amd = runningGuest('long4', {}, true);
     for (let n = 12; n < 32; n++) {

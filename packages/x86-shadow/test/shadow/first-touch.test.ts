@@ -38,7 +38,7 @@ function guest(pdeFlags: number, pdeHi = 0) {
 }
 
 describe('first touch behind an existing level-1 shadow page', () => {
-  it('refuses a user access when the PDE is supervisor-only, with the full walk\'s error code', () => {
+  it("refuses a user access when the PDE is supervisor-only, with the full walk's error code", () => {
     const t = guest(P | W | A);
     expect(t.x.read(VA0, 4)).toBe(true);
     const faults = t.mmu.stats()['shadowFaults']!;

@@ -56,7 +56,17 @@ type Step =
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 12, arbitrary: fc.record({ op: fc.constant('access' as const), va: fc.nat(VA_COUNT - 1), kind: fc.nat(7) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('edit' as const), va: fc.nat(VA_COUNT - 1), level: fc.integer({ min: 1, max: 5 }), flags: fc.nat(0x7f), nx: fc.boolean(), key: fc.nat(15) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('edit' as const),
+      va: fc.nat(VA_COUNT - 1),
+      level: fc.integer({ min: 1, max: 5 }),
+      flags: fc.nat(0x7f),
+      nx: fc.boolean(),
+      key: fc.nat(15),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('pkru' as const), value: fc.integer({ min: 0, max: 0xffff_ffff }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('cpl' as const), cpl: fc.constantFrom(0, 3) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'cr3' as const }) },
@@ -67,12 +77,21 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 
 /** Access kinds: explicit ones at the current CPL, explicit user ones, implicit supervisor ones (SMAP's rules). */
 const KINDS = [
-  Access.READ, Access.WRITE, Access.FETCH, Access.USER, Access.USER | Access.WRITE, Access.USER | Access.FETCH,
-  Access.IMPLICIT, Access.IMPLICIT | Access.WRITE,
+  Access.READ,
+  Access.WRITE,
+  Access.FETCH,
+  Access.USER,
+  Access.USER | Access.WRITE,
+  Access.USER | Access.FETCH,
+  Access.IMPLICIT,
+  Access.IMPLICIT | Access.WRITE,
 ];
 
 function build(mode: Mode, strategy: string, hostRootLevel: number, wp: boolean, smep: boolean, smap: boolean, pke: boolean) {
-  const t = makeVm({ slotBytes: 4 << 20, backendOptions: { hostRootLevel: hostRootLevel as 3 | 4 | 5, memslotInvalidation: strategy as 'fast-zap' | 'invalid-rmap' } });
+  const t = makeVm({
+    slotBytes: 4 << 20,
+    backendOptions: { hostRootLevel: hostRootLevel as 3 | 4 | 5, memslotInvalidation: strategy as 'fast-zap' | 'invalid-rmap' },
+  });
   t.mem.create({ id: 1, guestPhysAddr: DATA_GFN * 4096, size: DATA_PAGES * 4096 });
   const b = new TableBuilder(t.mem, mode, TABLES);
   const vas = vasFor(mode);
@@ -161,13 +180,21 @@ function access(w: World, s: Extract<Step, { op: 'access' }>, walker: GuestWalke
   // Where the walk ends in no memory, or writes a read-only slot, the host refuses the access
   // (after the walk: its A/D bits stay set, as hardware's do).
   const slot = walkOk ? w.mem.findByGfn(out.gfn) : undefined;
-  const hostFault = !walkOk ? FaultKind.NONE : slot === undefined ? FaultKind.NO_MEMORY
-    : (kind & Access.WRITE) !== 0 && slot.readOnly ? FaultKind.READ_ONLY : FaultKind.NONE;
+  const hostFault = !walkOk
+    ? FaultKind.NONE
+    : slot === undefined
+      ? FaultKind.NO_MEMORY
+      : (kind & Access.WRITE) !== 0 && slot.readOnly
+        ? FaultKind.READ_ONLY
+        : FaultKind.NONE;
   const hwOk = walkOk && hostFault === FaultKind.NONE;
   if (hostFault !== FaultKind.NONE && (ok || w.vcpu.fault.kind !== hostFault)) {
     errors.push(`${what}: MMU ${ok ? 'allowed' : `faulted (${w.vcpu.fault.kind})`}, the host refuses it (${hostFault})`);
   }
-  if (hostFault === FaultKind.NONE && ok !== hwOk) errors.push(`${what}: MMU ${ok ? 'allowed' : `faulted (${w.vcpu.fault.kind}/${w.vcpu.fault.code})`}, hardware ${hwOk ? 'allows' : `faults (${out.errorCode})`}`);
+  if (hostFault === FaultKind.NONE && ok !== hwOk)
+    errors.push(
+      `${what}: MMU ${ok ? 'allowed' : `faulted (${w.vcpu.fault.kind}/${w.vcpu.fault.code})`}, hardware ${hwOk ? 'allows' : `faults (${out.errorCode})`}`,
+    );
   if (!ok && !walkOk && (w.vcpu.fault.kind !== FaultKind.GUEST || w.vcpu.fault.code !== out.errorCode)) {
     errors.push(`${what}: error code ${w.vcpu.fault.code} (kind ${w.vcpu.fault.kind}), hardware ${out.errorCode}`);
   }
@@ -227,35 +254,43 @@ describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('%s guests against h
     const walker = new GuestWalker();
     const out = new GuestWalk();
     let faultsTaken = 0;
-    fc.assert(fc.property(
-      fc.constantFrom('fast-zap', 'invalid-rmap'), fc.constantFrom(3, 4, 5), fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(),
-      fc.array(stepArb, { minLength: 20, maxLength: 80, size: 'max' }),
-      (strategy, hostRootLevel, wp, smep, smap, pke, steps) => {
-        // A host root above the guest's levels: special pml4/pml5 pages for 32-bit/PAE guests,
-        // a passthrough root for a 4-level guest under 5 levels.
-        const w = build(mode, strategy, hostRootLevel, wp, smep, smap, pke);
-        steps.forEach((s, n) => {
-          const faultsBefore = w.mmu.stats()['shadowFaults']!;
-          const errors = s.op === 'access' ? access(w, s, walker, out) : [];
-          if (s.op === 'edit') edit(w, s);
-          if (s.op === 'drop' && w.mem.has(1)) {
-            const dataSlot = w.mem.get(1);
-            w.mmu.invalidateGfnRange(dataSlot, dataSlot.baseGfn, dataSlot.baseGfn + DATA_PAGES);
-          }
-          if (s.op === 'slot') slotChange(w, s);
-          if (s.op === 'control') control(w, s);
-          if (s.op === 'pkru') w.x.setPkru(s.value >>> 0);
-          if (s.op === 'cpl') w.x.setCpl(s.cpl);
-          if (s.op === 'cr3') {
-            w.space ^= 1;
-            expect(w.x.setCr3(w.roots[w.space]!)).toBe(true);
-          }
-          if (s.op === 'access' && w.mmu.stats()['shadowFaults']! > faultsBefore) faultsTaken++;
-          errors.push(...checkInvariants(w.vm));
-          if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 6).join('\n  ')}`);
-        });
-      },
-    ), { numRuns: propertyRuns(100) });
+    fc.assert(
+      fc.property(
+        fc.constantFrom('fast-zap', 'invalid-rmap'),
+        fc.constantFrom(3, 4, 5),
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        fc.array(stepArb, { minLength: 20, maxLength: 80, size: 'max' }),
+        (strategy, hostRootLevel, wp, smep, smap, pke, steps) => {
+          // A host root above the guest's levels: special pml4/pml5 pages for 32-bit/PAE guests,
+          // a passthrough root for a 4-level guest under 5 levels.
+          const w = build(mode, strategy, hostRootLevel, wp, smep, smap, pke);
+          steps.forEach((s, n) => {
+            const faultsBefore = w.mmu.stats()['shadowFaults']!;
+            const errors = s.op === 'access' ? access(w, s, walker, out) : [];
+            if (s.op === 'edit') edit(w, s);
+            if (s.op === 'drop' && w.mem.has(1)) {
+              const dataSlot = w.mem.get(1);
+              w.mmu.invalidateGfnRange(dataSlot, dataSlot.baseGfn, dataSlot.baseGfn + DATA_PAGES);
+            }
+            if (s.op === 'slot') slotChange(w, s);
+            if (s.op === 'control') control(w, s);
+            if (s.op === 'pkru') w.x.setPkru(s.value >>> 0);
+            if (s.op === 'cpl') w.x.setCpl(s.cpl);
+            if (s.op === 'cr3') {
+              w.space ^= 1;
+              expect(w.x.setCr3(w.roots[w.space]!)).toBe(true);
+            }
+            if (s.op === 'access' && w.mmu.stats()['shadowFaults']! > faultsBefore) faultsTaken++;
+            errors.push(...checkInvariants(w.vm));
+            if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 6).join('\n  ')}`);
+          });
+        },
+      ),
+      { numRuns: propertyRuns(100) },
+    );
     // The runs did fault in pages (the path under test), not only hit the TLB.
     expect(faultsTaken).toBeGreaterThan(100);
   });

@@ -83,7 +83,7 @@ describe('host-side hooks', () => {
     expect(t.x.write(0x40_1000, 4, 8)).toBe(true);
     expect(t.x.read(0x40_2000, 4)).toBe(true);
     expect(t.vm.stats()['shadowFaults']).toBe(faults + 1);
-    const bit = (DATA_GPA / 4096 + 1);
+    const bit = DATA_GPA / 4096 + 1;
     let log = t.mem.getDirtyLog(0);
     expect((log[bit >>> 5]! >>> (bit & 31)) & 1).toBe(1);
     const other = DATA_GPA / 4096 + 2;

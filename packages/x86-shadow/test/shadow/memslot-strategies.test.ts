@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FaultKind, RMAP_INVALID, RmapOpsRegistry, type TraceEvent, type Vm } from '@hvmmu/core';
 import type { X86ShadowTypes } from '@hvmmu/x86-shadow';
-import {
-  InvalidRmapFlush, FastZapFlush, PTE_LIST_SPTE_SKIP, SlotRmap, X86ShadowMmu, x86ShadowBackend, type X86RmapOps,
-} from '@hvmmu/x86-shadow';
+import { InvalidRmapFlush, FastZapFlush, PTE_LIST_SPTE_SKIP, SlotRmap, X86ShadowMmu, x86ShadowBackend, type X86RmapOps } from '@hvmmu/x86-shadow';
 import { P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 
@@ -73,7 +71,7 @@ describe.each(['invalid-rmap', 'fast-zap'] as const)('memslot delete/move with %
 });
 
 describe('the two strategies differ in what they discard', () => {
-  it('invalid-rmap drops only the slot\'s mappings; fast-zap discards every shadow page', () => {
+  it("invalid-rmap drops only the slot's mappings; fast-zap discards every shadow page", () => {
     const inv = guestWithTwoSlots('invalid-rmap');
     const faultsBefore = inv.vm.stats()['shadowFaults']!;
     inv.vm.memslots.delete(1);
@@ -164,11 +162,21 @@ describe('the invalid rmap table (2013 KVM invalid rmap handlers patch)', () => 
     expect(entries(0x800)).toHaveLength(4);
     expect(entries(0x800)[1]).toBe(PTE_LIST_SPTE_SKIP);
     // unmap / setPte / age / testAge each drop every spte on their list.
-    for (const [gfn, op] of [[0x800, 'unmap'], [0x801, 'setPte'], [0x802, 'age'], [0x803, 'testAge']] as const) {
+    for (const [gfn, op] of [
+      [0x800, 'unmap'],
+      [0x801, 'setPte'],
+      [0x802, 'age'],
+      [0x803, 'testAge'],
+    ] as const) {
       const live = entries(gfn).filter((e) => e !== PTE_LIST_SPTE_SKIP);
-      const result = op === 'unmap' ? invalid.unmap(slot, gfn, 1)
-        : op === 'setPte' ? invalid.setPte(slot, gfn, 1, 1, false)
-          : op === 'age' ? invalid.age(slot, gfn, 1) : invalid.testAge(slot, gfn, 1);
+      const result =
+        op === 'unmap'
+          ? invalid.unmap(slot, gfn, 1)
+          : op === 'setPte'
+            ? invalid.setPte(slot, gfn, 1, 1, false)
+            : op === 'age'
+              ? invalid.age(slot, gfn, 1)
+              : invalid.testAge(slot, gfn, 1);
       expect(result).toBe(true); // every dropped spte was young (A set by make_spte)
       for (const e of live) expect(spt.sptLo[e]).toBe(0);
       expect(entries(gfn).every((e) => e === PTE_LIST_SPTE_SKIP)).toBe(true);

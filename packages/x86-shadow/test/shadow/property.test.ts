@@ -94,7 +94,11 @@ interface World extends TestVm {
 }
 
 function build(mode: GuestMode, strategy: string, hostRootLevel: number, pke: boolean): World {
-  const t = makeVm({ backendOptions: { memslotInvalidation: strategy as 'fast-zap' | 'invalid-rmap', hostRootLevel: hostRootLevel as 3 | 4 | 5 }, slotBytes: 4 << 20, tlbEntries: 64 });
+  const t = makeVm({
+    backendOptions: { memslotInvalidation: strategy as 'fast-zap' | 'invalid-rmap', hostRootLevel: hostRootLevel as 3 | 4 | 5 },
+    slotBytes: 4 << 20,
+    tlbEntries: 64,
+  });
   const layout = LAYOUTS[mode];
   const b = new TableBuilder(t.mem, mode, POOL_BASE);
   const roots = [b.root(), b.root()];
@@ -129,8 +133,20 @@ function build(mode: GuestMode, strategy: string, hostRootLevel: number, pke: bo
   indices.delete(layout.windowIndexAtTop);
   expect(t.x.loadControlRegisters(controlsFor(mode, roots[0]!, pke ? { cr4: 1 << 22 } : {}))).toBe(true);
   return {
-    ...t, mode, layout, roots, pool, windowTables, entrySize: esz, levels: b.levels,
-    indices: [...indices], walker: new GuestWalker(), walk: new GuestWalk(), pke, cpl: 0, slotBase,
+    ...t,
+    mode,
+    layout,
+    roots,
+    pool,
+    windowTables,
+    entrySize: esz,
+    levels: b.levels,
+    indices: [...indices],
+    walker: new GuestWalker(),
+    walk: new GuestWalk(),
+    pke,
+    cpl: 0,
+    slotBase,
   };
 }
 
@@ -173,7 +189,7 @@ function invalidateAll(w: World, how: 'invlpg' | 'cr3'): void {
 
 function entryValue(w: World, s: Extract<Step, { op: 'edit' }>): { lo: number; hi: number } {
   const pool = w.pool;
-  const pkeyHi = w.entrySize === 8 ? (s.hi & 0x7800_0000) : 0;
+  const pkeyHi = w.entrySize === 8 ? s.hi & 0x7800_0000 : 0;
   const nx = w.entrySize === 8 && (s.flags & 0x100) !== 0 ? NX_HI : 0;
   const flags = (s.flags & (W | U | A | D)) | P;
   let gfn: number;
@@ -182,7 +198,8 @@ function entryValue(w: World, s: Extract<Step, { op: 'edit' }>): { lo: number; h
       gfn = pool[s.target % pool.length]! / 4096;
       return { lo: ((gfn * 4096) | flags) >>> 0, hi: nx };
     case 1: // a 4 KiB leaf onto data
-    case 2: { // a large leaf (PS)
+    case 2: {
+      // a large leaf (PS)
       const targets = [DATA_BASE_GFN + (s.target % DATA_GFNS), SLOT_BASES[s.target % 4]! / 4096 + (s.target % SLOT_PAGES), HOLE_GFN];
       gfn = targets[s.target % 3]!;
       if (s.kind === 2) gfn -= gfn % 1024;
@@ -248,12 +265,25 @@ function runStep(w: World, s: Step): void {
     case 'control': {
       const r = x.regs;
       switch (s.what % 7) {
-        case 0: x.setCr0((r.cr0 ^ (1 << 16)) >>> 0); break; // CR0.WP
-        case 1: x.setCr4((r.cr4 ^ (1 << 20)) >>> 0); break; // SMEP
-        case 2: x.setCr4((r.cr4 ^ (1 << 21)) >>> 0); break; // SMAP
-        case 3: x.setRflagsAc(!r.rflagsAc); break;
-        case 4: w.cpl = w.cpl === 0 ? 3 : 0; x.setCpl(w.cpl); break;
-        case 5: if (w.pke) x.setPkru(s.value >>> 0); break;
+        case 0:
+          x.setCr0((r.cr0 ^ (1 << 16)) >>> 0);
+          break; // CR0.WP
+        case 1:
+          x.setCr4((r.cr4 ^ (1 << 20)) >>> 0);
+          break; // SMEP
+        case 2:
+          x.setCr4((r.cr4 ^ (1 << 21)) >>> 0);
+          break; // SMAP
+        case 3:
+          x.setRflagsAc(!r.rflagsAc);
+          break;
+        case 4:
+          w.cpl = w.cpl === 0 ? 3 : 0;
+          x.setCpl(w.cpl);
+          break;
+        case 5:
+          if (w.pke) x.setPkru(s.value >>> 0);
+          break;
         default: {
           // Paging off and on again (a full MMU reset both ways). Turning PAE paging on loads
           // the PDPTEs (#GP if one is reserved): a guest whose PDPT no longer loads keeps paging on.
@@ -310,10 +340,17 @@ function runStep(w: World, s: Step): void {
       if (frames.length === 0) break;
       const f = frames[s.pick % frames.length]!;
       switch (s.what % 4) {
-        case 0: w.vm.invalidateHostRange(f, f + s.count); break;
-        case 1: w.vm.migrateHostFrame(f); break;
-        case 2: w.vm.ageHostRange(f, f + s.count); break;
-        default: w.vm.testAgeHostRange(f, f + s.count);
+        case 0:
+          w.vm.invalidateHostRange(f, f + s.count);
+          break;
+        case 1:
+          w.vm.migrateHostFrame(f);
+          break;
+        case 2:
+          w.vm.ageHostRange(f, f + s.count);
+          break;
+        default:
+          w.vm.testAgeHostRange(f, f + s.count);
       }
       break;
     }
@@ -376,10 +413,20 @@ function checkGrants(w: World): string[] {
 }
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({
-    op: fc.constant('edit' as const), table: fc.nat(64), index: fc.nat(64), kind: fc.nat(6), flags: fc.nat(0x1ff), target: fc.nat(1000),
-    hi: fc.integer({ min: 0, max: 0xffff_ffff }), lo: fc.integer({ min: 0, max: 0xffff_ffff }), invalidate: fc.constantFrom('invlpg' as const, 'cr3' as const),
-  }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constant('edit' as const),
+      table: fc.nat(64),
+      index: fc.nat(64),
+      kind: fc.nat(6),
+      flags: fc.nat(0x1ff),
+      target: fc.nat(1000),
+      hi: fc.integer({ min: 0, max: 0xffff_ffff }),
+      lo: fc.integer({ min: 0, max: 0xffff_ffff }),
+      invalidate: fc.constantFrom('invlpg' as const, 'cr3' as const),
+    }),
+  },
   { weight: 10, arbitrary: fc.record({ op: fc.constant('access' as const), va: fc.nat(64), kind: fc.nat(6), value: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('cr3' as const), root: fc.nat(1) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('invlpg' as const), va: fc.nat(64) }) },
@@ -391,76 +438,82 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 
 describe.each(['long4', 'long5', 'pae', 'bits32'] as const)('random %s guests under shadow paging', (mode) => {
   it('keep every invariant and never grant more than guest ∧ host, after every step', () => {
-    fc.assert(fc.property(
-      fc.constantFrom('fast-zap', 'invalid-rmap'),
-      fc.constantFrom(3, 4, 5),
-      fc.boolean(),
-      fc.array(stepArb, { minLength: 10, maxLength: 40, size: 'max' }),
-      (strategy, hostRootLevel, pke, steps) => {
-        const w = build(mode, strategy, hostRootLevel, pke && (mode === 'long4' || mode === 'long5'));
-        expect(checkInvariants(w.vm)).toEqual([]);
-        steps.forEach((s, n) => {
-          runStep(w, s);
-          const errors = [...checkInvariants(w.vm), ...checkGrants(w)];
-          if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 8).join('\n  ')}`);
-        });
-      },
-    ), { numRuns: propertyRuns(200) });
+    fc.assert(
+      fc.property(
+        fc.constantFrom('fast-zap', 'invalid-rmap'),
+        fc.constantFrom(3, 4, 5),
+        fc.boolean(),
+        fc.array(stepArb, { minLength: 10, maxLength: 40, size: 'max' }),
+        (strategy, hostRootLevel, pke, steps) => {
+          const w = build(mode, strategy, hostRootLevel, pke && (mode === 'long4' || mode === 'long5'));
+          expect(checkInvariants(w.vm)).toEqual([]);
+          steps.forEach((s, n) => {
+            runStep(w, s);
+            const errors = [...checkInvariants(w.vm), ...checkGrants(w)];
+            if (errors.length > 0) throw new Error(`step ${n} ${JSON.stringify(s)}:\n  ${errors.slice(0, 8).join('\n  ')}`);
+          });
+        },
+      ),
+      { numRuns: propertyRuns(200) },
+    );
   });
 });
 
 describe('hostile guests', () => {
   it('garbage in every table entry: architected faults, no exception, bounded work', () => {
-    fc.assert(fc.property(
-      fc.constantFrom<GuestMode>('long4', 'long5', 'pae', 'bits32'),
-      fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffff_ffff }), fc.integer({ min: 0, max: 0xffff_ffff })), { minLength: 64, maxLength: 64 }),
-      fc.array(fc.integer({ min: 0, max: 2 ** 30 }), { minLength: 32, maxLength: 32 }),
-      (mode, garbage, picks) => {
-        const t = makeVm({ slotBytes: 4 << 20 });
-        const b = new TableBuilder(t.mem, mode, POOL_BASE);
-        const pages = [b.root(), b.page(), b.page(), b.page()];
-        // Every entry of every table: garbage that points back into the tables (self references
-        // and loops), outside RAM, or anywhere, with any flag and reserved bit.
-        let k = 0;
-        for (const page of pages) {
-          for (let i = 0; i < 4096 / b.entrySize; i++) {
-            const [lo, hi] = garbage[k++ % garbage.length]!;
-            const pointAt = (lo >>> 8) % 4 === 0 ? pages[lo % 4]! : (lo & ~0xfff) >>> 0;
-            if (b.entrySize === 8) t.mem.write64Halves(page + i * 8, hi, (pointAt | (lo & 0xfff)) >>> 0, true);
-            else t.mem.write32(page + i * 4, (pointAt | (lo & 0xfff)) >>> 0, true);
-          }
-        }
-        if (!t.x.loadControlRegisters(controlsFor(mode, pages[0]!))) {
-          // Reserved bits in a present PDPTE: the MOV to CR3 itself is refused (#GP) and nothing changes.
-          expect(mode).toBe('pae');
-          expect(t.x.regs.cr0 & 0x8000_0000).toBe(0);
-          return;
-        }
-        const walker = new GuestWalker();
-        const walk = new GuestWalk();
-        const long = mode === 'long4' || mode === 'long5';
-        picks.forEach((pick, n) => {
-          // Canonical low-half pages in long mode, 32-bit pages otherwise; vary the index bits walked.
-          const vpn = long ? (pick * 1031) % 2 ** 35 : pick % 2 ** 20;
-          const access = [Access.READ, Access.WRITE, Access.FETCH, Access.USER | Access.WRITE][n % 4]!;
-          const misses = t.vcpu.tableMisses;
-          const hpa = t.vcpu.translate(vpn * 4096, access);
-          // Bounded: never more table misses than core's retry limit, never a retry-limit fault.
-          expect(t.vcpu.tableMisses - misses).toBeLessThanOrEqual(16);
-          const ok = walker.walk(t.x.regs, t.mem, vpn, access, walk, false);
-          if (hpa === TRANSLATE_FAULT) {
-            expect([FaultKind.GUEST, FaultKind.NO_MEMORY, FaultKind.READ_ONLY, FaultKind.EMULATE]).toContain(t.vcpu.fault.kind);
-            // The architected #PF: exactly the code an independent walk computes.
-            if (t.vcpu.fault.kind === FaultKind.GUEST) {
-              expect(ok).toBe(false);
-              expect(t.vcpu.fault.code).toBe(walk.errorCode);
+    fc.assert(
+      fc.property(
+        fc.constantFrom<GuestMode>('long4', 'long5', 'pae', 'bits32'),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffff_ffff }), fc.integer({ min: 0, max: 0xffff_ffff })), { minLength: 64, maxLength: 64 }),
+        fc.array(fc.integer({ min: 0, max: 2 ** 30 }), { minLength: 32, maxLength: 32 }),
+        (mode, garbage, picks) => {
+          const t = makeVm({ slotBytes: 4 << 20 });
+          const b = new TableBuilder(t.mem, mode, POOL_BASE);
+          const pages = [b.root(), b.page(), b.page(), b.page()];
+          // Every entry of every table: garbage that points back into the tables (self references
+          // and loops), outside RAM, or anywhere, with any flag and reserved bit.
+          let k = 0;
+          for (const page of pages) {
+            for (let i = 0; i < 4096 / b.entrySize; i++) {
+              const [lo, hi] = garbage[k++ % garbage.length]!;
+              const pointAt = (lo >>> 8) % 4 === 0 ? pages[lo % 4]! : (lo & ~0xfff) >>> 0;
+              if (b.entrySize === 8) t.mem.write64Halves(page + i * 8, hi, (pointAt | (lo & 0xfff)) >>> 0, true);
+              else t.mem.write32(page + i * 4, (pointAt | (lo & 0xfff)) >>> 0, true);
             }
-          } else {
-            expect(ok).toBe(true);
           }
-        });
-        expect(checkInvariants(t.vm)).toEqual([]);
-      },
-    ), { numRuns: propertyRuns(60) });
+          if (!t.x.loadControlRegisters(controlsFor(mode, pages[0]!))) {
+            // Reserved bits in a present PDPTE: the MOV to CR3 itself is refused (#GP) and nothing changes.
+            expect(mode).toBe('pae');
+            expect(t.x.regs.cr0 & 0x8000_0000).toBe(0);
+            return;
+          }
+          const walker = new GuestWalker();
+          const walk = new GuestWalk();
+          const long = mode === 'long4' || mode === 'long5';
+          picks.forEach((pick, n) => {
+            // Canonical low-half pages in long mode, 32-bit pages otherwise; vary the index bits walked.
+            const vpn = long ? (pick * 1031) % 2 ** 35 : pick % 2 ** 20;
+            const access = [Access.READ, Access.WRITE, Access.FETCH, Access.USER | Access.WRITE][n % 4]!;
+            const misses = t.vcpu.tableMisses;
+            const hpa = t.vcpu.translate(vpn * 4096, access);
+            // Bounded: never more table misses than core's retry limit, never a retry-limit fault.
+            expect(t.vcpu.tableMisses - misses).toBeLessThanOrEqual(16);
+            const ok = walker.walk(t.x.regs, t.mem, vpn, access, walk, false);
+            if (hpa === TRANSLATE_FAULT) {
+              expect([FaultKind.GUEST, FaultKind.NO_MEMORY, FaultKind.READ_ONLY, FaultKind.EMULATE]).toContain(t.vcpu.fault.kind);
+              // The architected #PF: exactly the code an independent walk computes.
+              if (t.vcpu.fault.kind === FaultKind.GUEST) {
+                expect(ok).toBe(false);
+                expect(t.vcpu.fault.code).toBe(walk.errorCode);
+              }
+            } else {
+              expect(ok).toBe(true);
+            }
+          });
+          expect(checkInvariants(t.vm)).toEqual([]);
+        },
+      ),
+      { numRuns: propertyRuns(60) },
+    );
   });
 });

@@ -39,7 +39,7 @@ describe('pte_list encoding (KVM mmu.c, 2023 tail_count layout)', () => {
     expect(pool.count(heads[0]!)).toBe(29);
   });
 
-  it('remove fills the hole with the head\'s last entry and frees an emptied head', () => {
+  it("remove fills the hole with the head's last entry and frees an emptied head", () => {
     const { heads, pool } = list();
     for (let i = 0; i < 15; i++) pool.add(heads, 0, 600 + i); // [1 | 14]
     expect(pool.inUse).toBe(2);
@@ -87,9 +87,8 @@ describe('pte_list encoding (KVM mmu.c, 2023 tail_count layout)', () => {
   });
 
   it('any add/remove sequence keeps the head/tail rule and the exact entry set', () => {
-    fc.assert(fc.property(
-      fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 512, max: 560 })), { maxLength: 300 }),
-      (ops) => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 512, max: 560 })), { maxLength: 300 }), (ops) => {
         const { heads, pool } = list();
         const model = new Set<number>();
         for (const [add, e] of ops) {
@@ -115,7 +114,8 @@ describe('pte_list encoding (KVM mmu.c, 2023 tail_count layout)', () => {
         }
         // Every descriptor still allocated belongs to the list.
         expect(pool.inUse).toBe((heads[0]! & 1) === 1 ? pool.shape(heads[0]!).counts.length : 0);
-      },
-    ), { numRuns: propertyRuns(200) });
+      }),
+      { numRuns: propertyRuns(200) },
+    );
   });
 });

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ROLE_HAS_4_BYTE_GPTE, ROOT_NORMAL, X86ShadowMmu, childRole, mmuHash, roleQuadrant,
-} from '@hvmmu/x86-shadow';
+import { ROLE_HAS_4_BYTE_GPTE, ROOT_NORMAL, X86ShadowMmu, childRole, mmuHash, roleQuadrant } from '@hvmmu/x86-shadow';
 import { A, D, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 
 /*
@@ -39,7 +37,7 @@ describe('role words (kvm_host.h, union kvm_mmu_page_role)', () => {
     expect(t.x.cpuRole).toBe(0xd704);
   });
 
-  it('child roles: quadrants of a 32-bit guest\'s shadows', () => {
+  it("child roles: quadrants of a 32-bit guest's shadows", () => {
     const pd = 2 | ROLE_HAS_4_BYTE_GPTE | (7 << 8);
     // A 4-byte PT (4 MiB) is shadowed by two PAE PTs: quadrant = PDE index & 1 (VA bit 21).
     expect(roleQuadrant(childRole(pd, 6, false, 7))).toBe(0);

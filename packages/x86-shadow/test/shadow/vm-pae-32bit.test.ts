@@ -1,13 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { FaultKind } from '@hvmmu/core';
 import {
-  ROLE_DIRECT, ROLE_HAS_4_BYTE_GPTE, ROOT_SPECIAL, SP_HASHED, SP_ON_ACTIVE_LIST, SP_SPECIAL, X86ShadowMmu,
-  roleLevel, roleQuadrant,
+  ROLE_DIRECT,
+  ROLE_HAS_4_BYTE_GPTE,
+  ROOT_SPECIAL,
+  SP_HASHED,
+  SP_ON_ACTIVE_LIST,
+  SP_SPECIAL,
+  X86ShadowMmu,
+  roleLevel,
+  roleQuadrant,
 } from '@hvmmu/x86-shadow';
 import { P, PS, TableBuilder, U, W, controlsFor, makeVm, type TestVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 
-interface PageInfo { id: number; gfn: number; level: number; quadrant: number; direct: boolean; special: boolean }
+interface PageInfo {
+  id: number;
+  gfn: number;
+  level: number;
+  quadrant: number;
+  direct: boolean;
+  special: boolean;
+}
 
 function shadowPages(t: TestVm): PageInfo[] {
   const spt = (t.vm.mmu as X86ShadowMmu).pages.spt;
@@ -16,8 +30,12 @@ function shadowPages(t: TestVm): PageInfo[] {
     if (!spt.isInUse(id)) continue;
     const role = spt.role[id]!;
     out.push({
-      id, gfn: spt.gfn[id]!, level: roleLevel(role), quadrant: roleQuadrant(role),
-      direct: (role & ROLE_DIRECT) !== 0, special: (spt.flags[id]! & SP_SPECIAL) !== 0,
+      id,
+      gfn: spt.gfn[id]!,
+      level: roleLevel(role),
+      quadrant: roleQuadrant(role),
+      direct: (role & ROLE_DIRECT) !== 0,
+      special: (spt.flags[id]! & SP_SPECIAL) !== 0,
     });
   }
   return out;
@@ -46,11 +64,20 @@ describe('32-bit (2-level) guest', () => {
     expect(pae).toHaveLength(1);
     expect(pae[0]).toMatchObject({ level: 3, gfn: 0 });
     // Level-2 pages at the guest PD gfn, quadrants 0 (VA < 1 GiB) and 3 (0xc000_0000).
-    const pds = sps.filter((s) => !s.special && s.level === 2).map((s) => [s.gfn, s.quadrant]).sort();
-    expect(pds).toEqual([[pd / 4096, 0], [pd / 4096, 3]]);
+    const pds = sps
+      .filter((s) => !s.special && s.level === 2)
+      .map((s) => [s.gfn, s.quadrant])
+      .sort();
+    expect(pds).toEqual([
+      [pd / 4096, 0],
+      [pd / 4096, 3],
+    ]);
     // Two PAE PTs shadow the first guest PT (quadrants 0 and 1), one the other.
     const pt1 = b.entryAt(pd, 0x0040_0000, 1);
-    const pts = sps.filter((s) => s.level === 1).map((s) => [s.gfn, s.quadrant]).sort();
+    const pts = sps
+      .filter((s) => s.level === 1)
+      .map((s) => [s.gfn, s.quadrant])
+      .sort();
     expect(pts).toContainEqual([Math.floor(pt1 / 4096), 0]);
     expect(pts).toContainEqual([Math.floor(pt1 / 4096), 1]);
     expect(pts).toHaveLength(3);
@@ -67,7 +94,10 @@ describe('32-bit (2-level) guest', () => {
     expect(x.write(0x00a0_0000 + 0x10, 4, 12)).toBe(true); // second 2 MiB half
     expect(t.mem.read32(0x00c0_1234, true)).toBe(11);
     expect(t.mem.read32(0x00e0_0010, true)).toBe(12);
-    const direct = shadowPages(t).filter((s) => s.direct).map((s) => s.gfn).sort((a, c) => a - c);
+    const direct = shadowPages(t)
+      .filter((s) => s.direct)
+      .map((s) => s.gfn)
+      .sort((a, c) => a - c);
     expect(direct).toEqual([0xc00, 0xe00]);
     expect(checkInvariants(t.vm)).toEqual([]);
   });
@@ -164,7 +194,12 @@ describe('paging off', () => {
     expect(t.x.rootKind).toBe(ROOT_SPECIAL);
     const sps = shadowPages(t);
     expect(sps.filter((s) => s.level === 2 && s.direct).map((s) => s.gfn)).toEqual([0]);
-    expect(sps.filter((s) => s.level === 1 && s.direct).map((s) => s.gfn).sort((a, c) => a - c)).toEqual([0x200, 0xc00]);
+    expect(
+      sps
+        .filter((s) => s.level === 1 && s.direct)
+        .map((s) => s.gfn)
+        .sort((a, c) => a - c),
+    ).toEqual([0x200, 0xc00]);
     expect(checkInvariants(t.vm)).toEqual([]);
   });
 });
@@ -229,7 +264,10 @@ describe('special shadow pages (the 2022 KVM special-root series)', () => {
       expect(t.x.write(0x0040_0000, 4, 1)).toBe(true);
       expect(t.x.write(0xc040_0000, 4, 2)).toBe(true);
       expect(t.x.rootKind).toBe(ROOT_SPECIAL);
-      const specials = shadowPages(t).filter((s) => s.special).map((s) => s.level).sort();
+      const specials = shadowPages(t)
+        .filter((s) => s.special)
+        .map((s) => s.level)
+        .sort();
       expect(specials).toEqual(hostRootLevel === 4 ? [3, 4] : [3, 4, 5]);
       expect(t.x.rootLevel).toBe(hostRootLevel);
       expect(checkInvariants(t.vm)).toEqual([]);

@@ -5,7 +5,7 @@ import { A, CountingMemory, D, GuestImage, P, PS, RW, US, XD, firstDifference, i
 
 const walker = new GuestWalker();
 
-function walk(regs: ReturnType<typeof registers>, mem: GuestImage["mem"] | CountingMemory, vpn: number, access: number = Access.READ, setAD = true): GuestWalk {
+function walk(regs: ReturnType<typeof registers>, mem: GuestImage['mem'] | CountingMemory, vpn: number, access: number = Access.READ, setAD = true): GuestWalk {
   const out = new GuestWalk();
   walker.walk(regs, mem, vpn, access, out, setAD);
   return out;

@@ -64,7 +64,7 @@ describe('X86Registers.from', () => {
     expect(fields(r).slice(4)).toEqual([0xc, 3, true, 46, false, true]);
   });
 
-  it('drops CR0\'s reserved bits 31:0 (MOV to CR0 ignores them)', () => {
+  it("drops CR0's reserved bits 31:0 (MOV to CR0 ignores them)", () => {
     expect(X86Registers.from({ ...LONG4, cr0: (PE | PG | WP | 0x40 | 0x8000 | 0x2_0000) >>> 0 }).cr0).toBe((PE | PG | WP) >>> 0);
     expect(X86Registers.from({ ...LONG4, cr0: (PE | PG | WP | ET) >>> 0 }).cr0).toBe((PE | PG | WP | ET) >>> 0);
   });
@@ -97,13 +97,33 @@ describe('X86Registers.from', () => {
   it('refuses host misuse: bad types, negative bigints, bigints of 2^64 or more, bad optional fields', () => {
     const bad = <T>(value: unknown): T => value as T;
     const cases: unknown[] = [
-      null, undefined, 42, 'long4', {},
-      { ...LONG4, cr0: -1n }, { ...LONG4, cr3: -1n }, { ...LONG4, cr4: 1n << 64n }, { ...LONG4, efer: 1n << 70n },
-      { ...LONG4, cr0: 2 ** 32 }, { ...LONG4, cr0: -(2 ** 31) - 1 }, { ...LONG4, cr0: 1.5 }, { ...LONG4, cr0: Number.NaN },
-      { ...LONG4, cr0: '0x80010001' }, { ...LONG4, cr3: -4096 }, { ...LONG4, cr3: 2 ** 53 }, { ...LONG4, cr3: '4096' },
-      { ...LONG4, pkru: 2 ** 32 }, { ...LONG4, pkru: 1n << 32n }, { ...LONG4, cpl: 4 }, { ...LONG4, cpl: '3' },
-      { ...LONG4, rflagsAc: 'yes' }, { ...LONG4, rflagsAc: 1 }, { ...LONG4, maxPhyAddr: 53 }, { ...LONG4, maxPhyAddr: 36.5 },
-      { ...LONG4, gbPages: 'no' }, { ...LONG4, amd: 1 },
+      null,
+      undefined,
+      42,
+      'long4',
+      {},
+      { ...LONG4, cr0: -1n },
+      { ...LONG4, cr3: -1n },
+      { ...LONG4, cr4: 1n << 64n },
+      { ...LONG4, efer: 1n << 70n },
+      { ...LONG4, cr0: 2 ** 32 },
+      { ...LONG4, cr0: -(2 ** 31) - 1 },
+      { ...LONG4, cr0: 1.5 },
+      { ...LONG4, cr0: Number.NaN },
+      { ...LONG4, cr0: '0x80010001' },
+      { ...LONG4, cr3: -4096 },
+      { ...LONG4, cr3: 2 ** 53 },
+      { ...LONG4, cr3: '4096' },
+      { ...LONG4, pkru: 2 ** 32 },
+      { ...LONG4, pkru: 1n << 32n },
+      { ...LONG4, cpl: 4 },
+      { ...LONG4, cpl: '3' },
+      { ...LONG4, rflagsAc: 'yes' },
+      { ...LONG4, rflagsAc: 1 },
+      { ...LONG4, maxPhyAddr: 53 },
+      { ...LONG4, maxPhyAddr: 36.5 },
+      { ...LONG4, gbPages: 'no' },
+      { ...LONG4, amd: 1 },
     ];
     for (const values of cases) thrown(() => X86Registers.from(bad<RegisterValues>(values)));
   });
@@ -111,13 +131,23 @@ describe('X86Registers.from', () => {
   it('accepts the registers of every QEMU capture (fixtures/x86) in its mode', () => {
     for (const capture of CAPTURES) {
       const json = JSON.parse(readFileSync(new URL(`${capture.dir}/registers.json`, FIXTURE_ROOT), 'utf8')) as {
-        cr0: string; cr3: string; cr4: string; efer: string; cpl: number;
+        cr0: string;
+        cr3: string;
+        cr4: string;
+        efer: string;
+        cpl: number;
         guestCpu: { vendor: string; maxphyaddr: number; pdpe1gb: number; pkru?: number };
       };
       const r = X86Registers.from({
-        cr0: BigInt(`0x${json.cr0}`), cr3: BigInt(`0x${json.cr3}`), cr4: BigInt(`0x${json.cr4}`), efer: BigInt(`0x${json.efer}`),
-        cpl: json.cpl, maxPhyAddr: json.guestCpu.maxphyaddr, gbPages: json.guestCpu.pdpe1gb === 1,
-        amd: json.guestCpu.vendor === 'AuthenticAMD', pkru: json.guestCpu.pkru ?? 0,
+        cr0: BigInt(`0x${json.cr0}`),
+        cr3: BigInt(`0x${json.cr3}`),
+        cr4: BigInt(`0x${json.cr4}`),
+        efer: BigInt(`0x${json.efer}`),
+        cpl: json.cpl,
+        maxPhyAddr: json.guestCpu.maxphyaddr,
+        gbPages: json.guestCpu.pdpe1gb === 1,
+        amd: json.guestCpu.vendor === 'AuthenticAMD',
+        pkru: json.guestCpu.pkru ?? 0,
       });
       expect(r.pagingMode, capture.dir).toBe(capture.mode);
       expect([r.cr0, r.cr3, r.cr4, r.efer], capture.dir).toEqual([json.cr0, json.cr3, json.cr4, json.efer].map((h) => Number.parseInt(h, 16)));

@@ -8,7 +8,13 @@ import { Access, FlatGuestMemory, type GuestMemory } from '@hvmmu/core';
 import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers, loadPdptes } from '@hvmmu/x86-shadow';
 import {
   expectAccess,
-  type AccessKind, type Controls, type EntryFlags, type OracleMode, type Privilege, type Scenario, type UpperFlags,
+  type AccessKind,
+  type Controls,
+  type EntryFlags,
+  type OracleMode,
+  type Privilege,
+  type Scenario,
+  type UpperFlags,
 } from './accessOracle.js';
 
 export const MAX_PHY_ADDR = 40;
@@ -64,13 +70,21 @@ function layoutFor(mode: OracleMode): Layout {
   switch (mode) {
     case 'long4':
       return {
-        cr3: 0x1000, upperEntryGpa: [0x1000 + PML4_INDEX * 8, 0x2000 + PDPT_INDEX * 8],
-        pdeGpa: 0x3000 + PD_INDEX * 8, ptGpa: PT_GPA_64, vpn, entryBytes: 8,
+        cr3: 0x1000,
+        upperEntryGpa: [0x1000 + PML4_INDEX * 8, 0x2000 + PDPT_INDEX * 8],
+        pdeGpa: 0x3000 + PD_INDEX * 8,
+        ptGpa: PT_GPA_64,
+        vpn,
+        entryBytes: 8,
       };
     case 'long5':
       return {
-        cr3: 0x5000, upperEntryGpa: [0x5000 + PML5_INDEX * 8, 0x1000 + PML4_INDEX * 8, 0x2000 + PDPT_INDEX * 8],
-        pdeGpa: 0x3000 + PD_INDEX * 8, ptGpa: PT_GPA_64, vpn, entryBytes: 8,
+        cr3: 0x5000,
+        upperEntryGpa: [0x5000 + PML5_INDEX * 8, 0x1000 + PML4_INDEX * 8, 0x2000 + PDPT_INDEX * 8],
+        pdeGpa: 0x3000 + PD_INDEX * 8,
+        ptGpa: PT_GPA_64,
+        vpn,
+        entryBytes: 8,
       };
     case 'pae':
       // CR3 bits 31:5 locate the PDPT: here at 0x1fe0, the PD behind PDPTE 3.
@@ -98,11 +112,13 @@ const BIT40_HI = 1 << 8;
 /** Bit 13: reserved in a 2 MiB leaf (address bits 20:13 of a 2 MiB frame must be 0). */
 const BIT13 = 1 << 13;
 
-interface Entry { hi: number; lo: number }
+interface Entry {
+  hi: number;
+  lo: number;
+}
 
 function flagBits(f: EntryFlags): number {
-  return (f.present ? P : 0) | (f.writable ? RW : 0) | (f.user ? US : 0) | (f.accessed ? ACCESSED : 0) |
-    (f.dirty ? DIRTY : 0) | (f.pageSize ? PS : 0);
+  return (f.present ? P : 0) | (f.writable ? RW : 0) | (f.user ? US : 0) | (f.accessed ? ACCESSED : 0) | (f.dirty ? DIRTY : 0) | (f.pageSize ? PS : 0);
 }
 
 function encodePde(mode: OracleMode, f: EntryFlags): Entry {
@@ -150,11 +166,14 @@ export interface AccessCase {
 }
 
 export const ACCESS_CASES: readonly AccessCase[] = (['read', 'write', 'fetch'] as const).flatMap((kind) =>
-  (['supervisor', 'user', 'implicit'] as const).map((privilege) => ({ kind, privilege })));
+  (['supervisor', 'user', 'implicit'] as const).map((privilege) => ({ kind, privilege })),
+);
 
 function accessBits(a: AccessCase): number {
-  return (a.kind === 'write' ? Access.WRITE : a.kind === 'fetch' ? Access.FETCH : 0) |
-    (a.privilege === 'user' ? Access.USER : a.privilege === 'implicit' ? Access.IMPLICIT : 0);
+  return (
+    (a.kind === 'write' ? Access.WRITE : a.kind === 'fetch' ? Access.FETCH : 0) |
+    (a.privilege === 'user' ? Access.USER : a.privilege === 'implicit' ? Access.IMPLICIT : 0)
+  );
 }
 
 /** Every combination of the control bits the oracle knows, for a mode. */
@@ -164,23 +183,45 @@ export function allControls(mode: OracleMode): Controls[] {
   // Protection-key variants: off, or on with key 1 restricted in each way (long mode);
   // outside long mode CR4.PKE must have no effect at all.
   const pkVariants: Array<[boolean, boolean, boolean]> = long
-    ? [[false, false, false], [true, false, false], [true, true, false], [true, false, true], [true, true, true]]
-    : [[false, false, false], [true, true, true]];
+    ? [
+        [false, false, false],
+        [true, false, false],
+        [true, true, false],
+        [true, false, true],
+        [true, true, true],
+      ]
+    : [
+        [false, false, false],
+        [true, true, true],
+      ];
   const pseValues = mode === 'bits32' ? [false, true] : [true];
-  for (const wp of [false, true]) for (const smep of [false, true]) for (const smap of [false, true])
-    for (const ac of [false, true]) for (const nxe of [false, true]) for (const pse of pseValues)
-      for (const [pke, key1AccessDisable, key1WriteDisable] of pkVariants) {
-        out.push({ wp, smep, smap, ac, nxe, pke, pse, key1AccessDisable, key1WriteDisable, key2Denied: true });
-      }
+  for (const wp of [false, true])
+    for (const smep of [false, true])
+      for (const smap of [false, true])
+        for (const ac of [false, true])
+          for (const nxe of [false, true])
+            for (const pse of pseValues)
+              for (const [pke, key1AccessDisable, key1WriteDisable] of pkVariants) {
+                out.push({ wp, smep, smap, ac, nxe, pke, pse, key1AccessDisable, key1WriteDisable, key2Denied: true });
+              }
   return out;
 }
 
 function flags(bits: number, names: readonly (keyof EntryFlags)[]): EntryFlags {
   const f: Record<keyof EntryFlags, boolean> = {
-    present: false, writable: false, user: false, accessed: false, dirty: false,
-    noExecute: false, pageSize: false, reservedBit: false, key1: false,
+    present: false,
+    writable: false,
+    user: false,
+    accessed: false,
+    dirty: false,
+    noExecute: false,
+    pageSize: false,
+    reservedBit: false,
+    key1: false,
   };
-  names.forEach((name, i) => { f[name] = (bits & (1 << i)) !== 0; });
+  names.forEach((name, i) => {
+    f[name] = (bits & (1 << i)) !== 0;
+  });
   return f;
 }
 
@@ -248,7 +289,10 @@ export class AccessRig {
    * FlatGuestMemory (as a VM's memslots are), so every entry goes through
    * `resolve` instead of the flat-image shortcut.
    */
-  constructor(readonly mode: OracleMode, throughResolve = false) {
+  constructor(
+    readonly mode: OracleMode,
+    throughResolve = false,
+  ) {
     const flat = new FlatGuestMemory(this.image);
     this.mem = throughResolve ? { view: flat.view, resolve: (gpa: number, write: boolean): number => flat.resolve(gpa, write) } : flat;
     this.layout = layoutFor(mode);
@@ -278,15 +322,18 @@ export class AccessRig {
     const r = this.regs;
     const long = this.mode === 'long4' || this.mode === 'long5';
     r.cr0 = (CR0.PG | CR0.PE | (c.wp ? CR0.WP : 0)) >>> 0;
-    r.cr4 = (this.mode !== 'bits32' ? CR4.PAE : 0) | (this.mode === 'long5' ? CR4.LA57 : 0) | (c.pse ? CR4.PSE : 0) |
-      (c.smep ? CR4.SMEP : 0) | (c.smap ? CR4.SMAP : 0) | (c.pke ? CR4.PKE : 0);
+    r.cr4 =
+      (this.mode !== 'bits32' ? CR4.PAE : 0) |
+      (this.mode === 'long5' ? CR4.LA57 : 0) |
+      (c.pse ? CR4.PSE : 0) |
+      (c.smep ? CR4.SMEP : 0) |
+      (c.smap ? CR4.SMAP : 0) |
+      (c.pke ? CR4.PKE : 0);
     r.efer = (long ? EFER.LME | EFER.LMA : 0) | (c.nxe ? EFER.NXE : 0);
     r.rflagsAc = c.ac;
     r.cr3 = this.layout.cr3;
     // Keys only exist in long mode with CR4.PKE; otherwise PKRU denies everything and must be ignored.
-    r.pkru = long && c.pke
-      ? (c.key1AccessDisable ? 1 << 2 : 0) | (c.key1WriteDisable ? 1 << 3 : 0) | (c.key2Denied ? 0b11 << 4 : 0)
-      : 0xffffffff;
+    r.pkru = long && c.pke ? (c.key1AccessDisable ? 1 << 2 : 0) | (c.key1WriteDisable ? 1 << 3 : 0) | (c.key2Denied ? 0b11 << 4 : 0) : 0xffffffff;
   }
 
   /** PTE address the walker will use: the PDE's table pointer (32-bit: bit 17 of the PDE is part of it). */
@@ -296,7 +343,12 @@ export class AccessRig {
   }
 
   /** Run every (controls × chain × access) combination for one set of upper entries. */
-  run(controls: readonly Controls[], chains: ReadonlyArray<{ pde: EntryFlags; pte: EntryFlags }>, upper: UpperCase, accesses: readonly AccessCase[] = ACCESS_CASES): RunResult {
+  run(
+    controls: readonly Controls[],
+    chains: ReadonlyArray<{ pde: EntryFlags; pte: EntryFlags }>,
+    upper: UpperCase,
+    accesses: readonly AccessCase[] = ACCESS_CASES,
+  ): RunResult {
     const mismatches: string[] = [];
     let cases = 0;
     let faults = 0;
@@ -308,9 +360,11 @@ export class AccessRig {
         const pde = encodePde(this.mode, chain.pde);
         const pte = encodePte(this.mode, chain.pte);
         const pteGpa = this.pteGpaFor(chain.pde);
-        const otherPteGpa = this.mode === 'bits32' ? (pteGpa ^ PSE36_BIT17) : -1;
+        const otherPteGpa = this.mode === 'bits32' ? pteGpa ^ PSE36_BIT17 : -1;
         for (const a of accesses) {
-          upperEntries.forEach((e, i) => this.write(l.upperEntryGpa[i]!, e));
+          upperEntries.forEach((e, i) => {
+            this.write(l.upperEntryGpa[i]!, e);
+          });
           this.write(l.pdeGpa, pde);
           this.write(pteGpa, pte);
           if (otherPteGpa >= 0) this.write(otherPteGpa, pte);
@@ -382,13 +436,15 @@ export class AccessRig {
         const chainUpper = [...upper, { writable: pdeFlags.writable, user: pdeFlags.user, noExecute: pdeFlags.noExecute }];
         // A table pointer with XD set is reserved without NXE: no shadow page would exist for it.
         if (!c.nxe && chainUpper.some((u) => u.noExecute)) continue;
-        const ptAccess = (chainUpper.every((u) => !u.noExecute) ? 1 : 0) | (chainUpper.every((u) => u.writable) ? 2 : 0) |
-          (chainUpper.every((u) => u.user) ? 4 : 0);
+        const ptAccess =
+          (chainUpper.every((u) => !u.noExecute) ? 1 : 0) | (chainUpper.every((u) => u.writable) ? 2 : 0) | (chainUpper.every((u) => u.user) ? 4 : 0);
         const pde = encodePde(this.mode, pdeFlags);
         for (const pteFlags of ptes) {
           const pte = encodePte(this.mode, pteFlags);
           for (const a of ACCESS_CASES) {
-            upperEntries.forEach((e, i) => this.write(l.upperEntryGpa[i]!, e));
+            upperEntries.forEach((e, i) => {
+              this.write(l.upperEntryGpa[i]!, e);
+            });
             this.write(l.pdeGpa, pde);
             this.write(l.ptGpa + (l.vpn % 512) * 8, pte);
             this.regs.cpl = a.privilege === 'supervisor' ? 0 : 3;
@@ -411,8 +467,7 @@ export class AccessRig {
             }
             // Nothing written: every entry of the walk still holds what the test stored.
             const unchanged = (gpa: number, e: Entry): boolean => this.read(gpa).lo === e.lo && this.read(gpa).hi === e.hi;
-            if (!upperEntries.every((e, i) => unchanged(l.upperEntryGpa[i]!, e)) || !unchanged(l.pdeGpa, pde) ||
-                !unchanged(l.ptGpa + (l.vpn % 512) * 8, pte)) {
+            if (!upperEntries.every((e, i) => unchanged(l.upperEntryGpa[i]!, e)) || !unchanged(l.pdeGpa, pde) || !unchanged(l.ptGpa + (l.vpn % 512) * 8, pte)) {
               problems.push('guest memory written');
             }
             if (problems.length > 0 && mismatches.length < 20) mismatches.push(`${problems.join(', ')} | ${describe(s)}`);
@@ -439,9 +494,25 @@ function hex(e: Entry): string {
 }
 
 function describe(s: Scenario): string {
-  const f = (e: EntryFlags): string => Object.entries(e).filter(([, v]) => v).map(([k]) => k).join('+') || '-';
-  const c = Object.entries(s.controls).filter(([, v]) => v).map(([k]) => k).join('+') || '-';
-  const up = s.upper.map((u) => Object.entries(u).filter(([, v]) => v).map(([k]) => k).join('+') || '-').join('/');
+  const f = (e: EntryFlags): string =>
+    Object.entries(e)
+      .filter(([, v]) => v)
+      .map(([k]) => k)
+      .join('+') || '-';
+  const c =
+    Object.entries(s.controls)
+      .filter(([, v]) => v)
+      .map(([k]) => k)
+      .join('+') || '-';
+  const up = s.upper
+    .map(
+      (u) =>
+        Object.entries(u)
+          .filter(([, v]) => v)
+          .map(([k]) => k)
+          .join('+') || '-',
+    )
+    .join('/');
   return `${s.mode} ${s.privilege} ${s.kind} upper[${up}] pde[${f(s.pde)}] pte[${f(s.pte)}] ctl[${c}]`;
 }
 
@@ -454,8 +525,16 @@ export function permissiveUpper(mode: OracleMode): UpperFlags[] {
 /** Entry flags from the set ones (the rest false). */
 export function entry(set: Partial<EntryFlags>): EntryFlags {
   return {
-    present: false, writable: false, user: false, accessed: false, dirty: false,
-    noExecute: false, pageSize: false, reservedBit: false, key1: false, ...set,
+    present: false,
+    writable: false,
+    user: false,
+    accessed: false,
+    dirty: false,
+    noExecute: false,
+    pageSize: false,
+    reservedBit: false,
+    key1: false,
+    ...set,
   };
 }
 
@@ -463,11 +542,13 @@ export function entry(set: Partial<EntryFlags>): EntryFlags {
 export function allUpperFlags(levels: number): UpperFlags[][] {
   const out: UpperFlags[][] = [];
   for (let b = 0; b < 1 << (3 * levels); b++) {
-    out.push(Array.from({ length: levels }, (_, i) => ({
-      writable: ((b >> (3 * i)) & 1) !== 0,
-      user: ((b >> (3 * i + 1)) & 1) !== 0,
-      noExecute: ((b >> (3 * i + 2)) & 1) !== 0,
-    })));
+    out.push(
+      Array.from({ length: levels }, (_, i) => ({
+        writable: ((b >> (3 * i)) & 1) !== 0,
+        user: ((b >> (3 * i + 1)) & 1) !== 0,
+        noExecute: ((b >> (3 * i + 2)) & 1) !== 0,
+      })),
+    );
   }
   return out;
 }

@@ -139,10 +139,17 @@ export function expectAccess(s: Scenario): Expectation {
   if (fetch && (c.nxe || c.smep)) baseCode |= EC_ID;
 
   const unchanged = (largePage: boolean): Expectation => ({
-    fault: true, errorCode: 0, largePage,
-    upperAccessed: false, pdeAccessed: s.pde.accessed, pdeDirty: s.pde.dirty,
-    pteAccessed: s.pte.accessed, pteDirty: s.pte.dirty,
-    writable: false, user: false, executable: false,
+    fault: true,
+    errorCode: 0,
+    largePage,
+    upperAccessed: false,
+    pdeAccessed: s.pde.accessed,
+    pdeDirty: s.pde.dirty,
+    pteAccessed: s.pte.accessed,
+    pteDirty: s.pte.dirty,
+    writable: false,
+    user: false,
+    executable: false,
   });
   const notPresent = (largePage: boolean): Expectation => ({ ...unchanged(largePage), errorCode: baseCode });
   const reserved = (largePage: boolean): Expectation => ({ ...unchanged(largePage), errorCode: baseCode | EC_P | EC_RSVD });
@@ -204,18 +211,24 @@ export function expectAccess(s: Scenario): Expectation {
     return {
       ...unchanged(large),
       errorCode: baseCode | EC_P | (keyViolation ? EC_PK : 0),
-      writable, user, executable,
+      writable,
+      user,
+      executable,
     };
   }
 
   // SDM 4.8: A in every entry used, D in the leaf for a write; PTEs below a large leaf are not used.
   return {
-    fault: false, errorCode: 0, largePage: large,
+    fault: false,
+    errorCode: 0,
+    largePage: large,
     upperAccessed: true,
     pdeAccessed: true,
     pdeDirty: large ? s.pde.dirty || write : s.pde.dirty,
     pteAccessed: large ? s.pte.accessed : true,
     pteDirty: large ? s.pte.dirty : s.pte.dirty || write,
-    writable, user, executable,
+    writable,
+    user,
+    executable,
   };
 }

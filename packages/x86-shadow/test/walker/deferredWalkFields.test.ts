@@ -3,7 +3,11 @@ import { Access, FlatGuestMemory, type GuestMemory } from '@hvmmu/core';
 import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers } from '@hvmmu/x86-shadow';
 
 // Entry bits (SDM 4.5), written out here independently of the walker.
-const P = 1, W = 2, U = 4, A = 0x20, D = 0x40;
+const P = 1,
+  W = 2,
+  U = 4,
+  A = 0x20,
+  D = 0x40;
 const XD_HI = 0x8000_0000;
 
 /**
@@ -36,7 +40,10 @@ function regs(): X86Registers {
 /** The same bytes behind `resolve` at a shifted offset, so the walk cannot use the flat-image path. */
 class ShiftedMemory implements GuestMemory {
   readonly view: DataView;
-  constructor(bytes: Uint8Array, private readonly shift: number) {
+  constructor(
+    bytes: Uint8Array,
+    private readonly shift: number,
+  ) {
     const buf = new Uint8Array(bytes.length + shift);
     buf.set(bytes, shift);
     this.view = new DataView(buf.buffer);
@@ -70,7 +77,7 @@ describe('tableGfn and ptAccess after a walk (computed lazily on the fast path)'
     });
   }
 
-  it('a result object reused across walks never shows the previous walk\'s levels', () => {
+  it("a result object reused across walks never shows the previous walk's levels", () => {
     const walker = new GuestWalker();
     const walk = new GuestWalk();
     const mem = new FlatGuestMemory(image());

@@ -16,7 +16,7 @@ function longModeImage(): GuestImage {
   img.entry64(0x1000, 0, 0x2000n | P | RW | US);
   img.entry64(0x2000, 0, 0x3000n | P | RW | US);
   img.entry64(0x3000, 0, 0x4000n | P | RW | US);
-  for (let i = 0; i < 4; i++) img.entry64(0x4000, i, BigInt(0x100 + i) * 4096n | P | RW | US);
+  for (let i = 0; i < 4; i++) img.entry64(0x4000, i, (BigInt(0x100 + i) * 4096n) | P | RW | US);
   img.entry64(0x4000, 4, 0x104000n | P | US); // read-only: a new run
   img.entry64(0x4000, 5, 0x200000n | P | RW | US); // not contiguous in gpa: a new run
   img.entry64(0x4000, 6, 0x201000n); // not present
@@ -189,36 +189,39 @@ describe('enumerateMappings', () => {
   it('tolerates garbage images: bounded, ordered, non-overlapping runs that the walker agrees with', () => {
     let totalRuns = 0;
     let truncated = 0;
-    fc.assert(fc.property(
-      fc.integer({ min: 1, max: 0x7fffffff }),
-      fc.constantFrom('bits32', 'pae', 'long4', 'long5'),
-      fc.boolean(),
-      fc.integer({ min: 1, max: 6000 }),
-      (seed, mode, nxe, maxEntries) => {
-        const img = new GuestImage(16 * 4096);
-        let x = seed;
-        for (let off = 0; off < img.bytes.length; off += 4) {
-          x ^= x << 13;
-          x ^= x >>> 17;
-          x ^= x << 5;
-          // Low words: pointers into the image with random flags; high words mostly 0.
-          const word = (off & 4) === 0 ? ((x >>> 0) % (18 * 4096)) & ~0x100 : ((x & 0xff) === 0 ? x >>> 0 : 0);
-          img.view.setUint32(off, word >>> 0, true);
-        }
-        const regs = registers(mode, 0x1000, { efer: nxe ? EFER.NXE : 0, cr4: CR4.PSE });
-        const before = img.snapshot();
-        const list = enumerateMappings(regs, img.mem, { maxEntries, pdptesFromMemory: true });
-        expect(list.entriesRead).toBeLessThanOrEqual(maxEntries);
-        totalRuns += list.count;
-        if (list.truncated) truncated++;
-        expect(firstDifference(img.bytes, before)).toBe(-1);
-        let ordered = true;
-        for (let i = 1; i < list.count; i++) ordered &&= list.vpnStart[i]! >= list.vpnStart[i - 1]! + list.pageCount[i - 1]!;
-        expect(ordered).toBe(true);
-        // The walker starts PAE walks at the cached PDPTEs: compare when they load (else a MOV to CR3 would #GP).
-        if (mode !== 'pae' || loadPdptes(regs, img.mem)) walkerAgrees(list, regs, img.mem, 64);
-      },
-    ), { numRuns: propertyRuns(200) });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 0x7fffffff }),
+        fc.constantFrom('bits32', 'pae', 'long4', 'long5'),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 6000 }),
+        (seed, mode, nxe, maxEntries) => {
+          const img = new GuestImage(16 * 4096);
+          let x = seed;
+          for (let off = 0; off < img.bytes.length; off += 4) {
+            x ^= x << 13;
+            x ^= x >>> 17;
+            x ^= x << 5;
+            // Low words: pointers into the image with random flags; high words mostly 0.
+            const word = (off & 4) === 0 ? ((x >>> 0) % (18 * 4096)) & ~0x100 : (x & 0xff) === 0 ? x >>> 0 : 0;
+            img.view.setUint32(off, word >>> 0, true);
+          }
+          const regs = registers(mode, 0x1000, { efer: nxe ? EFER.NXE : 0, cr4: CR4.PSE });
+          const before = img.snapshot();
+          const list = enumerateMappings(regs, img.mem, { maxEntries, pdptesFromMemory: true });
+          expect(list.entriesRead).toBeLessThanOrEqual(maxEntries);
+          totalRuns += list.count;
+          if (list.truncated) truncated++;
+          expect(firstDifference(img.bytes, before)).toBe(-1);
+          let ordered = true;
+          for (let i = 1; i < list.count; i++) ordered &&= list.vpnStart[i]! >= list.vpnStart[i - 1]! + list.pageCount[i - 1]!;
+          expect(ordered).toBe(true);
+          // The walker starts PAE walks at the cached PDPTEs: compare when they load (else a MOV to CR3 would #GP).
+          if (mode !== 'pae' || loadPdptes(regs, img.mem)) walkerAgrees(list, regs, img.mem, 64);
+        },
+      ),
+      { numRuns: propertyRuns(200) },
+    );
     // The garbage does map pages, and some images exhaust the entry budget.
     expect(totalRuns).toBeGreaterThan(1000);
     expect(truncated).toBeGreaterThan(10);

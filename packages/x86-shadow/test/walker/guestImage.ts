@@ -79,7 +79,7 @@ export type ModeName = 'off' | 'bits32' | 'pae' | 'long4' | 'long5';
 export function registers(mode: ModeName, cr3: number, extra: { cr0?: number; cr4?: number; efer?: number } = {}): X86Registers {
   const r = new X86Registers();
   r.cr3 = cr3;
-  r.cr0 = (mode === 'off' ? CR0.PE : (CR0.PG | CR0.PE)) | (extra.cr0 ?? 0);
+  r.cr0 = (mode === 'off' ? CR0.PE : CR0.PG | CR0.PE) | (extra.cr0 ?? 0);
   r.cr4 = (mode === 'pae' || mode === 'long4' || mode === 'long5' ? CR4.PAE : 0) | (mode === 'long5' ? CR4.LA57 : 0) | (extra.cr4 ?? 0);
   r.efer = (mode === 'long4' || mode === 'long5' ? EFER.LME | EFER.LMA : 0) | (extra.efer ?? 0);
   return r;

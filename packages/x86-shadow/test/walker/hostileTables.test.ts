@@ -84,8 +84,16 @@ describe('hostile guest tables', () => {
     const modeArb = fc.constantFrom('bits32', 'pae', 'long4', 'long5');
     const regsArb = fc.record({
       mode: modeArb,
-      wp: fc.boolean(), smep: fc.boolean(), smap: fc.boolean(), pke: fc.boolean(), pse: fc.boolean(),
-      nxe: fc.boolean(), ac: fc.boolean(), cpl: fc.constantFrom(0, 3), amd: fc.boolean(), gbPages: fc.boolean(),
+      wp: fc.boolean(),
+      smep: fc.boolean(),
+      smap: fc.boolean(),
+      pke: fc.boolean(),
+      pse: fc.boolean(),
+      nxe: fc.boolean(),
+      ac: fc.boolean(),
+      cpl: fc.constantFrom(0, 3),
+      amd: fc.boolean(),
+      gbPages: fc.boolean(),
       maxPhyAddr: fc.integer({ min: 32, max: 52 }),
       cr3: fc.integer({ min: 0, max: 0x1f }).map((page) => page * 4096),
       pkru: fc.integer({ min: 0, max: 0xffffffff }),
@@ -123,8 +131,13 @@ describe('hostile guest tables', () => {
       }
       const regs = new X86Registers();
       regs.cr0 = (CR0.PG | CR0.PE | (r.wp ? CR0.WP : 0)) >>> 0;
-      regs.cr4 = (r.mode !== 'bits32' ? CR4.PAE : 0) | (r.mode === 'long5' ? CR4.LA57 : 0) | (r.pse ? CR4.PSE : 0) |
-        (r.smep ? CR4.SMEP : 0) | (r.smap ? CR4.SMAP : 0) | (r.pke ? CR4.PKE : 0);
+      regs.cr4 =
+        (r.mode !== 'bits32' ? CR4.PAE : 0) |
+        (r.mode === 'long5' ? CR4.LA57 : 0) |
+        (r.pse ? CR4.PSE : 0) |
+        (r.smep ? CR4.SMEP : 0) |
+        (r.smap ? CR4.SMAP : 0) |
+        (r.pke ? CR4.PKE : 0);
       regs.efer = (r.mode === 'long4' || r.mode === 'long5' ? EFER.LME | EFER.LMA : 0) | (r.nxe ? EFER.NXE : 0);
       regs.cr3 = r.cr3;
       regs.cpl = r.cpl;
@@ -142,64 +155,81 @@ describe('hostile guest tables', () => {
 
     it('never throws, reads at most two entries per level, and writes nothing on a fault', () => {
       const outcomes = { ok: 0, pf: 0, rsvd: 0, bad: 0, gp: 0 };
-      fc.assert(fc.property(imageArb, regsArb, vpnArb, accessArb, fc.boolean(), (image, r, vpn, access, setAD) => {
-        const { mem, bytes, regs } = build(image, r);
-        const before = bytes.slice();
-        const out = new GuestWalk();
-        const ok = walker.walk(regs, mem, vpn, access, out, setAD);
-        if (ok) outcomes.ok++;
-        else if (out.nonCanonical) outcomes.gp++;
-        else if (out.badTableGpa) outcomes.bad++;
-        else if ((out.errorCode & PFERR.RSVD) !== 0) outcomes.rsvd++;
-        else outcomes.pf++;
-        // Bounded work: the fast path and the general walk read each level at most once each.
-        expect(mem.reads).toBeLessThanOrEqual(10);
-        expect(mem.writes).toBeLessThanOrEqual(5);
-        const failures = [!ok && out.nonCanonical, !ok && out.badTableGpa, !ok && !out.nonCanonical && !out.badTableGpa];
-        if (ok) expect(failures).toEqual([false, false, false]);
-        else expect(failures.filter(Boolean)).toHaveLength(1);
-        if (!ok || !setAD) expect(firstDifference(bytes, before)).toBe(-1);
-        if (!ok && !out.nonCanonical && !out.badTableGpa) {
-          // Architectural #PF code bits only, P set unless the entry was not present.
-          expect(out.errorCode & ~0x3f).toBe(0);
-          if ((out.errorCode & PFERR.RSVD) !== 0) expect(out.errorCode & (PFERR.P | PFERR.PK)).toBe(PFERR.P);
-        }
-      }), { numRuns: propertyRuns(3000) });
+      fc.assert(
+        fc.property(imageArb, regsArb, vpnArb, accessArb, fc.boolean(), (image, r, vpn, access, setAD) => {
+          const { mem, bytes, regs } = build(image, r);
+          const before = bytes.slice();
+          const out = new GuestWalk();
+          const ok = walker.walk(regs, mem, vpn, access, out, setAD);
+          if (ok) outcomes.ok++;
+          else if (out.nonCanonical) outcomes.gp++;
+          else if (out.badTableGpa) outcomes.bad++;
+          else if ((out.errorCode & PFERR.RSVD) !== 0) outcomes.rsvd++;
+          else outcomes.pf++;
+          // Bounded work: the fast path and the general walk read each level at most once each.
+          expect(mem.reads).toBeLessThanOrEqual(10);
+          expect(mem.writes).toBeLessThanOrEqual(5);
+          const failures = [!ok && out.nonCanonical, !ok && out.badTableGpa, !ok && !out.nonCanonical && !out.badTableGpa];
+          if (ok) expect(failures).toEqual([false, false, false]);
+          else expect(failures.filter(Boolean)).toHaveLength(1);
+          if (!ok || !setAD) expect(firstDifference(bytes, before)).toBe(-1);
+          if (!ok && !out.nonCanonical && !out.badTableGpa) {
+            // Architectural #PF code bits only, P set unless the entry was not present.
+            expect(out.errorCode & ~0x3f).toBe(0);
+            if ((out.errorCode & PFERR.RSVD) !== 0) expect(out.errorCode & (PFERR.P | PFERR.PK)).toBe(PFERR.P);
+          }
+        }),
+        { numRuns: propertyRuns(3000) },
+      );
       // Every kind of outcome is exercised.
       for (const count of Object.values(outcomes)) expect(count).toBeGreaterThan(30);
     });
 
     it('on success changes only the A and D bits of the entries it used', () => {
-      fc.assert(fc.property(imageArb, regsArb, vpnArb, accessArb, (image, r, vpn, access) => {
-        const { mem, bytes, regs } = build(image, r);
-        const before = bytes.slice();
-        const out = new GuestWalk();
-        if (!walker.walk(regs, mem, vpn, access, out, true)) return;
-        const used = new Set<number>();
-        for (let level = out.level; level <= out.maxLevel; level++) used.add(out.pteGpa[level]!);
-        for (let off = 0; off < bytes.length; off++) {
-          if (bytes[off] === before[off]) continue;
-          // The only byte that may change is byte 0 of a used entry, and only in bits 5 and 6.
-          expect(used.has(off)).toBe(true);
-          expect((bytes[off]! ^ before[off]!) & ~0x60).toBe(0);
-        }
-      }), { numRuns: propertyRuns(2000) });
+      fc.assert(
+        fc.property(imageArb, regsArb, vpnArb, accessArb, (image, r, vpn, access) => {
+          const { mem, bytes, regs } = build(image, r);
+          const before = bytes.slice();
+          const out = new GuestWalk();
+          if (!walker.walk(regs, mem, vpn, access, out, true)) return;
+          const used = new Set<number>();
+          for (let level = out.level; level <= out.maxLevel; level++) used.add(out.pteGpa[level]!);
+          for (let off = 0; off < bytes.length; off++) {
+            if (bytes[off] === before[off]) continue;
+            // The only byte that may change is byte 0 of a used entry, and only in bits 5 and 6.
+            expect(used.has(off)).toBe(true);
+            expect((bytes[off]! ^ before[off]!) & ~0x60).toBe(0);
+          }
+        }),
+        { numRuns: propertyRuns(2000) },
+      );
     });
 
     it('gives the same translation and fault with and without A/D updates, and on a second walk', () => {
-      fc.assert(fc.property(imageArb, regsArb, vpnArb, accessArb, (image, r, vpn, access) => {
-        const { mem, regs } = build(image, r);
-        const a = new GuestWalk();
-        const b = new GuestWalk();
-        const c = new GuestWalk();
-        const okA = walker.walk(regs, mem, vpn, access, a, false);
-        const okB = walker.walk(regs, mem, vpn, access, b, true);
-        const okC = walker.walk(regs, mem, vpn, access, c, true);
-        const summary = (ok: boolean, w: GuestWalk): unknown[] =>
-          [ok, w.errorCode, w.nonCanonical, w.badTableGpa, ok ? w.gfn : -1, ok ? w.grantedAccess : -1, w.level, w.pkey];
-        expect(summary(okB, b)).toEqual(summary(okA, a));
-        expect(summary(okC, c)).toEqual(summary(okA, a));
-      }), { numRuns: propertyRuns(2000) });
+      fc.assert(
+        fc.property(imageArb, regsArb, vpnArb, accessArb, (image, r, vpn, access) => {
+          const { mem, regs } = build(image, r);
+          const a = new GuestWalk();
+          const b = new GuestWalk();
+          const c = new GuestWalk();
+          const okA = walker.walk(regs, mem, vpn, access, a, false);
+          const okB = walker.walk(regs, mem, vpn, access, b, true);
+          const okC = walker.walk(regs, mem, vpn, access, c, true);
+          const summary = (ok: boolean, w: GuestWalk): unknown[] => [
+            ok,
+            w.errorCode,
+            w.nonCanonical,
+            w.badTableGpa,
+            ok ? w.gfn : -1,
+            ok ? w.grantedAccess : -1,
+            w.level,
+            w.pkey,
+          ];
+          expect(summary(okB, b)).toEqual(summary(okA, a));
+          expect(summary(okC, c)).toEqual(summary(okA, a));
+        }),
+        { numRuns: propertyRuns(2000) },
+      );
     });
   });
 });

@@ -18,7 +18,9 @@ describe('loadPdptes (PAE CR3 load, SDM 4.4.1)', () => {
   it('reads the four PDPTEs at CR3 bits 31:5 and caches them', () => {
     const { img, regs } = setup(0x2fe0 | 0x18); // PWT/PCD in bits 3..4 are not part of the address
     const values = [0x3000n | P, 0n, 0x9_8765_4000n | P | PWT, 0x5000n | P];
-    values.forEach((v, i) => img.set64(0x2fe0 + i * 8, v));
+    values.forEach((v, i) => {
+      img.set64(0x2fe0 + i * 8, v);
+    });
     expect(loadPdptes(regs, img.mem)).toBe(true);
     expect(cached(regs)).toEqual(values);
   });

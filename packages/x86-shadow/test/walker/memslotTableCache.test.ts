@@ -6,8 +6,15 @@ import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers, X86ShadowMmu, x86
 // These tests change what backs a table page in every way the memslot table allows and check that
 // the next walk reads the new bytes, never the old frame.
 
-const P = 1, W = 2, U = 4, A = 0x20, D = 0x40;
-const PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000, PT = 0x4000;
+const P = 1,
+  W = 2,
+  U = 4,
+  A = 0x20,
+  D = 0x40;
+const PML4 = 0x1000,
+  PDPT = 0x2000,
+  PD = 0x3000,
+  PT = 0x4000;
 
 /** A VM whose slot 0 (64 KiB) holds PML4 → PDPT → PD → PT for va 0, the PTE mapping `leafGpa`. */
 function vmWithTables(leafGpa: number, hv = new Hypervisor({ memoryBytes: 4 << 20 })) {

@@ -12,16 +12,24 @@ function allPtes(): EntryFlags[] {
   const names: (keyof EntryFlags)[] = ['present', 'writable', 'user', 'accessed', 'dirty', 'noExecute', 'reservedBit', 'key1'];
   return Array.from({ length: 1 << names.length }, (_, b) => {
     const set: Partial<Record<keyof EntryFlags, boolean>> = {};
-    names.forEach((n, i) => { set[n] = (b & (1 << i)) !== 0; });
+    names.forEach((n, i) => {
+      set[n] = (b & (1 << i)) !== 0;
+    });
     return entry(set);
   });
 }
 
 /** Table-pointer PDEs with A set: every W/U/XD combination. */
 function tablePdes(): EntryFlags[] {
-  return Array.from({ length: 8 }, (_, b) => entry({
-    present: true, accessed: true, writable: (b & 1) !== 0, user: (b & 2) !== 0, noExecute: (b & 4) !== 0,
-  }));
+  return Array.from({ length: 8 }, (_, b) =>
+    entry({
+      present: true,
+      accessed: true,
+      writable: (b & 1) !== 0,
+      user: (b & 2) !== 0,
+      noExecute: (b & 4) !== 0,
+    }),
+  );
 }
 
 describe('GuestWalker.walkLeaf', () => {

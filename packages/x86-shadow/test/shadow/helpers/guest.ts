@@ -46,14 +46,21 @@ export function makeVm(options: TestVmOptions = {}): TestVm {
 }
 
 /** Control registers of each mode (paging on, WP on, NX on where it exists). */
-export function controlsFor(mode: GuestMode, cr3: number, extra: { cr0?: number; cr4?: number; efer?: number } = {}):
-  { cr0: number; cr3: number; cr4: number; efer: number } {
+export function controlsFor(
+  mode: GuestMode,
+  cr3: number,
+  extra: { cr0?: number; cr4?: number; efer?: number } = {},
+): { cr0: number; cr3: number; cr4: number; efer: number } {
   const cr0 = (CR0.PE | CR0.PG | CR0.WP | (extra.cr0 ?? 0)) >>> 0;
   switch (mode) {
-    case 'bits32': return { cr0, cr3, cr4: CR4.PSE | (extra.cr4 ?? 0), efer: extra.efer ?? 0 };
-    case 'pae': return { cr0, cr3, cr4: CR4.PAE | (extra.cr4 ?? 0), efer: EFER.NXE | (extra.efer ?? 0) };
-    case 'long4': return { cr0, cr3, cr4: CR4.PAE | (extra.cr4 ?? 0), efer: EFER.LME | EFER.NXE | (extra.efer ?? 0) };
-    case 'long5': return { cr0, cr3, cr4: CR4.PAE | CR4.LA57 | (extra.cr4 ?? 0), efer: EFER.LME | EFER.NXE | (extra.efer ?? 0) };
+    case 'bits32':
+      return { cr0, cr3, cr4: CR4.PSE | (extra.cr4 ?? 0), efer: extra.efer ?? 0 };
+    case 'pae':
+      return { cr0, cr3, cr4: CR4.PAE | (extra.cr4 ?? 0), efer: EFER.NXE | (extra.efer ?? 0) };
+    case 'long4':
+      return { cr0, cr3, cr4: CR4.PAE | (extra.cr4 ?? 0), efer: EFER.LME | EFER.NXE | (extra.efer ?? 0) };
+    case 'long5':
+      return { cr0, cr3, cr4: CR4.PAE | CR4.LA57 | (extra.cr4 ?? 0), efer: EFER.LME | EFER.NXE | (extra.efer ?? 0) };
   }
 }
 
@@ -65,7 +72,11 @@ export function controlsFor(mode: GuestMode, cr3: number, extra: { cr0?: number;
 export class TableBuilder {
   private next: number;
 
-  constructor(readonly mem: MemslotTable, readonly mode: GuestMode, firstTableGpa: number) {
+  constructor(
+    readonly mem: MemslotTable,
+    readonly mode: GuestMode,
+    firstTableGpa: number,
+  ) {
     this.next = firstTableGpa;
   }
 

@@ -1,9 +1,25 @@
 import { FRAME_ZERO, type Memslot as CoreMemslot, type Vm as CoreVm } from '@hvmmu/core';
 import type { X86ShadowTypes } from '@hvmmu/x86-shadow';
 import {
-  PTE_LIST_DESC_WORDS, PTE_LIST_EXT, PTE_LIST_SPTE_SKIP, ROLE_DIRECT, ROLE_INVALID, ROLE_PASSTHROUGH,
-  ROOT_NORMAL, ROOT_SPECIAL, SP_HASHED, SP_IN_USE, SP_ON_ACTIVE_LIST, SP_SPECIAL, SP_UNSYNC, SlotRmap,
-  X86ShadowMmu, mmuHash, type PteListPool, type ShadowPageTable, type X86VcpuMmu,
+  PTE_LIST_DESC_WORDS,
+  PTE_LIST_EXT,
+  PTE_LIST_SPTE_SKIP,
+  ROLE_DIRECT,
+  ROLE_INVALID,
+  ROLE_PASSTHROUGH,
+  ROOT_NORMAL,
+  ROOT_SPECIAL,
+  SP_HASHED,
+  SP_IN_USE,
+  SP_ON_ACTIVE_LIST,
+  SP_SPECIAL,
+  SP_UNSYNC,
+  SlotRmap,
+  X86ShadowMmu,
+  mmuHash,
+  type PteListPool,
+  type ShadowPageTable,
+  type X86VcpuMmu,
 } from '@hvmmu/x86-shadow';
 type Memslot = CoreMemslot<X86ShadowTypes>;
 type Vm = CoreVm<X86ShadowTypes>;
@@ -200,8 +216,7 @@ export function checkInvariants(vm: Vm, options: InvariantOptions = {}): string[
     }
     // Write protection of shadowed guest tables (mmu.c account_shadowed(), mmu_try_to_unsync_pages()).
     const role = spt.role[sp]!;
-    if ((role & (ROLE_DIRECT | ROLE_PASSTHROUGH | ROLE_INVALID)) === 0 && (spt.flags[sp]! & SP_SPECIAL) === 0 &&
-        spt.gen[sp] === pages.validGen) {
+    if ((role & (ROLE_DIRECT | ROLE_PASSTHROUGH | ROLE_INVALID)) === 0 && (spt.flags[sp]! & SP_SPECIAL) === 0 && spt.gen[sp] === pages.validGen) {
       const gfn = spt.gfn[sp]!;
       const slot = mem.findByGfn(gfn);
       if (slot !== undefined) {

@@ -1,12 +1,17 @@
 import { Access, FaultKind, HvmmuError, TRANSLATE_FAULT, type Vcpu as CoreVcpu, type Vm as CoreVm } from '@hvmmu/core';
 import type { X86ShadowTypes, X86VcpuMmu } from '@hvmmu/x86-shadow';
 import {
-  GuestPerm, type ConformanceGuest, type ConformanceHarness, type DataRegion, type GuestAnswer, type HostileGuestAction,
-  type MappingLeaf, type MmuSnapshot, type RmapRecord,
+  GuestPerm,
+  type ConformanceGuest,
+  type ConformanceHarness,
+  type DataRegion,
+  type GuestAnswer,
+  type HostileGuestAction,
+  type MappingLeaf,
+  type MmuSnapshot,
+  type RmapRecord,
 } from '@hvmmu/conformance';
-import {
-  PTE_LIST_SPTE_SKIP, SlotRmap, VECTOR_GP, X86ShadowMmu, x86ShadowBackend,
-} from '@hvmmu/x86-shadow';
+import { PTE_LIST_SPTE_SKIP, SlotRmap, VECTOR_GP, X86ShadowMmu, x86ShadowBackend } from '@hvmmu/x86-shadow';
 import { NX_HI, P, PS, U, W } from './guest.js';
 type Vcpu = CoreVcpu<X86ShadowTypes>;
 type Vm = CoreVm<X86ShadowTypes>;
@@ -90,8 +95,7 @@ class X86Guest implements ConformanceGuest {
 
   guestFaultCode(access: number, present: boolean): number {
     const user = (access & Access.USER) !== 0 && (access & Access.IMPLICIT) === 0;
-    return (present ? PF_P : 0) | ((access & Access.WRITE) !== 0 ? PF_W : 0) | (user ? PF_U : 0) |
-      ((access & Access.FETCH) !== 0 ? PF_ID : 0);
+    return (present ? PF_P : 0) | ((access & Access.WRITE) !== 0 ? PF_W : 0) | (user ? PF_U : 0) | ((access & Access.FETCH) !== 0 ? PF_ID : 0);
   }
 
   inspect(): MmuSnapshot {
@@ -107,8 +111,13 @@ class X86Guest implements ConformanceGuest {
         const gfn = pages.getGfn(sp, i);
         const slot = this.vm.memslots.findByGfn(gfn);
         leaves.push({
-          entry: e, slotId: slot?.id ?? -1, gfn, level: 1, pages: 1,
-          hfn: (spt.sptHi[e]! & 0xfffff) * 0x10_0000 + (lo >>> 12), writable: (lo & 2) !== 0,
+          entry: e,
+          slotId: slot?.id ?? -1,
+          gfn,
+          level: 1,
+          pages: 1,
+          hfn: (spt.sptHi[e]! & 0xfffff) * 0x10_0000 + (lo >>> 12),
+          writable: (lo & 2) !== 0,
         });
       }
     }
@@ -144,7 +153,7 @@ class X86Guest implements ConformanceGuest {
     const write = (va: number) => (vcpu: Vcpu) => answer(vcpu, va, Access.WRITE);
     // A VA whose every table index is `k`, for the self-referencing PML4 entry.
     const k = 0x11;
-    const selfVa = ((((k * 512 + k) * 512 + k) * 512 + k) * 4096);
+    const selfVa = (((k * 512 + k) * 512 + k) * 512 + k) * 4096;
     return [
       {
         name: 'a PTE with a reserved address bit (bit 51, above MAXPHYADDR)',
