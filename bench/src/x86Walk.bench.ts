@@ -1,5 +1,5 @@
 import { Access, FlatGuestMemory } from '@hvmmu/core';
-import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers } from '@hvmmu/x86-shadow';
+import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers } from '@hvmmu/x86-shadow/internal';
 import { pairedNs, speedFigure, type BenchContext, type BenchFigure, type BenchSuite } from './BenchFigure.js';
 
 const TWO_POW_32 = 0x1_0000_0000;

@@ -1,5 +1,5 @@
 import { Access, FlatGuestMemory, Hypervisor, type Vcpu, type Vm } from '@hvmmu/core';
-import { ShadowPages, X86ShadowMmu, x86ShadowBackend, type X86ShadowTypes } from '@hvmmu/x86-shadow';
+import { ShadowPages, X86ShadowMmu, x86ShadowBackend, type X86ShadowTypes } from '@hvmmu/x86-shadow/internal';
 import type { BenchContext, BenchFigure, BenchSuite } from '../../../bench/src/BenchFigure.js';
 import { buildLongModeTables, rawLongModeWalk } from '../../../bench/src/x86Walk.bench.js';
 

@@ -1,5 +1,5 @@
 import type { BackendTypes, Memslot } from '@hvmmu/core';
-import type { X86ShadowMmu } from './mmu/X86ShadowMmu.js';
+import type { X86ShadowMmu } from './backend/X86ShadowMmu.js';
 import type { X86VcpuMmu } from './mmu/X86VcpuMmu.js';
 import type { X86ShadowStats } from './mmu/X86ShadowStats.js';
 import type { X86RmapOps } from './rmap/X86RmapOps.js';

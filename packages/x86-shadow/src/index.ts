@@ -1,3 +1,13 @@
+// @hvmmu/x86-shadow: the x86 backend. What a program composing a hypervisor uses: the backend
+// module and its types, the vCPU and VM APIs (`vcpu.arch`, `vm.arch`), the guest walker for
+// inspecting real page tables, and a builder for guest page tables. The machinery behind it
+// (shadow pages, rmaps, roles) is exported from '@hvmmu/x86-shadow/internal'.
+export { x86ShadowBackend } from './backend/X86ShadowBackend.js';
+export { X86ShadowMmu, X86_SHADOW_BACKEND_ID } from './backend/X86ShadowMmu.js';
+export type { X86ShadowTypes, X86ShadowFeatures, X86Memslot } from './X86ShadowTypes.js';
+export { X86_SHADOW_OPTIONS, type X86ShadowOptions } from './X86ShadowOptions.js';
+export type { X86ShadowStats } from './mmu/X86ShadowStats.js';
+export { X86VcpuMmu, VECTOR_GP, VECTOR_PF } from './mmu/X86VcpuMmu.js';
 export {
   CR0,
   CR4,
@@ -6,105 +16,13 @@ export {
   PagingMode,
   X86Registers,
   pagingModeOf,
+  type ControlRegisters,
   type PagingModeValue,
   type RegisterValues,
 } from './walker/X86Registers.js';
-export {
-  ControlFault,
-  ControlWrite,
-  CR0_DEFINED,
-  CR4_DEFINED,
-  EFER_DEFINED_AMD,
-  EFER_DEFINED_INTEL,
-  controlRegisterFault,
-  effectiveEfer,
-  writtenCr0,
-  type ControlFaultValue,
-  type ControlWriteValue,
-} from './walker/ControlRegisterRules.js';
 export { GuestWalk } from './walker/GuestWalk.js';
 export { GuestWalker, MAX_VPN } from './walker/GuestWalker.js';
-export { PagingContext, ACC, PERM_INDEX, MIN_MAXPHYADDR, MAX_MAXPHYADDR } from './walker/PagingContext.js';
 export { loadPdptes } from './walker/loadPdptes.js';
 export { enumerateMappings, type EnumerateMappingsOptions } from './walker/enumerateMappings.js';
 export { MappingList, type MappingRun } from './walker/MappingList.js';
-export { x86ShadowBackend } from './X86ShadowBackend.js';
-export { X86ShadowMmu, X86_SHADOW_BACKEND_ID } from './mmu/X86ShadowMmu.js';
-export type { X86ShadowTypes, X86ShadowFeatures, X86Memslot } from './X86ShadowTypes.js';
-export { X86_SHADOW_OPTIONS, type X86ShadowOptions } from './X86ShadowOptions.js';
-export type { X86ShadowStats } from './mmu/X86ShadowStats.js';
-export { shadowIndex } from './shadow/ShadowIndex.js';
-export {
-  X86VcpuMmu,
-  ROOT_NONE,
-  ROOT_NORMAL,
-  ROOT_SPECIAL,
-  ROOT_DUMMY,
-  ROOTS_CURRENT,
-  ROOTS_ALL,
-  NUM_PREV_ROOTS,
-  VECTOR_GP,
-  VECTOR_PF,
-  type ControlRegisters,
-} from './mmu/X86VcpuMmu.js';
-export {
-  ShadowPages,
-  SP_PAE_ROOT_TABLE,
-  SP_ZAP_QUEUED,
-  BATCH_ZAP_PAGES,
-  MIN_FREE_MMU_PAGES,
-  REFILL_PAGES,
-  MIN_ALLOC_MMU_PAGES,
-  PERMILLE_MMU_PAGES,
-  SET_SPTE_FIXED,
-  SET_SPTE_SPURIOUS,
-  SET_SPTE_EMULATE,
-  level1GpteGpa,
-  gpteAccess,
-  writeMisaligned,
-  lostPermission,
-} from './mmu/ShadowPages.js';
-export { ShadowMmuStats } from './mmu/ShadowMmuStats.js';
-export { HardwarePermissions, hardwarePermIndex } from './mmu/HardwarePermissions.js';
-export { VcpuMmuList, REQ_FREE_OBSOLETE_ROOTS, REQ_MMU_SYNC, REQ_TLB_FLUSH, type VcpuRequestTarget } from './mmu/VcpuMmuList.js';
-export type { GuestPteContext } from './mmu/GuestPteContext.js';
-export {
-  ShadowPageTable,
-  mmuHash,
-  MMU_HASH_SHIFT,
-  MMU_HASH_BUCKETS,
-  SP_IN_USE,
-  SP_SPECIAL,
-  SP_UNSYNC,
-  SP_HASHED,
-  SP_ON_ACTIVE_LIST,
-  UNSYNC_BITMAP_WORDS,
-} from './shadow/ShadowPageTable.js';
-export * from './shadow/PageRole.js';
-export * from './spte/Spte.js';
-export { ACC_EXEC, ACC_WRITE, ACC_USER, ACC_ALL } from './spte/Acc.js';
-export {
-  PteListPool,
-  PTE_LIST_EXT,
-  PTE_LIST_DESC_WORDS,
-  PTE_LIST_SPTE_SKIP,
-  PTE_LIST_MAX_SPTEP,
-  isSingle,
-  isDescChain,
-  singleEntry,
-  headDesc,
-} from './rmap/PteList.js';
-export { SlotRmap, slotRmap, gfnToIndex, pagesPerLevel, RMAP_LEVELS } from './rmap/SlotRmap.js';
-export { NormalRmapOps } from './rmap/NormalRmapOps.js';
-export { InvalidRmapOps } from './rmap/InvalidRmapOps.js';
-export { RMAP_RECYCLE_THRESHOLD, type X86RmapOps } from './rmap/X86RmapOps.js';
-export {
-  MEMSLOT_FLUSH_STRATEGY,
-  MEMSLOT_INVALIDATION_NAMES,
-  type MemslotFlushStrategy,
-  type MemslotInvalidationName,
-} from './memslot/MemslotFlushStrategy.js';
-export { FastZapFlush } from './memslot/FastZapFlush.js';
-export { InvalidRmapFlush } from './memslot/InvalidRmapFlush.js';
 export { GuestPageTables, GuestPte, type GuestMapping, type X86GuestPagingMode } from './guest/GuestPageTables.js';
-export { RmapWalkOp, walkSlotRmaps, type RmapWalkOpValue } from './rmap/walkSlotRmaps.js';

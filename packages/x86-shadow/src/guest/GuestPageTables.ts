@@ -1,6 +1,6 @@
 import { HvmmuError, hex, type MemslotTable } from '@hvmmu/core';
 import { CR0, CR4, EFER } from '../walker/X86Registers.js';
-import type { ControlRegisters } from '../mmu/X86VcpuMmu.js';
+import type { ControlRegisters } from '../walker/X86Registers.js';
 
 /** The paging modes a guest can build tables for (SDM table 4-1). */
 export type X86GuestPagingMode = 'bits32' | 'pae' | 'long4' | 'long5';

@@ -43,7 +43,7 @@ import { RMAP_LEVELS, type SlotRmap, pagesPerLevel, slotRmap } from '../rmap/Slo
 import type { X86RmapOps } from '../rmap/X86RmapOps.js';
 import type { GuestPteContext } from './GuestPteContext.js';
 import { GuestPhysMemory } from '@hvmmu/core';
-import { ShadowMmuStats } from './ShadowMmuStats.js';
+import { ShadowMmuStats } from '../shadow/ShadowMmuStats.js';
 import { REQ_FREE_OBSOLETE_ROOTS, VcpuMmuList } from './VcpuMmuList.js';
 
 /** Extra flag: a level-3 special page used as the hardware's PAE root (its entries are PDPTEs). */

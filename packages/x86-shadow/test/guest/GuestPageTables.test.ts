@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Hypervisor, HvmmuError } from '@hvmmu/core';
-import { GuestPageTables, x86ShadowBackend } from '@hvmmu/x86-shadow';
+import { GuestPageTables, x86ShadowBackend } from '@hvmmu/x86-shadow/internal';
 
 function vmWithRam() {
   const hv = new Hypervisor({ memoryBytes: 8 << 20 });

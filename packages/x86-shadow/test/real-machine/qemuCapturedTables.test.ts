@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Access } from '@hvmmu/core';
-import { ACC, CR0, CR4, EFER, GuestWalk, GuestWalker, PFERR, PagingMode, enumerateMappings, loadPdptes, type X86Registers } from '@hvmmu/x86-shadow';
+import { ACC, CR0, CR4, EFER, GuestWalk, GuestWalker, PFERR, PagingMode, enumerateMappings, loadPdptes, type X86Registers } from '@hvmmu/x86-shadow/internal';
 import { CAPTURES, PDPTE_ACCESSED, QemuCapture, type TlbLine } from './QemuCapture.js';
 import type { SparsePageMemory } from './SparsePageMemory.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PagingMode, type ControlRegisters } from '@hvmmu/x86-shadow';
+import { PagingMode, type ControlRegisters } from '@hvmmu/x86-shadow/internal';
 import { P, TableBuilder, W, controlsFor, makeVm, type TestVm } from './helpers/guest.js';
 import { expectBadArgument, vcpuState } from './helpers/refusals.js';
 

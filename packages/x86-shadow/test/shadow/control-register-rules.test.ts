@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CR0 as PKG_CR0, PagingMode } from '@hvmmu/x86-shadow';
+import { CR0 as PKG_CR0, PagingMode } from '@hvmmu/x86-shadow/internal';
 import { P, TableBuilder, W, controlsFor, makeVm, type GuestMode, type TestVm } from './helpers/guest.js';
 import { vcpuState } from './helpers/refusals.js';
 

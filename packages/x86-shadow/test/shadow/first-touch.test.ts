@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Access, FaultKind } from '@hvmmu/core';
-import type { X86ShadowMmu } from '@hvmmu/x86-shadow';
+import type { X86ShadowMmu } from '@hvmmu/x86-shadow/internal';
 import { A, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 import { EC_ID as PF_ID, EC_P as PF_P, EC_U as PF_U, EC_W as PF_W } from '../walker/accessOracle.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Access, FaultKind, FlatGuestMemory, MemslotFlags } from '@hvmmu/core';
-import { CR0, CR4, GuestWalk, GuestWalker, X86Registers, type X86ShadowMmu } from '@hvmmu/x86-shadow';
+import { CR0, CR4, GuestWalk, GuestWalker, X86Registers, type X86ShadowMmu } from '@hvmmu/x86-shadow/internal';
 import { A, D, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 import { propertyRuns } from '../../../../test-support/propertyRuns.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemslotFlags } from '@hvmmu/core';
-import { X86ShadowMmu } from '@hvmmu/x86-shadow';
+import { X86ShadowMmu } from '@hvmmu/x86-shadow/internal';
 import { P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 

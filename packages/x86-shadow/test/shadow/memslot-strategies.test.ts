@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FaultKind, RMAP_INVALID, RmapOpsRegistry, type TraceEvent, type Vm } from '@hvmmu/core';
-import type { X86ShadowTypes } from '@hvmmu/x86-shadow';
-import { InvalidRmapFlush, FastZapFlush, PTE_LIST_SPTE_SKIP, SlotRmap, X86ShadowMmu, x86ShadowBackend, type X86RmapOps } from '@hvmmu/x86-shadow';
+import type { X86ShadowTypes } from '@hvmmu/x86-shadow/internal';
+import { InvalidRmapFlush, FastZapFlush, PTE_LIST_SPTE_SKIP, SlotRmap, X86ShadowMmu, x86ShadowBackend, type X86RmapOps } from '@hvmmu/x86-shadow/internal';
 import { P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { X86ShadowMmu } from '@hvmmu/x86-shadow';
+import { X86ShadowMmu } from '@hvmmu/x86-shadow/internal';
 import { A, P, TableBuilder, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Access, ACCESS_KINDS, FaultKind, FRAME_ZERO, MemslotFlags, TRANSLATE_FAULT } from '@hvmmu/core';
-import { GuestWalk, GuestWalker, X86ShadowMmu } from '@hvmmu/x86-shadow';
+import { GuestWalk, GuestWalker, X86ShadowMmu } from '@hvmmu/x86-shadow/internal';
 import { A, D, NX_HI, P, PS, TableBuilder, U, W, controlsFor, makeVm, type GuestMode, type TestVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 import { propertyRuns } from '../../../../test-support/propertyRuns.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FaultKind } from '@hvmmu/core';
-import { CR4 } from '@hvmmu/x86-shadow';
+import { CR4 } from '@hvmmu/x86-shadow/internal';
 import { A, D, P, TableBuilder, U, W, controlsFor, makeVm, type GuestMode } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { PTE_LIST_EXT, PTE_LIST_SPTE_SKIP, PteListPool } from '@hvmmu/x86-shadow';
+import { PTE_LIST_EXT, PTE_LIST_SPTE_SKIP, PteListPool } from '@hvmmu/x86-shadow/internal';
 import { propertyRuns } from '../../../../test-support/propertyRuns.js';
 
 /** One list head in its own array, as an rmap slot or a parent_ptes head. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ROLE_HAS_4_BYTE_GPTE, ROOT_NORMAL, X86ShadowMmu, childRole, mmuHash, roleQuadrant } from '@hvmmu/x86-shadow';
+import { ROLE_HAS_4_BYTE_GPTE, ROOT_NORMAL, X86ShadowMmu, childRole, mmuHash, roleQuadrant } from '@hvmmu/x86-shadow/internal';
 import { A, D, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 
 /*

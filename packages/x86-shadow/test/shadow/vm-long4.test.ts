@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Access, FaultKind } from '@hvmmu/core';
-import { ROOT_NORMAL, VECTOR_GP, VECTOR_PF } from '@hvmmu/x86-shadow';
+import { ROOT_NORMAL, VECTOR_GP, VECTOR_PF } from '@hvmmu/x86-shadow/internal';
 import { A, D, NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 
 // #PF error-code bits (SDM 4.7), spelled out independently of the package.

@@ -10,7 +10,7 @@ import {
   X86ShadowMmu,
   roleLevel,
   roleQuadrant,
-} from '@hvmmu/x86-shadow';
+} from '@hvmmu/x86-shadow/internal';
 import { P, PS, TableBuilder, U, W, controlsFor, makeVm, type TestVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Access, FaultKind, FaultOutcome } from '@hvmmu/core';
-import { SP_UNSYNC, X86ShadowMmu, roleLevel } from '@hvmmu/x86-shadow';
+import { SP_UNSYNC, X86ShadowMmu, roleLevel } from '@hvmmu/x86-shadow/internal';
 import { NX_HI, P, TableBuilder, U, W, controlsFor, makeVm } from './helpers/guest.js';
 import { checkInvariants } from './helpers/invariants.js';
 

@@ -1,5 +1,5 @@
 import { Access, HvmmuError } from '@hvmmu/core';
-import { ACC, CR0, CR4, EFER, GuestWalk, GuestWalker, PFERR, PagingMode, loadPdptes } from '@hvmmu/x86-shadow';
+import { ACC, CR0, CR4, EFER, GuestWalk, GuestWalker, PFERR, PagingMode, loadPdptes } from '@hvmmu/x86-shadow/internal';
 import { describe, expect, it } from 'vitest';
 import { A, CountingMemory, D, GuestImage, P, PS, RW, US, XD, firstDifference, indices, registers, vpnOf } from './guestImage.js';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Access, HvmmuError } from '@hvmmu/core';
-import { CR0, GuestWalk, GuestWalker, PagingMode, X86Registers, type RegisterValues } from '@hvmmu/x86-shadow';
+import { CR0, GuestWalk, GuestWalker, PagingMode, X86Registers, type RegisterValues } from '@hvmmu/x86-shadow/internal';
 import { CAPTURES, FIXTURE_ROOT } from '../real-machine/QemuCapture.js';
 import { GuestImage, P, RW, US } from './guestImage.js';
 

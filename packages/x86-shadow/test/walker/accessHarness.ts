@@ -5,7 +5,7 @@
  * (A/D written back on success, nothing written on a fault).
  */
 import { Access, FlatGuestMemory, type GuestMemory } from '@hvmmu/core';
-import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers, loadPdptes } from '@hvmmu/x86-shadow';
+import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers, loadPdptes } from '@hvmmu/x86-shadow/internal';
 import {
   expectAccess,
   type AccessKind,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CR0, CR4, EFER, PFERR } from '@hvmmu/x86-shadow';
+import { CR0, CR4, EFER, PFERR } from '@hvmmu/x86-shadow/internal';
 
 /*
  * The exported bit constants: unsigned 32-bit values (bit 31 is 2^31, not

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Access, FlatGuestMemory, type GuestMemory } from '@hvmmu/core';
-import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers } from '@hvmmu/x86-shadow';
+import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers } from '@hvmmu/x86-shadow/internal';
 
 // Entry bits (SDM 4.5), written out here independently of the walker.
 const P = 1,

@@ -1,5 +1,5 @@
 import { Access, FlatGuestMemory, HvmmuError } from '@hvmmu/core';
-import { ACC, CR4, EFER, GuestWalk, GuestWalker, enumerateMappings, loadPdptes, type MappingList } from '@hvmmu/x86-shadow';
+import { ACC, CR4, EFER, GuestWalk, GuestWalker, enumerateMappings, loadPdptes, type MappingList } from '@hvmmu/x86-shadow/internal';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GuestImage, P, PS, RW, US, XD, firstDifference, key, registers } from './guestImage.js';

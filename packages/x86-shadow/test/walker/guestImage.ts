@@ -1,5 +1,5 @@
 import { FlatGuestMemory, type GuestMemory } from '@hvmmu/core';
-import { CR0, CR4, EFER, X86Registers } from '@hvmmu/x86-shadow';
+import { CR0, CR4, EFER, X86Registers } from '@hvmmu/x86-shadow/internal';
 
 /**
  * A guest-physical memory image for hand-built page tables. Entries are

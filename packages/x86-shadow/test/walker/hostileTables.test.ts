@@ -1,5 +1,5 @@
 import { Access, FlatGuestMemory, type GuestMemory } from '@hvmmu/core';
-import { CR0, CR4, EFER, GuestWalk, GuestWalker, PFERR, X86Registers } from '@hvmmu/x86-shadow';
+import { CR0, CR4, EFER, GuestWalk, GuestWalker, PFERR, X86Registers } from '@hvmmu/x86-shadow/internal';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CountingMemory, GuestImage, P, RW, US, firstDifference, registers } from './guestImage.js';

@@ -1,5 +1,5 @@
 import { HvmmuError } from '@hvmmu/core';
-import { EFER, loadPdptes } from '@hvmmu/x86-shadow';
+import { EFER, loadPdptes } from '@hvmmu/x86-shadow/internal';
 import { describe, expect, it } from 'vitest';
 import { A, CountingMemory, D, GuestImage, P, PWT, RW, US, XD, firstDifference, registers } from './guestImage.js';
 

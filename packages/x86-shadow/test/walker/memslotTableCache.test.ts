@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Access, Hypervisor, type MemslotTable } from '@hvmmu/core';
-import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers, X86ShadowMmu, x86ShadowBackend } from '@hvmmu/x86-shadow';
+import { CR0, CR4, EFER, GuestWalk, GuestWalker, X86Registers, X86ShadowMmu, x86ShadowBackend } from '@hvmmu/x86-shadow/internal';
 
 // The walker remembers, per level, the host frame of the last table it read over a VM's memslots.
 // These tests change what backs a table page in every way the memslot table allows and check that

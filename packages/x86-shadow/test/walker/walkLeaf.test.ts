@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Access, FlatGuestMemory, HvmmuError } from '@hvmmu/core';
-import { CR0, CR4, EFER, GuestWalker, X86Registers } from '@hvmmu/x86-shadow';
+import { CR0, CR4, EFER, GuestWalker, X86Registers } from '@hvmmu/x86-shadow/internal';
 import { AccessRig, allControls, allUpperFlags, entry, permissiveUpper } from './accessHarness.js';
 import type { EntryFlags } from './accessOracle.js';
 

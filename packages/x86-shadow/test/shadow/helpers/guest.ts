@@ -1,6 +1,6 @@
 import { Hypervisor, type BackendOptionsInput, type MemslotTable, type Vcpu as CoreVcpu, type Vm as CoreVm } from '@hvmmu/core';
-import type { X86ShadowOptions, X86ShadowTypes } from '@hvmmu/x86-shadow';
-import { CR0, CR4, EFER, x86ShadowBackend, type X86VcpuMmu } from '@hvmmu/x86-shadow';
+import type { X86ShadowOptions, X86ShadowTypes } from '@hvmmu/x86-shadow/internal';
+import { CR0, CR4, EFER, x86ShadowBackend, type X86VcpuMmu } from '@hvmmu/x86-shadow/internal';
 type Vcpu = CoreVcpu<X86ShadowTypes>;
 type Vm = CoreVm<X86ShadowTypes>;
 

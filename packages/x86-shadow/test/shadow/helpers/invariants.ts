@@ -1,5 +1,5 @@
 import { FRAME_ZERO, type Memslot as CoreMemslot, type Vm as CoreVm } from '@hvmmu/core';
-import type { X86ShadowTypes } from '@hvmmu/x86-shadow';
+import type { X86ShadowTypes } from '@hvmmu/x86-shadow/internal';
 import {
   PTE_LIST_DESC_WORDS,
   PTE_LIST_EXT,
@@ -20,7 +20,7 @@ import {
   type PteListPool,
   type ShadowPageTable,
   type X86VcpuMmu,
-} from '@hvmmu/x86-shadow';
+} from '@hvmmu/x86-shadow/internal';
 type Memslot = CoreMemslot<X86ShadowTypes>;
 type Vm = CoreVm<X86ShadowTypes>;
 

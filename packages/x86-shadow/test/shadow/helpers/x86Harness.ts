@@ -1,5 +1,5 @@
 import { Access, FaultKind, HvmmuError, TRANSLATE_FAULT, type Vcpu as CoreVcpu, type Vm as CoreVm } from '@hvmmu/core';
-import type { X86ShadowTypes, X86VcpuMmu } from '@hvmmu/x86-shadow';
+import type { X86ShadowTypes, X86VcpuMmu } from '@hvmmu/x86-shadow/internal';
 import {
   GuestPerm,
   type ConformanceGuest,
@@ -11,7 +11,7 @@ import {
   type MmuSnapshot,
   type RmapRecord,
 } from '@hvmmu/conformance';
-import { PTE_LIST_SPTE_SKIP, SlotRmap, VECTOR_GP, X86ShadowMmu, x86ShadowBackend } from '@hvmmu/x86-shadow';
+import { PTE_LIST_SPTE_SKIP, SlotRmap, VECTOR_GP, X86ShadowMmu, x86ShadowBackend } from '@hvmmu/x86-shadow/internal';
 import { NX_HI, P, PS, U, W } from './guest.js';
 type Vcpu = CoreVcpu<X86ShadowTypes>;
 type Vm = CoreVm<X86ShadowTypes>;

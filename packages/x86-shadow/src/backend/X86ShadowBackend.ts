@@ -1,17 +1,17 @@
 import type { DependencyContainer } from 'tsyringe';
 import { MMU, RMAP_OPS, type BackendModule, type VmConfig } from '@hvmmu/core';
-import type { X86ShadowTypes } from './X86ShadowTypes.js';
-import { X86_SHADOW_OPTIONS } from './X86ShadowOptions.js';
-import { ShadowPageTable } from './shadow/ShadowPageTable.js';
-import { NormalRmapOps } from './rmap/NormalRmapOps.js';
-import { InvalidRmapOps } from './rmap/InvalidRmapOps.js';
-import { ShadowMmuStats } from './mmu/ShadowMmuStats.js';
-import { ShadowPages } from './mmu/ShadowPages.js';
-import { VcpuMmuList } from './mmu/VcpuMmuList.js';
-import { X86_SHADOW_BACKEND_ID, X86ShadowMmu } from './mmu/X86ShadowMmu.js';
-import { FastZapFlush } from './memslot/FastZapFlush.js';
-import { InvalidRmapFlush } from './memslot/InvalidRmapFlush.js';
-import { MEMSLOT_FLUSH_STRATEGY, MEMSLOT_INVALIDATION_NAMES } from './memslot/MemslotFlushStrategy.js';
+import type { X86ShadowTypes } from '../X86ShadowTypes.js';
+import { X86_SHADOW_OPTIONS } from '../X86ShadowOptions.js';
+import { ShadowPageTable } from '../shadow/ShadowPageTable.js';
+import { NormalRmapOps } from '../strategy/NormalRmapOps.js';
+import { InvalidRmapOps } from '../strategy/InvalidRmapOps.js';
+import { ShadowMmuStats } from '../shadow/ShadowMmuStats.js';
+import { ShadowPages } from '../mmu/ShadowPages.js';
+import { VcpuMmuList } from '../mmu/VcpuMmuList.js';
+import { X86_SHADOW_BACKEND_ID, X86ShadowMmu } from './X86ShadowMmu.js';
+import { FastZapFlush } from '../strategy/FastZapFlush.js';
+import { InvalidRmapFlush } from '../strategy/InvalidRmapFlush.js';
+import { MEMSLOT_FLUSH_STRATEGY, MEMSLOT_INVALIDATION_NAMES } from '../strategy/MemslotFlushStrategy.js';
 
 /**
  * The x86 shadow-paging backend: one module object. `register` binds, in

@@ -2,7 +2,7 @@ import { inject, injectable } from 'tsyringe';
 import type { X86Memslot } from '../X86ShadowTypes.js';
 import { ShadowPages } from '../mmu/ShadowPages.js';
 import { roleHasGptes } from '../shadow/PageRole.js';
-import { RmapWalkOp, walkSlotRmaps } from '../rmap/walkSlotRmaps.js';
+import { RmapWalkOp, walkSlotRmaps } from './walkSlotRmaps.js';
 import type { MemslotFlushStrategy } from './MemslotFlushStrategy.js';
 
 /**

@@ -1,6 +1,6 @@
-import { RMAP_LEVELS, gfnToIndex, pagesPerLevel, slotRmap } from './SlotRmap.js';
+import { RMAP_LEVELS, gfnToIndex, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
 import type { X86Memslot } from '../X86ShadowTypes.js';
-import type { X86RmapOps } from './X86RmapOps.js';
+import type { X86RmapOps } from '../rmap/X86RmapOps.js';
 
 /** Which rmap operation `walkSlotRmaps` applies to each non-empty head. */
 export const RmapWalkOp = {

@@ -2,10 +2,10 @@ import { inject, injectable } from 'tsyringe';
 import { RMAP_NORMAL, TlbShootdown } from '@hvmmu/core';
 import type { X86Memslot } from '../X86ShadowTypes.js';
 import { ShadowPageTable } from '../shadow/ShadowPageTable.js';
-import { ShadowMmuStats } from '../mmu/ShadowMmuStats.js';
+import { ShadowMmuStats } from '../shadow/ShadowMmuStats.js';
 import { SPTE_A, SPTE_HI_FRAME_MASK, SPTE_HOST_WRITABLE, SPTE_MMU_WRITABLE, SPTE_W, spteHi, spteLo } from '../spte/Spte.js';
-import { SlotRmap, gfnToIndex, slotRmap } from './SlotRmap.js';
-import { RMAP_RECYCLE_THRESHOLD, type X86RmapOps } from './X86RmapOps.js';
+import { SlotRmap, gfnToIndex, slotRmap } from '../rmap/SlotRmap.js';
+import { RMAP_RECYCLE_THRESHOLD, type X86RmapOps } from '../rmap/X86RmapOps.js';
 
 /**
  * The `normal` rmap table: KVM's rmap handlers (arch/x86/kvm/mmu/mmu.c:

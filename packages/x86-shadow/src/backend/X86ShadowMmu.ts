@@ -16,7 +16,7 @@ import {
   type VmConfig,
 } from '@hvmmu/core';
 import type { X86ShadowTypes } from '../X86ShadowTypes.js';
-import type { X86ShadowStats } from './X86ShadowStats.js';
+import type { X86ShadowStats } from '../mmu/X86ShadowStats.js';
 import type { X86Memslot } from '../X86ShadowTypes.js';
 import { CR0, CR4, PFERR } from '../walker/X86Registers.js';
 import { MAX_VPN } from '../walker/GuestWalker.js';
@@ -26,12 +26,12 @@ import { shadowIndex, shadowIndex32 } from '../shadow/ShadowIndex.js';
 import { SPTE_ENT_PER_PAGE, SPTE_MMU_PRESENT, SPTE_PS, isLastSpte, isShadowPresent, linkSpteChild, spteFrame } from '../spte/Spte.js';
 import { ACC_ALL, ACC_EXEC, ACC_USER, ACC_WRITE } from '../spte/Acc.js';
 import { RMAP_LEVELS, SlotRmap, pagesPerLevel, slotRmap } from '../rmap/SlotRmap.js';
-import { MEMSLOT_FLUSH_STRATEGY, type MemslotFlushStrategy } from '../memslot/MemslotFlushStrategy.js';
-import { ShadowMmuStats } from './ShadowMmuStats.js';
-import { MIN_ALLOC_MMU_PAGES, PERMILLE_MMU_PAGES, SET_SPTE_EMULATE, SET_SPTE_SPURIOUS, ShadowPages } from './ShadowPages.js';
-import { REQ_FREE_OBSOLETE_ROOTS, VcpuMmuList } from './VcpuMmuList.js';
-import { ROOT_NORMAL, ROOT_SPECIAL, VECTOR_GP, VECTOR_PF, X86VcpuMmu } from './X86VcpuMmu.js';
-import { RmapWalkOp, walkSlotRmaps } from '../rmap/walkSlotRmaps.js';
+import { MEMSLOT_FLUSH_STRATEGY, type MemslotFlushStrategy } from '../strategy/MemslotFlushStrategy.js';
+import { ShadowMmuStats } from '../shadow/ShadowMmuStats.js';
+import { MIN_ALLOC_MMU_PAGES, PERMILLE_MMU_PAGES, SET_SPTE_EMULATE, SET_SPTE_SPURIOUS, ShadowPages } from '../mmu/ShadowPages.js';
+import { REQ_FREE_OBSOLETE_ROOTS, VcpuMmuList } from '../mmu/VcpuMmuList.js';
+import { ROOT_NORMAL, ROOT_SPECIAL, VECTOR_GP, VECTOR_PF, X86VcpuMmu } from '../mmu/X86VcpuMmu.js';
+import { RmapWalkOp, walkSlotRmaps } from '../strategy/walkSlotRmaps.js';
 
 /** Backend id. */
 export const X86_SHADOW_BACKEND_ID = 'x86-shadow';

@@ -2,11 +2,11 @@ import { inject, injectable } from 'tsyringe';
 import { RMAP_INVALID, TRACE_HOOK, type TraceHook } from '@hvmmu/core';
 import type { X86Memslot } from '../X86ShadowTypes.js';
 import { ShadowPageTable } from '../shadow/ShadowPageTable.js';
-import { ShadowMmuStats } from '../mmu/ShadowMmuStats.js';
+import { ShadowMmuStats } from '../shadow/ShadowMmuStats.js';
 import { SPTE_A } from '../spte/Spte.js';
-import { DESC_COUNT, DESC_MORE, DESC_SPTES, PTE_LIST_DESC_WORDS, PTE_LIST_SPTE_SKIP } from './PteList.js';
-import { gfnToIndex, slotRmap } from './SlotRmap.js';
-import type { X86RmapOps } from './X86RmapOps.js';
+import { DESC_COUNT, DESC_MORE, DESC_SPTES, PTE_LIST_DESC_WORDS, PTE_LIST_SPTE_SKIP } from '../rmap/PteList.js';
+import { gfnToIndex, slotRmap } from '../rmap/SlotRmap.js';
+import type { X86RmapOps } from '../rmap/X86RmapOps.js';
 
 /**
  * The `invalid` rmap table (Xiao Guangrong's patch "KVM: MMU: introduce
