@@ -111,3 +111,5 @@ export { FastZapFlush } from './strategy/FastZapFlush.js';
 export { InvalidRmapFlush } from './strategy/InvalidRmapFlush.js';
 export { GuestPageTables, GuestPte, type GuestMapping, type X86GuestPagingMode } from './guest/GuestPageTables.js';
 export { RmapWalkOp, walkSlotRmaps, type RmapWalkOpValue } from './strategy/walkSlotRmaps.js';
+export { ShadowTranslator } from './mmu/ShadowTranslator.js';
+export { VcpuRoots } from './mmu/VcpuRoots.js';

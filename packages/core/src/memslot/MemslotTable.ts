@@ -7,7 +7,7 @@ import { RmapOpsRegistry } from '../rmap/RmapOpsRegistry.js';
 import { RMAP_INVALID, RMAP_NORMAL } from '../rmap/RmapStrategy.js';
 import type { BackendTypes } from '../vm/BackendTypes.js';
 import type { VmConfig } from '../vm/VmConfig.js';
-import { FRAME_NONE, FRAME_ZERO, MEMSLOT_VALID_FLAGS, Memslot, MemslotFlags, allocatePerPage, type MemslotChange } from './Memslot.js';
+import { FRAME_ZERO, MEMSLOT_VALID_FLAGS, Memslot, MemslotFlags, allocatePerPage, type MemslotChange } from './Memslot.js';
 import type { MemslotListener } from './MemslotListener.js';
 
 /** Largest slot id accepted (KVM_USER_MEM_SLOTS is 32764 on x86). */

@@ -4,7 +4,6 @@ import {
   FaultKind,
   FaultOutcome,
   GFN_HOST_OUT_OF_MEMORY,
-  HvmmuError,
   MemslotTable,
   TlbShootdown,
   VM_CONFIG,

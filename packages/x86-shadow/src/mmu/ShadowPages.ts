@@ -462,37 +462,21 @@ export class ShadowPages {
   /**
    * `setSpte` for the fault path's common case: entry `e` of a level-1
    * page is not present (the hardware walk just missed on it), not a
-   * prefetch. The same make_spte rules in straight-line code with one rmap
-   * lookup: none of setSpte's replacement, spurious or lost-permission cases
-   * can arise from an empty entry.
+   * prefetch. The spte is built by the one make_spte (`makeSpte`); what is
+   * left out is setSpte's handling of a present old entry (replacement,
+   * spurious, lost permission), which cannot arise from an empty one, and its
+   * rmap lookup for an existing mapping.
    */
   setNewLeaf(e: number, pteAccess: number, writeFault: boolean, gfn: number, hfn: number, hostWritable: boolean, slot: X86Memslot, pkey: number): number {
-    let lo = SPTE_MMU_PRESENT | SPTE_P | SPTE_A | ((pteAccess & ACC_USER) !== 0 ? SPTE_U : 0) | (hostWritable ? SPTE_HOST_WRITABLE : 0);
-    let ret = SET_SPTE_FIXED;
-    if ((pteAccess & ACC_WRITE) !== 0 && hostWritable) {
-      // Hardware would set D on the first write through a writable spte; KVM sets it up front.
-      if (this.mayMapWritable(slot, gfn)) lo |= SPTE_W | SPTE_MMU_WRITABLE | SPTE_D;
-      else if (writeFault) ret = SET_SPTE_EMULATE;
-    }
+    this.makeSpte(1, slot, pteAccess, gfn, hfn, 0, false, false, hostWritable, pkey);
     const spt = this.spt;
-    spt.sptLo[e] = spteLo(hfn, lo);
-    spt.sptHi[e] = spteHi(hfn, (pkey << SPTE_HI_PKEY_SHIFT) | ((pteAccess & ACC_EXEC) === 0 ? SPTE_HI_NX : 0));
+    spt.sptLo[e] = this.newLo;
+    spt.sptHi[e] = this.newHi;
     if (this.flushPending) this.flushTlbs();
     // rmap_add records the access the fault asked for, before make_spte's reductions.
     spt.translation[e] = gfn * 8 + pteAccess;
     slot.rmapOps.add(slot, gfn, 1, e);
-    return ret;
-  }
-
-  /**
-   * make_spte's writable decision for a new leaf: false when gfn holds
-   * shadowed guest tables that cannot go unsync (the spte is then mapped
-   * read-only); otherwise the gfn is marked dirty in a dirty-logged slot.
-   */
-  private mayMapWritable(slot: X86Memslot, gfn: number): boolean {
-    if (this.tryUnsync(slot, gfn, false, false)) return false;
-    if (slot.dirtyBitmap !== null) slot.markDirty(gfn);
-    return true;
+    return this.wrprot && writeFault ? SET_SPTE_EMULATE : SET_SPTE_FIXED;
   }
 
   // ------------------------------------------------------- unsync / sync
