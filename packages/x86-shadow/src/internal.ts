@@ -113,3 +113,7 @@ export { GuestPageTables, GuestPte, type GuestMapping, type X86GuestPagingMode }
 export { RmapWalkOp, walkSlotRmaps, type RmapWalkOpValue } from './strategy/walkSlotRmaps.js';
 export { ShadowTranslator } from './mmu/ShadowTranslator.js';
 export { VcpuRoots } from './mmu/VcpuRoots.js';
+export { ShadowPageCache } from './mmu/ShadowPageCache.js';
+export { SpteInstaller } from './mmu/SpteInstaller.js';
+export { UnsyncPages } from './mmu/UnsyncPages.js';
+export { WriteTracking } from './mmu/WriteTracking.js';
