@@ -1,6 +1,6 @@
 import { FRAME_NONE, FRAME_ZERO, Hypervisor, HvmmuError, type HvmmuErrorCode, type Vcpu, type Vm } from '@hvmmu/core';
 import type { ConformanceGuest, ConformanceHarness, ConformanceVariant } from './ConformanceHarness.js';
-import type { MmuSnapshot } from './MmuSnapshot.js';
+import type { MmuSnapshot } from '@hvmmu/core';
 import { ConformanceViolation } from './invariants/ConformanceViolation.js';
 
 /** Default host memory of a suite hypervisor: 1024 frames. */

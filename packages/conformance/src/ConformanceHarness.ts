@@ -1,5 +1,5 @@
 import type { BackendModule, FaultKindValue, Vcpu, Vm } from '@hvmmu/core';
-import type { MmuSnapshot } from './MmuSnapshot.js';
+import type { MmuSnapshot } from '@hvmmu/core';
 import type { RmapModelName } from './invariants/checkRmapConsistency.js';
 
 /**

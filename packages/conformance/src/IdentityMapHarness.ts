@@ -1,7 +1,7 @@
 import { Access, DEFAULT_CONTEXT, FaultKind, HvmmuError, type BackendModule, type Vcpu, type Vm } from '@hvmmu/core';
 import { GuestPerm, type ConformanceGuest, type ConformanceHarness, type DataRegion, type HostileGuestAction } from './ConformanceHarness.js';
 import { accessAnswer, hypercallAnswer } from './GuestAnswers.js';
-import type { MmuSnapshot } from './MmuSnapshot.js';
+import type { MmuSnapshot } from '@hvmmu/core';
 import {
   IDENTITY_HYPERCALL_ABI,
   IDENTITY_PAGING_MODE,

@@ -12,7 +12,7 @@ export {
   type GuestAnswer,
   type HostileGuestAction,
 } from './ConformanceHarness.js';
-export type { MappingLeaf, MmuSnapshot, RmapRecord } from './MmuSnapshot.js';
+export type { MappingLeaf, MmuSnapshot, RmapRecord } from '@hvmmu/core';
 export { accessAnswer, hypercallAnswer, guestPermAllows, describeAnswer, type HypercallArgument } from './GuestAnswers.js';
 export {
   createConformanceFixture,

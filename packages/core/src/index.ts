@@ -37,6 +37,7 @@ export {
 } from './mmu/FaultInfo.js';
 export { TranslationResult, type Translator } from './mmu/Translator.js';
 export type { Mmu } from './mmu/Mmu.js';
+export type { MappingLeaf, MmuSnapshot, RmapRecord } from './mmu/MmuSnapshot.js';
 
 export { SoftTlb } from './tlb/SoftTlb.js';
 export { TlbShootdown, type TlbHolder } from './tlb/TlbShootdown.js';

@@ -17,12 +17,14 @@ import {
   type MemslotChange,
   type Mmu,
   type TraceHook,
+  type MappingLeaf,
+  type MmuSnapshot,
+  type RmapRecord,
   type Vcpu,
   type VmConfig,
 } from '@hvmmu/core';
 import { inject, injectable } from 'tsyringe';
 import { IdentityFaultVector } from './IdentityFaultCode.js';
-import type { IdentityLeaf, IdentityRmapRecord, IdentitySnapshot } from './IdentitySnapshot.js';
 import type { IdentityStats, IdentityTypes } from './IdentityTypes.js';
 import { HostStageTable } from './HostStageTable.js';
 import { IDENTITY_FEATURES, type IdentityMapFeatures } from './IdentityMapFeatures.js';
@@ -287,9 +289,9 @@ export class IdentityMmu implements Mmu<IdentityTypes> {
   }
 
   /** Every leaf and rmap entry, and each vCPU's protection register (for the conformance suite). */
-  inspect(): IdentitySnapshot {
+  inspect(): MmuSnapshot {
     const table = this.table;
-    const leaves: IdentityLeaf[] = [];
+    const leaves: MappingLeaf[] = [];
     for (let entry = 0; entry < table.entryLimit; entry++) {
       if (!table.isPresent(entry)) continue;
       leaves.push({
@@ -302,7 +304,7 @@ export class IdentityMmu implements Mmu<IdentityTypes> {
         writable: table.isWritable(entry),
       });
     }
-    const rmap: IdentityRmapRecord[] = [];
+    const rmap: RmapRecord[] = [];
     for (const slot of this.rmapSlots) {
       const heads = IdentitySlotRmap.of(slot).heads;
       for (let i = 0; i < heads.length; i++) {

@@ -20,4 +20,3 @@ export { IDENTITY_FEATURES, type IdentityMapFeatures } from './IdentityMapFeatur
 export { IdentityFaultVector } from './IdentityFaultCode.js';
 export type { IdentityRmapOps } from './IdentityRmapOps.js';
 export type { IdentityTypes, IdentityOptions, IdentityStats, IdentityFeatures } from './IdentityTypes.js';
-export type { IdentitySnapshot, IdentityLeaf, IdentityRmapRecord } from './IdentitySnapshot.js';

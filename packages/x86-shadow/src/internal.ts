@@ -2,17 +2,6 @@
 // machinery (shadow pages, rmaps, roles). Not a stable API: a program uses the main entry point.
 export * from './index.js';
 export {
-  CR0,
-  CR4,
-  EFER,
-  PFERR,
-  PagingMode,
-  X86Registers,
-  pagingModeOf,
-  type PagingModeValue,
-  type RegisterValues,
-} from './walker/X86Registers.js';
-export {
   ControlFault,
   ControlWrite,
   CR0_DEFINED,
@@ -25,33 +14,13 @@ export {
   type ControlFaultValue,
   type ControlWriteValue,
 } from './walker/ControlRegisterRules.js';
-export { GuestWalk } from './walker/GuestWalk.js';
-export { GuestWalker, MAX_VPN } from './walker/GuestWalker.js';
 export { PagingContext, ACC, PERM_INDEX, MIN_MAXPHYADDR, MAX_MAXPHYADDR } from './walker/PagingContext.js';
-export { loadPdptes } from './walker/loadPdptes.js';
-export { enumerateMappings, type EnumerateMappingsOptions } from './walker/enumerateMappings.js';
-export { MappingList, type MappingRun } from './walker/MappingList.js';
-export { x86ShadowBackend } from './backend/X86ShadowBackend.js';
-export { X86ShadowMmu, X86_SHADOW_BACKEND_ID } from './backend/X86ShadowMmu.js';
-export type { X86ShadowTypes, X86ShadowFeatures, X86Memslot } from './X86ShadowTypes.js';
-export { X86_SHADOW_OPTIONS, type X86ShadowOptions } from './X86ShadowOptions.js';
-export type { X86ShadowStats } from './mmu/X86ShadowStats.js';
 export { shadowIndex } from './shadow/ShadowIndex.js';
+export { ROOT_NONE, ROOT_NORMAL, ROOT_SPECIAL, ROOT_DUMMY, ROOTS_CURRENT, ROOTS_ALL, NUM_PREV_ROOTS } from './mmu/RootKind.js';
+export { ShadowTranslator } from './mmu/ShadowTranslator.js';
+export { VcpuRoots } from './mmu/VcpuRoots.js';
+export { ShadowPages } from './mmu/ShadowPages.js';
 export {
-  X86VcpuMmu,
-  ROOT_NONE,
-  ROOT_NORMAL,
-  ROOT_SPECIAL,
-  ROOT_DUMMY,
-  ROOTS_CURRENT,
-  ROOTS_ALL,
-  NUM_PREV_ROOTS,
-  VECTOR_GP,
-  VECTOR_PF,
-  type ControlRegisters,
-} from './mmu/X86VcpuMmu.js';
-export {
-  ShadowPages,
   SP_PAE_ROOT_TABLE,
   SP_ZAP_QUEUED,
   BATCH_ZAP_PAGES,
@@ -66,7 +35,11 @@ export {
   gpteAccess,
   writeMisaligned,
   lostPermission,
-} from './mmu/ShadowPages.js';
+} from './mmu/ShadowPageRules.js';
+export { ShadowPageCache } from './mmu/ShadowPageCache.js';
+export { SpteInstaller } from './mmu/SpteInstaller.js';
+export { UnsyncPages } from './mmu/UnsyncPages.js';
+export { WriteTracking } from './mmu/WriteTracking.js';
 export { ShadowMmuStats } from './shadow/ShadowMmuStats.js';
 export { HardwarePermissions, hardwarePermIndex } from './mmu/HardwarePermissions.js';
 export { VcpuMmuList, REQ_FREE_OBSOLETE_ROOTS, REQ_MMU_SYNC, REQ_TLB_FLUSH, type VcpuRequestTarget } from './mmu/VcpuMmuList.js';
@@ -98,9 +71,10 @@ export {
   headDesc,
 } from './rmap/PteList.js';
 export { SlotRmap, slotRmap, gfnToIndex, pagesPerLevel, RMAP_LEVELS } from './rmap/SlotRmap.js';
+export { RMAP_RECYCLE_THRESHOLD, type X86RmapOps } from './rmap/X86RmapOps.js';
 export { NormalRmapOps } from './strategy/NormalRmapOps.js';
 export { InvalidRmapOps } from './strategy/InvalidRmapOps.js';
-export { RMAP_RECYCLE_THRESHOLD, type X86RmapOps } from './rmap/X86RmapOps.js';
+export { RmapWalkOp, walkSlotRmaps, type RmapWalkOpValue } from './strategy/walkSlotRmaps.js';
 export {
   MEMSLOT_FLUSH_STRATEGY,
   MEMSLOT_INVALIDATION_NAMES,
@@ -109,11 +83,3 @@ export {
 } from './strategy/MemslotFlushStrategy.js';
 export { FastZapFlush } from './strategy/FastZapFlush.js';
 export { InvalidRmapFlush } from './strategy/InvalidRmapFlush.js';
-export { GuestPageTables, GuestPte, type GuestMapping, type X86GuestPagingMode } from './guest/GuestPageTables.js';
-export { RmapWalkOp, walkSlotRmaps, type RmapWalkOpValue } from './strategy/walkSlotRmaps.js';
-export { ShadowTranslator } from './mmu/ShadowTranslator.js';
-export { VcpuRoots } from './mmu/VcpuRoots.js';
-export { ShadowPageCache } from './mmu/ShadowPageCache.js';
-export { SpteInstaller } from './mmu/SpteInstaller.js';
-export { UnsyncPages } from './mmu/UnsyncPages.js';
-export { WriteTracking } from './mmu/WriteTracking.js';

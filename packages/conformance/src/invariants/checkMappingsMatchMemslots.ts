@@ -1,5 +1,5 @@
 import { FRAME_ZERO, type Vm } from '@hvmmu/core';
-import type { MmuSnapshot } from '../MmuSnapshot.js';
+import type { MmuSnapshot } from '@hvmmu/core';
 
 /**
  * Every leaf maps through a live memslot that contains it, to exactly the

@@ -1,5 +1,5 @@
 import type { Vm } from '@hvmmu/core';
-import type { MmuSnapshot } from '../MmuSnapshot.js';
+import type { MmuSnapshot } from '@hvmmu/core';
 import { checkDirtyLogArmed, checkFrameAccounting, checkMappingsMatchMemslots } from './checkMappingsMatchMemslots.js';
 import { RmapModel, checkRmapConsistency, type RmapModelName } from './checkRmapConsistency.js';
 import { checkTlbCoherence } from './checkTlbCoherence.js';

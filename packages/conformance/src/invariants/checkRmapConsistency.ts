@@ -1,4 +1,4 @@
-import type { MappingLeaf, MmuSnapshot, RmapRecord } from '../MmuSnapshot.js';
+import type { MappingLeaf, MmuSnapshot, RmapRecord } from '@hvmmu/core';
 
 function where(r: RmapRecord | MappingLeaf): string {
   return `slot ${r.slotId} gfn 0x${r.gfn.toString(16)} level ${r.level}`;

@@ -1,6 +1,6 @@
 import { Access, ACCESS_KINDS, describeAccess, type Vm } from '@hvmmu/core';
 import { guestPermAllows } from '../GuestAnswers.js';
-import type { MappingLeaf, MmuSnapshot } from '../MmuSnapshot.js';
+import type { MappingLeaf, MmuSnapshot } from '@hvmmu/core';
 import type { GuestView } from './GuestView.js';
 
 /**

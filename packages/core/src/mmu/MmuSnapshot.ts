@@ -1,5 +1,5 @@
 /**
- * What a backend shows the conformance suite of its hardware-side mappings
+ * What a backend shows of its hardware-side mappings (for the conformance suite and inspection tools)
  * and rmaps, so the suite can check them against memslots, TLBs and each
  * other without knowing the architecture.
  */
