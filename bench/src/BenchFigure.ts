@@ -23,6 +23,8 @@ export interface BenchContext {
 /** A named group of figures, e.g. 'core.tlb' or 'x86.walk'. */
 export interface BenchSuite {
   readonly name: string;
+  /** Prefix of the figures' keys when it is not `name` (several suites sharing one, e.g. 'core.tlb'). */
+  readonly keyPrefix?: string;
   run(ctx: BenchContext): Record<string, BenchFigure>;
 }
 

@@ -27,7 +27,7 @@ function selected(suite: BenchSuite): boolean {
 
 function runHere(suite: BenchSuite): Record<string, BenchFigure> {
   const out: Record<string, BenchFigure> = {};
-  for (const [name, f] of Object.entries(suite.run({ quick }))) out[`${suite.name}.${name}`] = f;
+  for (const [name, f] of Object.entries(suite.run({ quick }))) out[`${suite.keyPrefix ?? suite.name}.${name}`] = f;
   return out;
 }
 

@@ -26,7 +26,7 @@ function runVmm<T extends BackendTypes>(backend: BackendModule<T>, prepareGuest:
   vm.memslots.create({ id: 0, guestPhysAddr: 0, size: 4 * MiB });
   vm.memslots.create({ id: 1, guestPhysAddr: DATA_GPA, size: MiB });
   vm.memslots.writeBytes(DATA_GPA, new TextEncoder().encode('hello from the data slot'));
-  const vcpu = vm.createVcpu();
+  const vcpu = vm.createVcpu({ countTlbHits: true });
   const va = prepareGuest(vm, vcpu);
   let hpa = -1;
   for (let i = 0; i < 100; i++) hpa = vcpu.translate(va, Access.READ);

@@ -62,4 +62,6 @@ export type { VmConfig } from './vm/VmConfig.js';
 export { Hypervisor, type HypervisorOptions, type VmOptions } from './vm/Hypervisor.js';
 export { Vm, NO_HYPERCALL_ABI, type CoreVmStats, type VmHypercalls } from './vm/Vm.js';
 export { Vcpu, MAX_FAULT_RETRIES, TRANSLATE_FAULT } from './vm/Vcpu.js';
+export { HitCountingVcpu } from './vm/HitCountingVcpu.js';
+export type { VcpuOptions } from './vm/VcpuOptions.js';
 export { GuestVirtualAccess } from './vm/GuestVirtualAccess.js';

@@ -109,6 +109,68 @@ describe('SoftTlb lookups', () => {
   });
 });
 
+describe('SoftTlb per-kind tag arrays (tagsFor)', () => {
+  /** What entry i of kind `access`'s array must hold, from the general arrays. */
+  function expected(tlb: SoftTlb, access: number, i: number): number {
+    return ((tlb.perms[i]! >> access) & 1) !== 0 ? tlb.tags[i]! : -1;
+  }
+  function agrees(tlb: SoftTlb, access: number): void {
+    const view = tlb.tagsFor(access);
+    for (let i = 0; i < tlb.size; i++) expect(view[i], `kind ${access} entry ${i}`).toBe(expected(tlb, access, i));
+  }
+
+  it('holds the vpn where the entry serves the kind and -1 elsewhere, also for entries made before it', () => {
+    const tlb = new SoftTlb(16);
+    tlb.insert(0, 1, 100, permOf([Access.READ])); // read-only
+    tlb.insert(0, 2, 200, PERM_ALL);
+    const write = tlb.tagsFor(Access.WRITE);
+    expect([write[1], write[2], write[3]]).toEqual([-1, 2, -1]);
+    expect(tlb.tagsFor(Access.READ)[1]).toBe(1);
+    expect(tlb.tagsFor(Access.WRITE)).toBe(write); // the same array every time
+    tlb.insert(3, 2 ** 44 + 3, 300, permOf([Access.WRITE, Access.READ]));
+    const i = tlb.indexOf(3, 2 ** 44 + 3);
+    expect(write[i]).toBe(2 ** 44 + 3);
+    expect(tlb.tagsFor(Access.FETCH)[i]).toBe(-1);
+    expect(tlb.tagsFor(Access.WRITE | Access.USER)[i]).toBe(-1);
+  });
+
+  it('stays equal to tags + perms through inserts, overwrites and every kind of flush', () => {
+    const tlb = new SoftTlb(64);
+    const kinds = KINDS.filter((k) => (k & 3) !== 3);
+    for (const k of kinds.slice(0, 6)) tlb.tagsFor(k); // some made before any entry
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let step = 0; step < 3000; step++) {
+      const op = rnd(10);
+      const vpn = rnd(200);
+      const ctx = rnd(4);
+      if (op < 5) tlb.insert(ctx, vpn, rnd(50), rnd(0x10000));
+      else if (op === 5) tlb.flushPage(ctx, vpn);
+      else if (op === 6) tlb.flushPageAllContexts(vpn);
+      else if (op === 7) tlb.flushRange(ctx, vpn, rnd(8));
+      else if (op === 8) tlb.flushHostFrame(rnd(50));
+      else if (rnd(20) === 0) tlb.flushContext(ctx);
+      else if (rnd(40) === 0) tlb.setGeneration(step);
+      if (step === 1500) for (const k of kinds.slice(6)) tlb.tagsFor(k); // the rest made midway
+      if (step % 100 === 0) for (const k of kinds) agrees(tlb, k);
+    }
+    tlb.flushAll();
+    for (const k of kinds) agrees(tlb, k);
+  });
+
+  it('refuses what is not an access kind (BAD_ARGUMENT), making no array', () => {
+    const tlb = new SoftTlb(16);
+    for (const bad of [3, 7, 11, 15, 16, 32, -1, 0.5, Number.NaN, '0' as unknown as number]) {
+      expectHvmmuError(() => tlb.tagsFor(bad), 'BAD_ARGUMENT');
+    }
+    tlb.insert(0, 1, 100, PERM_ALL);
+    expect(tlb.tagsFor(Access.READ)[1]).toBe(1);
+  });
+});
+
 describe('SoftTlb flushes', () => {
   function filled(): SoftTlb {
     const tlb = new SoftTlb(64);

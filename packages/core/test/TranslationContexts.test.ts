@@ -73,7 +73,7 @@ describe('Vcpu contexts and access values', () => {
 
   it('refuses an invalid access value on a TLB hit as on a miss, changing nothing', () => {
     const v = vm();
-    const vcpu = v.createVcpu();
+    const vcpu = v.createVcpu({ countTlbHits: true });
     const hpa = vcpu.translate(3 * PAGE, Access.WRITE);
     expect(hpa).toBeGreaterThanOrEqual(0);
     const hits = vcpu.tlb.hits;
@@ -87,7 +87,7 @@ describe('Vcpu contexts and access values', () => {
 
   it('a context switch needs no flush, and each context fills its own entries', () => {
     const v = vm();
-    const vcpu = v.createVcpu();
+    const vcpu = v.createVcpu({ countTlbHits: true });
     const id = v.contexts.allocate(owner());
     expect(vcpu.translate(2 * PAGE, Access.READ)).not.toBe(TRANSLATE_FAULT);
     const walks = identityMmu(v).faultsHandled;

@@ -5,6 +5,7 @@ import {
   FaultDestination,
   FaultKind,
   FaultOutcome,
+  HitCountingVcpu,
   HypercallDispatcher,
   Hypervisor,
   MAX_FAULT_RETRIES,
@@ -100,9 +101,17 @@ class ScriptedMmu implements Mmu {
 /** Vcpu.translate reads only the out-of-memory flag of the memslot table. */
 const FAKE_MEMSLOTS = { hostOutOfMemory: false } as unknown as MemslotTable;
 
+/** A vCPU over a scripted MMU; it counts its TLB hits (`HitCountingVcpu`), which these tests check. */
 function scripted(tlbEntries = 16): { mmu: ScriptedMmu; vcpu: Vcpu } {
   const mmu = new ScriptedMmu();
-  const vcpu = new Vcpu(0, tlbEntries, mmu, new HypercallDispatcher([], NO_HYPERCALL_ABI, null), FAKE_MEMSLOTS);
+  const vcpu = new HitCountingVcpu(0, tlbEntries, mmu, new HypercallDispatcher([], NO_HYPERCALL_ABI, null), FAKE_MEMSLOTS);
+  return { mmu, vcpu };
+}
+
+/** The same over a plain `Vcpu`, which counts misses but not hits. */
+function scriptedPlain(): { mmu: ScriptedMmu; vcpu: Vcpu } {
+  const mmu = new ScriptedMmu();
+  const vcpu = new Vcpu(0, 16, mmu, new HypercallDispatcher([], NO_HYPERCALL_ABI, null), FAKE_MEMSLOTS);
   return { mmu, vcpu };
 }
 
@@ -295,6 +304,46 @@ describe('FaultInfo', () => {
   it('TranslationResult starts empty and cacheable', () => {
     const r = new TranslationResult();
     expect([r.hfn, r.perm, r.cacheable, r.missCode]).toEqual([-1, 0, true, 0]);
+  });
+});
+
+describe('TLB hit counting', () => {
+  it('a plain vCPU counts misses but not hits, and serves the same hits', () => {
+    const { mmu, vcpu } = scriptedPlain();
+    demandPaging(mmu);
+    expect(vcpu.countsTlbHits).toBe(false);
+    expect(vcpu.translate(5 * PAGE + 1, Access.READ)).toBe(105 * PAGE + 1);
+    for (let k = 0; k < 10; k++) expect(vcpu.translate(5 * PAGE + k, Access.WRITE)).toBe(105 * PAGE + k);
+    expect(vcpu.translatePage(5, Access.FETCH)).toBe(105);
+    expect(mmu.walks).toBe(2); // the first access: walk, handler, walk; the rest from the TLB
+    expect([vcpu.tlb.misses, vcpu.tlb.hits]).toEqual([1, 0]);
+  });
+
+  it('a HitCountingVcpu counts every hit of translate and translatePage, and lookup() hits as before', () => {
+    const { mmu, vcpu } = scripted();
+    demandPaging(mmu);
+    expect(vcpu.countsTlbHits).toBe(true);
+    vcpu.translate(5 * PAGE, Access.READ);
+    for (let k = 0; k < 10; k++) vcpu.translate(5 * PAGE + k, Access.WRITE);
+    vcpu.translatePage(5, Access.FETCH);
+    vcpu.tlb.lookup(0, 5, Access.READ);
+    expect([vcpu.tlb.misses, vcpu.tlb.hits]).toEqual([1, 12]);
+  });
+
+  it('createVcpu({ countTlbHits }) picks the kind; bad options are BAD_ARGUMENT and create nothing', () => {
+    const hv = new Hypervisor({ memoryBytes: 16 * PAGE });
+    const vm = hv.createVm({ backend: makeTestBackend() });
+    expect(vm.createVcpu()).not.toBeInstanceOf(HitCountingVcpu);
+    expect(vm.createVcpu({})).not.toBeInstanceOf(HitCountingVcpu);
+    expect(vm.createVcpu({ countTlbHits: false }).countsTlbHits).toBe(false);
+    const counting = vm.createVcpu({ countTlbHits: true });
+    expect(counting).toBeInstanceOf(HitCountingVcpu);
+    expect(counting.id).toBe(3);
+    for (const bad of [null, 1, 'yes', [], { countTlbHit: true }, { countTlbHits: 1 }, { countTlbHits: 'true' }]) {
+      expectHvmmuError(() => vm.createVcpu(bad as never), 'BAD_ARGUMENT');
+    }
+    expect(vm.vcpus.length).toBe(4);
+    expect(vm.createVcpu().id).toBe(4);
   });
 });
 

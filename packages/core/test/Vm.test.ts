@@ -291,7 +291,7 @@ describe('Vm host-side events', () => {
   it('stats gather the TLBs, memslots, hypercalls and the MMU', () => {
     const vm = hypervisor().createVm({ backend: makeTestBackend() });
     vm.memslots.create({ id: 0, guestPhysAddr: 0, size: 4 * PAGE });
-    const vcpu = vm.createVcpu();
+    const vcpu = vm.createVcpu({ countTlbHits: true });
     vcpu.translate(0x0, Access.WRITE); // miss, fault, retry: 1 TLB miss
     vcpu.translate(0x8, Access.READ); // hit
     vcpu.translate(0x10, Access.WRITE); // hit

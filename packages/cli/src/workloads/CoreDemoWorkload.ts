@@ -40,7 +40,7 @@ export function runCoreDemo(): CoreDemoResult {
   vm.memslots.create({ id: 1, guestPhysAddr: 0xfff0_0000, size: 64 * 1024, flags: MemslotFlags.READONLY });
   vm.memslots.create({ id: 2, guestPhysAddr: 16 * MiB, size: 2 * MiB, flags: MemslotFlags.LOG_DIRTY_PAGES });
   vm.memslots.writeBytes(0xfff0_0000, new TextEncoder().encode('hvmmu ROM'));
-  const vcpu: Vcpu = vm.createVcpu();
+  const vcpu: Vcpu = vm.createVcpu({ countTlbHits: true });
 
   // An access pattern with locality: 64 hot pages read and written over and
   // over, then a sweep over 512 pages (more than the 256-entry TLB holds).

@@ -94,7 +94,7 @@ export function runX86Guest(mode: X86GuestPagingMode, strategy: MemslotStrategy,
   vm.memslots.create({ id: 0, guestPhysAddr: 0, size: 8 * MiB });
   vm.memslots.create({ id: 1, guestPhysAddr: DATA_GPA, size: DATA_BYTES });
   const processes = [buildProcess(vm, mode, 4 * MiB, 1), buildProcess(vm, mode, 5 * MiB, 2)];
-  const vcpu = vm.createVcpu();
+  const vcpu = vm.createVcpu({ countTlbHits: true });
   const x = vcpu.arch;
   if (!x.loadControlRegisters(processes[0]!.tables.controlRegisters())) throw new Error('demo: control registers refused');
 

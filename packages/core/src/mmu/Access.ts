@@ -25,8 +25,20 @@ export const ACCESS_MASK = ACCESS_KINDS - 1;
 /** TLB permission mask allowing every access kind. */
 export const PERM_ALL = 0xffff;
 
+/** 1 for each access kind that exists: 0..15 except a write that is also a fetch. */
+const VALID_KINDS = (() => {
+  const kinds = new Uint8Array(ACCESS_KINDS);
+  for (let k = 0; k < ACCESS_KINDS; k++) kinds[k] = (k & (Access.WRITE | Access.FETCH)) !== (Access.WRITE | Access.FETCH) ? 1 : 0;
+  return kinds;
+})();
+
+/**
+ * True for an access kind that exists. A table lookup, small enough for V8 to
+ * inline into the TLB miss path: a non-integer, negative or too large number
+ * indexes nothing in a typed array and reads undefined.
+ */
 export function isValidAccess(access: number): boolean {
-  return Number.isInteger(access) && access >= 0 && access <= ACCESS_MASK && (access & (Access.WRITE | Access.FETCH)) !== (Access.WRITE | Access.FETCH);
+  return typeof access === 'number' && VALID_KINDS[access] === 1;
 }
 
 export function describeAccess(access: number): string {

@@ -1,5 +1,5 @@
 import { HvmmuError } from '../errors/HvmmuError.js';
-import { ACCESS_KINDS, ACCESS_MASK, isValidAccess } from '../mmu/Access.js';
+import { ACCESS_KINDS, isValidAccess } from '../mmu/Access.js';
 
 /**
  * Permission bits of the access kinds that exist (a write is never also a
@@ -31,9 +31,13 @@ const EXISTING_KINDS_PERM = (() => {
  * inlines its softmmu TLB): with `t = vcpu.tlb`, `i = (vpn & t.mask) ^
  * vcpu.context`, the access hits when `t.tags[i] === vpn` and `(t.perms[i] >>
  * access) & 1` for a valid `Access` value, giving host frame `t.frames[i]`;
- * anything else goes through `vcpu.translatePage(vpn, access)`. The arrays
- * are never replaced, only written during vCPU and MMU calls. Such hits are
- * not counted in `hits`.
+ * anything else goes through `vcpu.translatePage(vpn, access)`. Faster, for a
+ * call site whose access kind is fixed: `k = t.tagsFor(access)` is that
+ * kind's own tag array (QEMU keeps `addr_read`, `addr_write` and `addr_code`
+ * per entry for the same reason), holding `vpn` where the entry serves the
+ * kind and -1 elsewhere, so the hit is `k[i] === vpn` alone. The arrays are
+ * never replaced, only written during vCPU and MMU calls. Such hits are not
+ * counted in `hits`.
  *
  * `perm` holds one bit per `Access` kind the entry may serve: clearing a bit
  * forces that kind of access through the slow path (a clean page that must
@@ -51,6 +55,9 @@ export class SoftTlb {
   readonly frames: Int32Array;
   readonly perms: Uint16Array;
   private current = 0;
+  /** Per-access-kind tag arrays made by `tagsFor`, by kind, and the same as a list. */
+  private readonly kindTags: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(ACCESS_KINDS).fill(undefined);
+  private readonly kindViews: { readonly kind: number; readonly tags: Float64Array }[] = [];
 
   /** Hits served by `lookup()`. */
   private lookupHits = 0;
@@ -105,7 +112,7 @@ export class SoftTlb {
    */
   lookup(context: number, vpn: number, access: number): number {
     const i = (vpn & this.mask) ^ context;
-    if (this.tags[i] === vpn && (access & ACCESS_MASK) === access && ((this.perms[i]! >> access) & 1) !== 0) {
+    if (this.tags[i] === vpn && (access & 0xf) === access /* ACCESS_MASK, as in Vcpu.translate */ && ((this.perms[i]! >> access) & 1) !== 0) {
       this.lookupHits++;
       return this.frames[i]!;
     }
@@ -115,14 +122,41 @@ export class SoftTlb {
 
   insert(context: number, vpn: number, hfn: number, perm: number): void {
     const i = (vpn & this.mask) ^ context;
+    const allowed = perm & EXISTING_KINDS_PERM;
     this.tags[i] = vpn;
     this.frames[i] = hfn;
-    this.perms[i] = perm & EXISTING_KINDS_PERM;
+    this.perms[i] = allowed;
+    // Out of line: `insert` is inlined into the vCPU's miss path, whose size is budgeted (see `Vcpu.translateSlow`).
+    if (this.kindViews.length !== 0) this.insertIntoKindViews(i, vpn, allowed);
+  }
+
+  private insertIntoKindViews(i: number, vpn: number, allowed: number): void {
+    const views = this.kindViews;
+    for (let v = 0; v < views.length; v++) views[v]!.tags[i] = ((allowed >> views[v]!.kind) & 1) !== 0 ? vpn : -1;
+  }
+
+  /**
+   * The tag array of one access kind, for an inlined hit at a call site whose
+   * kind is fixed: entry i holds `tags[i]` where `perms[i]` allows `access`
+   * and -1 elsewhere. Made on first request (size × 8 bytes; at most one per
+   * kind) and kept up to date by every later TLB write; the same array is
+   * returned each time.
+   */
+  tagsFor(access: number): Float64Array {
+    if (!isValidAccess(access)) throw new HvmmuError('BAD_ARGUMENT', `tagsFor: not an access kind: ${String(access)}`);
+    const existing = this.kindTags[access];
+    if (existing !== undefined) return existing;
+    const view = new Float64Array(this.size);
+    for (let i = 0; i < this.size; i++) view[i] = ((this.perms[i]! >> access) & 1) !== 0 ? this.tags[i]! : -1;
+    this.kindTags[access] = view;
+    this.kindViews.push({ kind: access, tags: view });
+    return view;
   }
 
   flushAll(): void {
     this.tags.fill(-1);
     this.perms.fill(0);
+    for (const view of this.kindViews) view.tags.fill(-1);
     this.flushes++;
   }
 
@@ -199,6 +233,8 @@ export class SoftTlb {
   private drop(i: number): void {
     this.tags[i] = -1;
     this.perms[i] = 0;
+    const views = this.kindViews;
+    for (let v = 0; v < views.length; v++) views[v]!.tags[i] = -1;
   }
 
   /** Entries currently valid, in one context or in all (O(size); for stats and tests). */

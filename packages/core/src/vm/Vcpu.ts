@@ -2,7 +2,7 @@ import { HvmmuError } from '../errors/HvmmuError.js';
 import { FaultInfo, FaultKind, FaultOutcome } from '../mmu/FaultInfo.js';
 import type { Mmu } from '../mmu/Mmu.js';
 import { TranslationResult } from '../mmu/Translator.js';
-import { ACCESS_MASK, isValidAccess } from '../mmu/Access.js';
+import { isValidAccess } from '../mmu/Access.js';
 import type { MemslotTable } from '../memslot/MemslotTable.js';
 import { SoftTlb } from '../tlb/SoftTlb.js';
 import { HypercallRegisters } from '../hcall/HypercallRegisters.js';
@@ -32,17 +32,15 @@ export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAcc
   readonly tlb: SoftTlb;
   // The TLB's arrays, held directly so a hit is one load fewer per array
   // (measured: raw/hit ratio 0.45–0.58 → 0.58–0.77 in `npm run bench core`).
-  private readonly tlbTags: Float64Array;
-  private readonly tlbPerms: Uint16Array;
-  private readonly tlbFrames: Int32Array;
-  private readonly tlbMask: number;
+  protected readonly tlbTags: Float64Array;
+  protected readonly tlbPerms: Uint16Array;
+  protected readonly tlbFrames: Int32Array;
+  protected readonly tlbMask: number;
   /**
    * The translation context the vCPU runs in (see `SoftTlb`): part of every
    * TLB lookup. Change it with `setContext`.
    */
   context = 0;
-  /** Hits of the inlined hit path below; read them as `tlb.hits`. */
-  tlbFastHits = 0;
   readonly fault = new FaultInfo();
   readonly hcallRegs = new HypercallRegisters();
   /** The backend's per-vCPU MMU object: its translator and the architecture's vCPU API (x86: control registers, INVLPG). */
@@ -65,7 +63,6 @@ export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAcc
     this.tlbPerms = this.tlb.perms;
     this.tlbFrames = this.tlb.frames;
     this.tlbMask = this.tlb.mask;
-    this.tlb.attachFastPath(this);
     this.mmu = mmu;
     this.hypercalls = hypercalls;
     this.arch = mmu.attachVcpu(this);
@@ -87,6 +84,16 @@ export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAcc
   }
 
   /**
+   * Whether `tlb.hits` counts this vCPU's hits (`createVcpu({ countTlbHits:
+   * true })`). By default it does not: a counter on the hit path costs about
+   * 8% of a hit (`npm run bench -- core.tlb`), and neither a hardware TLB nor
+   * QEMU's softmmu fast path counts hits; misses are always counted.
+   */
+  get countsTlbHits(): boolean {
+    return false;
+  }
+
+  /**
    * Host physical address for guest virtual address `va` (< 2^53), or -1
    * (`TRANSLATE_FAULT`) with `this.fault` describing why.
    */
@@ -94,32 +101,46 @@ export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAcc
     const offset = va & 0xfff;
     const vpn = (va - offset) / 4096;
     const i = (vpn & this.tlbMask) ^ this.context;
-    // `(access & ACCESS_MASK) === access` holds only for an integer kind 0..15, so a bad
-    // value (32, -32, 0.5, '0') never hits through a wrapped shift count; it misses and
-    // the slow path refuses it.
-    if (this.tlbTags[i] === vpn && (access & ACCESS_MASK) === access && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
-      this.tlbFastHits++;
+    // `(access & 0xf) === access` holds only for an integer kind 0..15 (ACCESS_MASK), so a
+    // bad value (32, -32, 0.5, '0') never hits through a wrapped shift count; it misses
+    // and the slow path refuses it. The mask is a literal: the imported constant cost a
+    // module-binding load and hole check per hit (core.tlb.hitVsRawLookup 0.53 → 0.59).
+    if (this.tlbTags[i] === vpn && (access & 0xf) === access && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
       return this.tlbFrames[i]! * 4096 + offset;
     }
-    return this.translateSlow(vpn, offset, access);
+    // The miss path is a call (see `translateSlow`). Passing `va` rather than vpn and
+    // offset keeps them out of the call's live state, and the unary plus tells
+    // TurboFan the call returns a number, so the hit's result is never boxed where
+    // the two paths meet (core.tlb.hitVsRawLookup 0.466 → 0.52).
+    return +this.translateMiss(va, access);
   }
 
   /** Like `translate` for a virtual page number (any 64-bit address: vpn < 2^52); returns the host frame or -1. */
   translatePage(vpn: number, access: number): number {
     const i = (vpn & this.tlbMask) ^ this.context;
-    if (this.tlbTags[i] === vpn && (access & ACCESS_MASK) === access && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
-      this.tlbFastHits++;
+    if (this.tlbTags[i] === vpn && (access & 0xf) === access && ((this.tlbPerms[i]! >> access) & 1) !== 0) {
       return this.tlbFrames[i]!;
     }
     const hpa = this.translateSlow(vpn, 0, access);
     return hpa < 0 ? TRANSLATE_FAULT : hpa / 4096;
   }
 
-  private translateSlow(vpn: number, offset: number, access: number): number {
+  /** `translate`'s miss path for a byte address. */
+  protected translateMiss(va: number, access: number): number {
+    const offset = va & 0xfff;
+    return this.translateSlow((va - offset) / 4096, offset, access);
+  }
+
+  // The whole miss path — walk, TLB fill, fault handler, retries — is one
+  // method on purpose: larger than TurboFan inlines (460 bytes of bytecode),
+  // it stays a call, so `translate` stays small enough to be inlined into
+  // every caller. When it was split into smaller pieces V8 inlined them into
+  // `translate`'s own optimised code, and a caller compiled after that found
+  // `translate` too big to inline: a hit then cost twice as much
+  // (core.tlb.hitVsRawLookup 0.34 or 0.52 depending on compile order).
+  protected translateSlow(vpn: number, offset: number, access: number): number {
     // Validate before counting, so a rejected call changes nothing.
-    if (!(vpn >= 0 && vpn < 2 ** 52 && Number.isInteger(vpn)) || !isValidAccess(access)) {
-      throw new HvmmuError('BAD_ARGUMENT', `translate: bad virtual page ${String(vpn)} or access ${String(access)}`);
-    }
+    if (!(vpn >= 0 && vpn < 2 ** 52 && Number.isInteger(vpn)) || !isValidAccess(access)) this.throwBadAccess(vpn, access);
     if (this.released) this.throwReleased();
     this.tlb.misses++;
     const result = this.result;
@@ -161,6 +182,10 @@ export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAcc
     fault.setAccess(vpn, offset, access);
     this.faults++;
     return TRANSLATE_FAULT;
+  }
+
+  private throwBadAccess(vpn: number, access: number): never {
+    throw new HvmmuError('BAD_ARGUMENT', `translate: bad virtual page ${String(vpn)} or access ${String(access)}`);
   }
 
   /** Issue hypercall `number` with the arguments already placed in `hcallRegs`; returns the status. */

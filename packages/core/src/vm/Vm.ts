@@ -11,6 +11,8 @@ import { TranslationContexts } from '../tlb/TranslationContexts.js';
 import type { TraceHook } from '../trace/TraceHook.js';
 import type { BackendModule } from './BackendModule.js';
 import type { BackendTypes } from './BackendTypes.js';
+import { HitCountingVcpu } from './HitCountingVcpu.js';
+import { checkVcpuOptions, type VcpuOptions } from './VcpuOptions.js';
 import { Vcpu } from './Vcpu.js';
 import type { VmConfig } from './VmConfig.js';
 
@@ -137,9 +139,12 @@ export class Vm<T extends BackendTypes = BackendTypes> {
     return this.vcpuList;
   }
 
-  createVcpu(): Vcpu<T> {
+  /** A new vCPU (ids from 0 in creation order); see `VcpuOptions`. */
+  createVcpu(options?: VcpuOptions): Vcpu<T> {
     this.checkAlive();
-    const vcpu = new Vcpu<T>(this.vcpuList.length, this.config.tlbEntries, this.mmu, this.hypercalls, this.memslots);
+    const countTlbHits = checkVcpuOptions(options).countTlbHits === true;
+    const args = [this.vcpuList.length, this.config.tlbEntries, this.mmu, this.hypercalls, this.memslots] as const;
+    const vcpu = countTlbHits ? new HitCountingVcpu<T>(...args) : new Vcpu<T>(...args);
     this.vcpuList.push(vcpu);
     this.tlbs.add(vcpu);
     return vcpu;
