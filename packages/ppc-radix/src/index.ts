@@ -1,0 +1,19 @@
+export {
+  RADIX_V_HI,
+  RADIX_L_HI,
+  RADIX_SW0_HI,
+  RADIX_RPN_HI,
+  RADIX_RPN_LO,
+  RADIX_NLB_HI,
+  RADIX_NLB_LO,
+  RADIX_NLS_MASK,
+  RADIX_PTE,
+  RadixProt,
+  eaaProt,
+} from './format/RadixEntry.js';
+export { RadixVector, Dsisr, SRR1_NOEXEC_GUARD } from './format/RadixInterrupt.js';
+export { PATE0_HR_HI, PATE1_GR_HI, radixTreeBits, rootDirectoryBase, rootDirectorySize, tableBase, tableBytes } from './format/PartitionTable.js';
+export { RadixRegisters } from './walk/RadixRegisters.js';
+export { RadixAccess, RadixTranslation, type RadixAccessValue } from './walk/RadixTranslation.js';
+export { RadixWalker, type RadixRcPolicy, type RadixWalkerOptions } from './walk/RadixWalker.js';
+export { RadixTreeBuilder, RadixTree, RadixTable, RadixGeometry, type RadixGeometryName, type RadixLeafFlags } from './guest/RadixTreeBuilder.js';

@@ -1,0 +1,586 @@
+import type { GuestMemory } from '@hvmmu/core';
+import { Dsisr, RadixVector, SRR1_NOEXEC_GUARD } from '../format/RadixInterrupt.js';
+import {
+  RADIX_L_HI,
+  RADIX_NLB_HI,
+  RADIX_NLB_LO,
+  RADIX_PTE,
+  RADIX_RPN_HI,
+  RADIX_RPN_LO,
+  RADIX_V_HI,
+  RadixProt,
+  eaaProt,
+  nextLevelBase,
+} from '../format/RadixEntry.js';
+import {
+  PATE0_HR_HI,
+  TABLE_BASE_HI,
+  TABLE_BASE_LO,
+  TABLE_SIZE_MASK,
+  radixTreeBits,
+  rootDirectoryBase,
+  rootDirectorySize,
+  tableBase,
+  tableBytes,
+} from '../format/PartitionTable.js';
+import type { RadixRegisters } from './RadixRegisters.js';
+import { RadixAccess, type RadixTranslation } from './RadixTranslation.js';
+
+/**
+ * What the "hardware" does when a leaf's R (or, for a store, C) is not set.
+ * POWER ISA v3.0 lets an implementation either set them atomically or raise
+ * a storage interrupt; POWER9 raises it (DSISR[ATOMIC_RC], which KVM
+ * resolves in software: kvmppc_hv_handle_set_rc), and so does current QEMU.
+ */
+export type RadixRcPolicy = 'fault' | 'update';
+
+export interface RadixWalkerOptions {
+  /** Default 'fault', as POWER9. */
+  readonly rc?: RadixRcPolicy;
+}
+
+const TWO_POW_32 = 0x1_0000_0000;
+const LOAD = RadixAccess.LOAD;
+const STORE = RadixAccess.STORE;
+const FETCH = RadixAccess.FETCH;
+
+/**
+ * POWER9's supported radix configurations (POWER9 Processor User's Manual
+ * 4.10.4.1, as QEMU ppc_radix64_is_valid_level checks them): a 52-bit tree
+ * whose root has 2^13 entries, then two levels of 2^9, then 2^9 (4K pages)
+ * or 2^5 (64K pages). Linux's geometries (radix-4k.h, radix-64k.h) are
+ * exactly these.
+ */
+function validLevel(level: number, bits: number, nls: number): boolean {
+  switch (level) {
+    case 0:
+      return bits === 52 && nls === 13;
+    case 1:
+    case 2:
+      return nls === 9;
+    case 3:
+      return nls === 9 || nls === 5;
+    default:
+      return false;
+  }
+}
+
+/** Bits [shift, shift + nls) of the 52-bit address (ah: bits 51..32, al: bits 31..0). */
+function indexAt(ah: number, al: number, shift: number, nls: number): number {
+  const mask = nls >= 31 ? 0x7fff_ffff : (1 << nls) - 1;
+  if (shift >= 32) return (ah >>> (shift - 32)) & mask;
+  if (shift === 0) return al & mask;
+  return ((al >>> shift) | (ah << (32 - shift))) & mask;
+}
+
+/**
+ * The radix MMU's translation, as the processor performs it (POWER ISA v3.0
+ * Book III 6.7.10 "Radix Tree Translation"; the algorithm and its faults as
+ * QEMU's target/ppc/mmu-radix64.c ppc_radix64_xlate implements them):
+ *
+ * - MSR[HV]=1 with relocation off: real mode (EA bits 63..60 ignored, HRMOR
+ *   added when EA bit 63 is clear); a virtual hypervisor's guest likewise.
+ * - The EA's quadrant (bits 63..62) selects (LPID, PID); EA bits 61..52 set,
+ *   or quadrant 1/2 outside hypervisor state, is a segment interrupt.
+ * - The partition-table entry comes from PTCR (or from the virtual
+ *   hypervisor); process-scoped translation walks the process table entry's
+ *   tree, and for a guest every process-table and tree entry address is
+ *   first translated through the partition-scoped tree (the 2-D walk);
+ *   finally the guest real address goes through the partition-scoped tree.
+ * - The page size is the smaller of the two scopes', the access the AND.
+ *
+ * Faults are reported as the interrupt the processor raises: DSI/ISI for
+ * the process scope, HDSI/HISI (with ASDR, and PRTABLE_FAULT for a table
+ * entry's translation) for the partition scope, DSEG/ISEG for a bad EA.
+ * Every table read goes through `memory` (host real addresses), which never
+ * throws; an unbacked entry reads as zero (invalid), as QEMU's unassigned
+ * memory does. Work is bounded: at most four levels per tree.
+ *
+ * One deliberate difference from QEMU: a leaf in the root directory (a
+ * 512 GiB page) is a bad configuration, as KVM's software walker and the
+ * POWER9 user's manual's page-size table have it; QEMU accepts it.
+ */
+export class RadixWalker {
+  private readonly updateRc: boolean;
+  // The last tree walk's leaf and result (one tree; entries at real addresses).
+  private leafHi = 0;
+  private leafLo = 0;
+  private leafAddr = -1;
+  private bits = 0;
+  private raHi = 0;
+  private raLo = 0;
+  private cause = 0;
+  private prot = 0;
+  private refs = 0;
+  // The partition-table entry in use.
+  private pate0Hi = 0;
+  private pate0Lo = 0;
+
+  constructor(
+    readonly memory: GuestMemory,
+    options: RadixWalkerOptions = {},
+  ) {
+    this.updateRc = options.rc === 'update';
+  }
+
+  /**
+   * Translate effective address (eaHi, eaLo) for `access` under `regs`.
+   * With `guestVisible` false (a debugger's look, QEMU's
+   * get_phys_page_debug) no fault is recorded, no R/C is checked or set,
+   * and nothing is written.
+   */
+  translate(regs: RadixRegisters, eaHi: number, eaLo: number, access: number, out: RadixTranslation, guestVisible = true): boolean {
+    out.reset();
+    this.refs = 0;
+    const ok = this.xlate(regs, eaHi >>> 0, eaLo >>> 0, access, out, guestVisible);
+    out.refs = this.refs;
+    out.ok = ok;
+    return ok;
+  }
+
+  private xlate(regs: RadixRegisters, eaHi: number, eaLo: number, access: number, out: RadixTranslation, visible: boolean): boolean {
+    const relocation = access === FETCH ? regs.ir : regs.dr;
+    if (!relocation && (regs.hv || regs.virtualHypervisor)) {
+      // Real mode: the top 4 EA bits are ignored; HRMOR applies in hypervisor state when EA bit 63 is clear.
+      let hi = eaHi & 0x0fff_ffff;
+      let lo = eaLo;
+      if (regs.hv && eaHi >>> 31 === 0) {
+        hi |= regs.hrmorHi;
+        lo = (lo | regs.hrmorLo) >>> 0;
+      }
+      out.setRa(hi, lo);
+      out.guestRaHi = out.raHi;
+      out.guestRaLo = out.raLo;
+      out.pageShift = 12;
+      out.prot = RadixProt.ALL;
+      return true;
+    }
+    // EA bits 61..52 must be zero; the quadrant names (LPID, PID).
+    if ((eaHi & 0x3ff0_0000) !== 0) return this.segmentFault(out, access, eaHi, eaLo, visible);
+    const quadrant = eaHi >>> 30;
+    let lpid: number;
+    let pid: number;
+    if (regs.hv) {
+      lpid = quadrant === 1 || quadrant === 2 ? regs.lpidr >>> 0 : 0;
+      pid = quadrant === 0 || quadrant === 1 ? regs.pidr >>> 0 : 0;
+    } else {
+      if (quadrant === 1 || quadrant === 2) return this.segmentFault(out, access, eaHi, eaLo, visible);
+      lpid = regs.lpidr >>> 0;
+      pid = quadrant === 0 ? regs.pidr >>> 0 : 0;
+    }
+    if (!this.loadPate(regs, lpid)) {
+      if (visible) this.raiseHsi(out, access, eaHi, eaLo, eaHi, eaLo, Dsisr.BADCONFIG);
+      return false;
+    }
+    let gHi: number;
+    let gLo: number;
+    let bits = 64;
+    let prot: number = RadixProt.ALL;
+    const ah = eaHi & 0xf_ffff;
+    if (relocation) {
+      if (!this.processScoped(regs, access, eaHi, eaLo, ah, eaLo, pid, lpid, out, visible)) return false;
+      gHi = this.raHi;
+      gLo = this.raLo;
+      bits = this.bits;
+      prot = this.prot;
+      out.processPteHi = this.leafHi;
+      out.processPteLo = this.leafLo;
+      out.processPteAddr = this.leafAddr;
+    } else {
+      gHi = eaHi & 0x3fff_ffff;
+      gLo = eaLo;
+    }
+    out.guestRaHi = gHi >>> 0;
+    out.guestRaLo = gLo >>> 0;
+    if (regs.virtualHypervisor || (lpid === 0 && regs.hv)) {
+      out.setRa(gHi, gLo);
+    } else {
+      if (!this.partitionScoped(access, eaHi, eaLo, gHi, gLo, false, lpid, out, visible)) return false;
+      out.setRa(this.raHi, this.raLo);
+      if (this.bits < bits) bits = this.bits;
+      prot &= this.prot;
+      out.partitionPteHi = this.leafHi;
+      out.partitionPteLo = this.leafLo;
+      out.partitionPteAddr = this.leafAddr;
+    }
+    out.pageShift = bits;
+    out.prot = prot;
+    return true;
+  }
+
+  /** The partition-table entry for `lpid` (QEMU ppc64_v3_get_pate + validate_pate); false if missing or invalid. */
+  private loadPate(regs: RadixRegisters, lpid: number): boolean {
+    if (regs.virtualHypervisor) {
+      this.pate0Hi = regs.pate0Hi;
+      this.pate0Lo = regs.pate0Lo;
+      this.pate1Hi = regs.pate1Hi;
+      this.pate1Lo = regs.pate1Lo;
+      return true;
+    }
+    const base = tableBase(regs.ptcrHi, regs.ptcrLo);
+    const bytes = tableBytes(regs.ptcrLo);
+    // The table must be aligned to its size and hold the entry (2^(PATS+8) entries of 16 bytes).
+    if (base < 0 || base % bytes !== 0 || lpid * 16 >= bytes) return false;
+    if (!this.read(base + lpid * 16)) return false;
+    const dw0Hi = this.entryHi;
+    const dw0Lo = this.entryLo;
+    if (!this.read(base + lpid * 16 + 8)) return false;
+    if ((dw0Hi & PATE0_HR_HI) === 0) return false;
+    if (lpid === 0 && !regs.hv) return false;
+    if (rootDirectorySize(dw0Lo) < 5) return false;
+    this.pate0Hi = dw0Hi;
+    this.pate0Lo = dw0Lo;
+    this.pate1Hi = this.entryHi;
+    this.pate1Lo = this.entryLo;
+    return true;
+  }
+
+  private pate1Hi = 0;
+  private pate1Lo = 0;
+  private entryHi = 0;
+  private entryLo = 0;
+
+  /** Read the big-endian doubleword at real address `addr` into entryHi/entryLo; unbacked memory reads as zero. */
+  private read(addr: number): boolean {
+    this.refs++;
+    const off = addr >= 0 ? this.memory.resolve(addr, false) : -1;
+    if (off < 0) {
+      this.entryHi = 0;
+      this.entryLo = 0;
+      return true;
+    }
+    const view = this.memory.view;
+    this.entryHi = view.getUint32(off, false);
+    this.entryLo = view.getUint32(off + 4, false);
+    return true;
+  }
+
+  /**
+   * Walk one tree whose entries are at real addresses (QEMU
+   * ppc_radix64_walk_tree). On success sets leaf*, bits (page size log2)
+   * and raHi/raLo; on failure ORs the cause into `cause`.
+   */
+  private walkTree(rootBase: number, rootNls: number, treeBits: number, ah: number, al: number): boolean {
+    let nls = rootNls;
+    let bits = treeBits;
+    let base = rootBase;
+    for (let level = 0; ; level++) {
+      if (!validLevel(level, bits, nls)) {
+        this.cause |= Dsisr.BADCONFIG;
+        return false;
+      }
+      // A base not aligned to its table's size has its low bits ignored (QEMU logs a guest error).
+      if (base >= 0) base -= base % (1 << (nls + 3));
+      const addr = base < 0 ? -1 : base + indexAt(ah, al, bits - nls, nls) * 8;
+      this.read(addr);
+      const hi = this.entryHi;
+      const lo = this.entryLo;
+      if ((hi & RADIX_V_HI) === 0) {
+        this.cause |= Dsisr.NOPTE;
+        return false;
+      }
+      bits -= nls;
+      if ((hi & RADIX_L_HI) !== 0) {
+        if (level === 0) {
+          this.cause |= Dsisr.BADCONFIG;
+          return false;
+        }
+        this.setLeaf(hi, lo, addr, bits, ah, al);
+        return true;
+      }
+      nls = lo & 0x1f;
+      base = nextLevelBase(hi, lo);
+    }
+  }
+
+  private setLeaf(hi: number, lo: number, addr: number, bits: number, ah: number, al: number): void {
+    this.leafHi = hi;
+    this.leafLo = lo;
+    this.leafAddr = addr;
+    this.bits = bits;
+    // bits is 12, 16, 21 or 30 (validLevel allows no larger leaf): the offset is in the low half.
+    const mask = (1 << bits) - 1;
+    this.raHi = hi & RADIX_RPN_HI;
+    this.raLo = ((lo & RADIX_RPN_LO & ~mask) | (al & mask)) >>> 0;
+    void ah;
+  }
+
+  /** Process-scoped translation (QEMU ppc_radix64_process_scoped_xlate). */
+  private processScoped(
+    regs: RadixRegisters,
+    access: number,
+    eaHi: number,
+    eaLo: number,
+    ah: number,
+    al: number,
+    pid: number,
+    lpid: number,
+    out: RadixTranslation,
+    visible: boolean,
+  ): boolean {
+    this.cause = 0;
+    // The process table: 2^(PRTS+12) bytes, aligned to its size, 16 bytes per PID.
+    const prts = this.pate1Lo & TABLE_SIZE_MASK;
+    const prtbHi = this.pate1Hi & TABLE_BASE_HI;
+    const prtbLo = (this.pate1Lo & TABLE_BASE_LO) >>> 0;
+    const aligned = prts + 12 < 32 ? (prtbLo & ((1 << (prts + 12)) - 1)) === 0 : prtbLo === 0 && (prtbHi & ((1 << (prts + 12 - 32)) - 1)) === 0;
+    if (!aligned) {
+      if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.BADCONFIG);
+      return false;
+    }
+    if (pid * 16 >= 2 ** (prts + 12)) {
+      if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.NOPTE);
+      return false;
+    }
+    // Aligned to its size and the offset within it: no carry out of the low half.
+    const prteHi = prtbHi + (prts + 12 > 32 ? Math.floor((pid * 16) / TWO_POW_32) : 0);
+    const prteLo = (prtbLo + ((pid * 16) % TWO_POW_32)) >>> 0;
+    const flat = regs.virtualHypervisor;
+    if (flat) {
+      this.read(prteHi < 0x20_0000 ? prteHi * TWO_POW_32 + prteLo : -1);
+    } else {
+      // Process-table addresses are guest real: translated through the partition scope first.
+      if (!this.partitionScoped(access, eaHi, eaLo, prteHi, prteLo, true, lpid, out, visible)) return false;
+      this.read(this.raHi * TWO_POW_32 + this.raLo);
+    }
+    const rootHi = this.entryHi;
+    const rootLo = this.entryLo;
+    // Linux leaves a kernel-only PID's entry zero so that NULL dereferences fault (QEMU's comment).
+    if (rootHi === 0 && rootLo === 0) {
+      if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.BADCONFIG);
+      return false;
+    }
+    const treeBits = radixTreeBits(rootHi, rootLo);
+    const nls = rootDirectorySize(rootLo);
+    this.cause = 0;
+    // The hypervisor's own quadrants (LPID 0) have real table addresses. A hypervisor's
+    // access to a guest's quadrant (1 or 2: how KVM's __kvmhv_copy_tofrom_guest_radix
+    // reads guest memory) walks the guest's tree 2-D, as the guest's own accesses do;
+    // QEMU walks it with real addresses there, which only works for flat guests.
+    if ((regs.hv && lpid === 0) || flat) {
+      if (!this.walkTree(rootDirectoryBase(rootHi, rootLo), nls, treeBits, ah, al)) {
+        if (visible) this.raiseSi(out, access, eaHi, eaLo, this.cause);
+        return false;
+      }
+    } else if (!this.walkGuestTree(rootHi, rootLo, nls, treeBits, access, eaHi, eaLo, ah, al, lpid, out, visible)) {
+      return false;
+    }
+    const prot = this.checkProt(regs, access, this.leafLo, false);
+    if (prot < 0) {
+      if (visible) this.raiseSi(out, access, eaHi, eaLo, this.cause);
+      return false;
+    }
+    this.prot = prot;
+    if (visible && !this.rcAllows(access, this.leafLo)) {
+      if (!this.updateRc) {
+        this.raiseSi(out, access, eaHi, eaLo, Dsisr.ATOMIC_RC);
+        return false;
+      }
+      this.setRc(access);
+    }
+    return true;
+  }
+
+  /**
+   * The process-scoped tree of a guest, 2-D: each entry's guest real address
+   * (kept as halves: a guest may point anywhere in 64 bits) is translated
+   * through the partition scope before it is read. As QEMU's
+   * process_scoped_xlate loop: the entry's translation comes before the
+   * level's configuration check, and the root base is used as given.
+   */
+  private walkGuestTree(
+    rootHi: number,
+    rootLo: number,
+    rootNls: number,
+    treeBits: number,
+    access: number,
+    eaHi: number,
+    eaLo: number,
+    ah: number,
+    al: number,
+    lpid: number,
+    out: RadixTranslation,
+    visible: boolean,
+  ): boolean {
+    let nls = rootNls;
+    let bits = treeBits;
+    let eHi = rootHi & RADIX_NLB_HI;
+    let eLo = (rootLo & RADIX_NLB_LO) + indexAt(ah, al, bits - nls, nls) * 8;
+    if (eLo >= TWO_POW_32) {
+      eLo -= TWO_POW_32;
+      eHi = (eHi + 1) >>> 0;
+    }
+    for (let level = 0; ; level++) {
+      if (!this.partitionScoped(access, eaHi, eaLo, eHi, eLo, true, lpid, out, visible)) return false;
+      const hostAddr = this.raHi * TWO_POW_32 + this.raLo;
+      this.cause = 0;
+      if (!validLevel(level, bits, nls)) {
+        if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.BADCONFIG);
+        return false;
+      }
+      this.read(hostAddr);
+      const hi = this.entryHi;
+      const lo = this.entryLo;
+      if ((hi & RADIX_V_HI) === 0) {
+        if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.NOPTE);
+        return false;
+      }
+      bits -= nls;
+      if ((hi & RADIX_L_HI) !== 0) {
+        if (level === 0) {
+          if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.BADCONFIG);
+          return false;
+        }
+        this.setLeaf(hi, lo, hostAddr, bits, ah, al);
+        return true;
+      }
+      nls = lo & 0x1f;
+      // A next-level base not aligned to its table's size has its low bits ignored.
+      eHi = hi & RADIX_NLB_HI;
+      eLo = lo & RADIX_NLB_LO;
+      if (nls + 3 >= 32) {
+        eLo = 0;
+        eHi &= ~((1 << (nls + 3 - 32)) - 1);
+      } else {
+        eLo &= ~((1 << (nls + 3)) - 1);
+      }
+      eLo = (eLo >>> 0) + indexAt(ah, al, bits - nls, nls) * 8;
+    }
+  }
+
+  /**
+   * Partition-scoped translation of guest real address (gHi, gLo) (QEMU
+   * ppc_radix64_partition_scoped_xlate). `tableEntry`: the address is that
+   * of a process table or process-scoped tree entry, translated as a load,
+   * and a failure carries PRTABLE_FAULT.
+   */
+  private partitionScoped(
+    access: number,
+    eaHi: number,
+    eaLo: number,
+    gHi: number,
+    gLo: number,
+    tableEntry: boolean,
+    lpid: number,
+    out: RadixTranslation,
+    visible: boolean,
+  ): boolean {
+    const kind = tableEntry ? LOAD : access;
+    this.cause = 0;
+    const base = rootDirectoryBase(this.pate0Hi, this.pate0Lo);
+    const treeBits = radixTreeBits(this.pate0Hi, this.pate0Lo);
+    let ok = this.walkTree(base, rootDirectorySize(this.pate0Lo), treeBits, gHi & 0xf_ffff, gLo);
+    let prot = 0;
+    if (ok) {
+      prot = this.checkProt(null, kind, this.leafLo, true);
+      ok = prot >= 0;
+    }
+    if (!ok) {
+      if (tableEntry) this.cause |= Dsisr.PRTABLE_FAULT;
+      if (visible) this.raiseHsi(out, access, eaHi, eaLo, gHi, gLo, this.cause);
+      return false;
+    }
+    this.prot = prot;
+    if (visible && !this.rcAllows(kind, this.leafLo)) {
+      if (!this.updateRc) {
+        // ISA 3.1 Book III 7.5.3/7.5.5: with effective LPID 0 this is a plain DSI/ISI (QEMU's comment: POWER9 agrees).
+        if (lpid > 0) this.raiseHsi(out, kind, eaHi, eaLo, gHi, gLo, Dsisr.ATOMIC_RC);
+        else this.raiseSi(out, kind, eaHi, eaLo, Dsisr.ATOMIC_RC);
+        return false;
+      }
+      this.setRc(kind);
+    }
+    return true;
+  }
+
+  /** Access a leaf allows (QEMU ppc_radix64_check_prot), or -1 with the cause ORed into `cause`. */
+  private checkProt(regs: RadixRegisters | null, access: number, lo: number, partition: boolean): number {
+    // Non-idempotent I/O is guarded storage: no instruction fetch from it.
+    if ((lo & RADIX_PTE.ATT) === RADIX_PTE.ATT_NON_IDEMPOTENT_IO && access === FETCH) {
+      this.cause |= SRR1_NOEXEC_GUARD;
+      return -1;
+    }
+    let prot: number;
+    const privileged = (lo & RADIX_PTE.PRIVILEGED) !== 0;
+    if (partition || regs === null) {
+      prot = eaaProt(lo);
+    } else if (privileged && regs.pr) {
+      prot = 0;
+    } else if (regs.pr || privileged) {
+      prot = eaaProt(lo);
+    } else {
+      // Supervisor access to a non-privileged page: AMR/IAMR key 0 (Linux KUAP/KUEP) apply too.
+      const amr = regs.amrHi >>> 30;
+      const amrProt =
+        ((amr & 2) !== 0 ? 0 : RadixProt.WRITE) | ((amr & 1) !== 0 ? 0 : RadixProt.READ) | (((regs.iamrHi >>> 30) & 1) !== 0 ? 0 : RadixProt.EXECUTE);
+      prot = eaaProt(lo) & amrProt;
+    }
+    const need = access === LOAD ? RadixProt.READ : access === STORE ? RadixProt.WRITE : RadixProt.EXECUTE;
+    if ((prot & need) === 0) {
+      this.cause |= access === FETCH ? SRR1_NOEXEC_GUARD : Dsisr.PROTFAULT;
+      return -1;
+    }
+    return prot;
+  }
+
+  /** R is set, and C too for a store (QEMU ppc_radix64_check_rc). */
+  private rcAllows(access: number, lo: number): boolean {
+    if ((lo & RADIX_PTE.R) === 0) return false;
+    return access !== STORE || (lo & RADIX_PTE.C) !== 0;
+  }
+
+  /** The 'update' R/C policy: set R (and C on a store) in the leaf in memory; a load leaves the page read-only until C is set. */
+  private setRc(access: number): void {
+    let lo = this.leafLo | RADIX_PTE.R;
+    if (access === STORE) lo |= RADIX_PTE.C;
+    if (lo !== this.leafLo && this.leafAddr >= 0) {
+      const off = this.memory.resolve(this.leafAddr, true);
+      if (off >= 0) this.memory.view.setUint32(off + 4, lo >>> 0, false);
+      this.leafLo = lo >>> 0;
+    }
+    if ((this.leafLo & RADIX_PTE.C) === 0) this.prot &= ~RadixProt.WRITE;
+  }
+
+  private segmentFault(out: RadixTranslation, access: number, eaHi: number, eaLo: number, visible: boolean): false {
+    if (visible) {
+      if (access === FETCH) {
+        out.vector = RadixVector.ISEG;
+      } else {
+        out.vector = RadixVector.DSEG;
+        out.darHi = eaHi;
+        out.darLo = eaLo;
+      }
+      out.cause = 0;
+    }
+    return false;
+  }
+
+  /** DSI / ISI (QEMU ppc_radix64_raise_si). */
+  private raiseSi(out: RadixTranslation, access: number, eaHi: number, eaLo: number, cause: number): void {
+    if (access === FETCH) {
+      out.vector = RadixVector.ISI;
+      out.cause = cause >>> 0;
+      return;
+    }
+    out.vector = RadixVector.DSI;
+    out.cause = (access === STORE ? cause | Dsisr.STORE : cause) >>> 0;
+    out.darHi = eaHi;
+    out.darLo = eaLo;
+  }
+
+  /** HDSI / HISI (QEMU ppc_radix64_raise_hsi): a table entry's fault is reported as a load. */
+  private raiseHsi(out: RadixTranslation, access: number, eaHi: number, eaLo: number, gHi: number, gLo: number, cause: number): void {
+    const kind = (cause & Dsisr.PRTABLE_FAULT) !== 0 ? LOAD : access;
+    out.asdrHi = gHi >>> 0;
+    out.asdrLo = gLo >>> 0;
+    if (kind === FETCH) {
+      out.vector = RadixVector.HISI;
+      out.cause = cause >>> 0;
+      return;
+    }
+    out.vector = RadixVector.HDSI;
+    out.cause = (kind === STORE ? cause | Dsisr.STORE : cause) >>> 0;
+    out.darHi = eaHi;
+    out.darLo = eaLo;
+  }
+}
