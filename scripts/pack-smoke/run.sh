@@ -23,6 +23,9 @@ project x86-only "$(tarball core)" "$(tarball x86-shadow)" tsyringe@4.10.0
 cp "$HERE/x86-only.mjs" . && node x86-only.mjs
 
 # @hvmmu/reference with only core beside it: a backend a user runs VMs on pulls no test runner.
+project ppc-radix-only "$(tarball core)" "$(tarball ppc-radix)" tsyringe@4.10.0
+cp "$HERE/ppc-radix-only.mjs" . && node ppc-radix-only.mjs
+
 project reference-only "$(tarball core)" "$(tarball reference)" tsyringe@4.10.0
 cp "$HERE/reference-only.mjs" . && node reference-only.mjs
 if [ -e node_modules/vitest ] || [ -e node_modules/fast-check ]; then echo "pack smoke: @hvmmu/reference pulled a test dependency" >&2; exit 1; fi
