@@ -17,3 +17,5 @@ export { RadixRegisters } from './walk/RadixRegisters.js';
 export { RadixAccess, RadixTranslation, type RadixAccessValue } from './walk/RadixTranslation.js';
 export { RadixWalker, type RadixRcPolicy, type RadixWalkerOptions } from './walk/RadixWalker.js';
 export { RadixTreeBuilder, RadixTree, RadixTable, RadixGeometry, type RadixGeometryName, type RadixLeafFlags } from './guest/RadixTreeBuilder.js';
+export { radixDebugTranslate } from './inspect/radixDebugTranslate.js';
+export { enumerateRadixTree, type RadixLeaf, type RadixTreeListing, type EnumerateRadixOptions } from './inspect/enumerateRadixTree.js';
