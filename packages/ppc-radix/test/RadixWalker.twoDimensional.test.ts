@@ -139,4 +139,22 @@ describe('radix 2-D translation (guest under a radix hypervisor)', () => {
     expect(walker.translate(regs, 0xc000_0000, 0x1000_0008, RadixAccess.LOAD, out)).toBe(false);
     expect(out.vector).toBe(RadixVector.HDSI);
   });
+
+  it('table caches (cacheTableEntries): a warm walk reads 24 entries; a changed table entry is seen only after invalidateTableCaches, as after tlbie RIC=2', () => {
+    const { host, userTree, regs, out } = setup();
+    userTree.map(0x1000_0000, 0x40_0000, SHIFT_64K, { read: true });
+    const walker = new RadixWalker(host, { cacheTableEntries: true });
+    expect(walker.translate(regs, 0, 0x1000_0000, RadixAccess.LOAD, out)).toBe(true);
+    expect(out.refs).toBe(31);
+    expect(walker.translate(regs, 0, 0x1000_0000, RadixAccess.LOAD, out)).toBe(true);
+    expect(out.refs).toBe(4 * 5 + 4); // four process levels 2-D, then the final address
+    // The guest zeroes PID 3's process-table entry: cached, the old tree still answers.
+    const prte = GUEST_BASE + 8 * MiB + 3 * 16;
+    host.view.setUint32(prte, 0);
+    host.view.setUint32(prte + 4, 0);
+    expect(walker.translate(regs, 0, 0x1000_0000, RadixAccess.LOAD, out)).toBe(true);
+    walker.invalidateTableCaches();
+    expect(walker.translate(regs, 0, 0x1000_0000, RadixAccess.LOAD, out)).toBe(false);
+    expect([out.vector, out.cause]).toEqual([RadixVector.DSI, Dsisr.BADCONFIG]);
+  });
 });

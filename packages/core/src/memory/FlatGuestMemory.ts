@@ -8,6 +8,7 @@ import type { GuestMemory } from './GuestMemory.js';
  */
 export class FlatGuestMemory implements GuestMemory {
   readonly view: DataView;
+  readonly identityReads = true;
   private readonly size: number;
   private readonly readOnly: boolean;
 

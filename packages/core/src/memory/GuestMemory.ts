@@ -17,4 +17,10 @@ export interface GuestMemory {
    * is on.
    */
   resolve(gpa: number, write: boolean): number;
+  /**
+   * True when a read of any address in [0, view.byteLength - 8] resolves
+   * to the address itself (a flat image, or host memory): a walker may then
+   * read entries straight from `view` after a bounds check.
+   */
+  readonly identityReads?: boolean;
 }

@@ -48,8 +48,11 @@ export function tableBase(hi: number, lo: number): number {
 
 /** Bytes of the table a PTCR or PATE dw1 describes: 2^(size + 12). */
 export function tableBytes(lo: number): number {
-  return 2 ** ((lo & TABLE_SIZE_MASK) + 12);
+  return POW2[(lo & TABLE_SIZE_MASK) + 12]!;
 }
+
+/** 2^0 .. 2^63 (Math.pow with a variable exponent is a libcall on V8's fast paths). */
+const POW2 = Float64Array.from({ length: 64 }, (_, k) => 2 ** k);
 
 /**
  * The dw0 Linux writes for a 52-bit radix tree rooted at `base` with a

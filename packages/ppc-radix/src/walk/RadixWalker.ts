@@ -9,8 +9,8 @@ import {
   RADIX_RPN_LO,
   RADIX_V_HI,
   RadixProt,
+  SAFE_HI_LIMIT,
   eaaProt,
-  nextLevelBase,
 } from '../format/RadixEntry.js';
 import {
   PATE0_HR_HI,
@@ -18,7 +18,6 @@ import {
   TABLE_BASE_LO,
   TABLE_SIZE_MASK,
   radixTreeBits,
-  rootDirectoryBase,
   rootDirectorySize,
   tableBase,
   tableBytes,
@@ -37,9 +36,19 @@ export type RadixRcPolicy = 'fault' | 'update';
 export interface RadixWalkerOptions {
   /** Default 'fault', as POWER9. */
   readonly rc?: RadixRcPolicy;
+  /**
+   * Keep the last partition-table entry and process-table entries read, as
+   * the processor's partition- and process-table caches do (POWER ISA v3.0
+   * Book III 6.10: software invalidates them with tlbie RIC=2 after changing
+   * a table; here `invalidateTableCaches`). Default false: every
+   * translation reads them from memory, as QEMU does.
+   */
+  readonly cacheTableEntries?: boolean;
 }
 
 const TWO_POW_32 = 0x1_0000_0000;
+/** Process-table cache entries (a power of two). */
+const PRTE_CACHE = 16;
 const LOAD = RadixAccess.LOAD;
 const STORE = RadixAccess.STORE;
 const FETCH = RadixAccess.FETCH;
@@ -116,11 +125,38 @@ export class RadixWalker {
   private pate0Hi = 0;
   private pate0Lo = 0;
 
+  private readonly cacheTables: boolean;
+  // Partition-table cache: the entry last read, keyed by PTCR and LPID.
+  private pateCached = false;
+  private pateKeyHi = 0;
+  private pateKeyLo = 0;
+  private pateKeyLpid = -1;
+  private cPate0Hi = 0;
+  private cPate0Lo = 0;
+  private cPate1Hi = 0;
+  private cPate1Lo = 0;
+  // Process-table cache: one entry per PID slot of a small direct-mapped array, keyed by (PATE dw1, LPID, PID).
+  private readonly prteKey = new Float64Array(PRTE_CACHE * 4).fill(-1);
+  private readonly prteValue = new Uint32Array(PRTE_CACHE * 2);
+
   constructor(
     readonly memory: GuestMemory,
     options: RadixWalkerOptions = {},
   ) {
     this.updateRc = options.rc === 'update';
+    this.cacheTables = options.cacheTableEntries === true;
+    this.view = memory.view;
+    this.flatLimit = memory.identityReads === true ? memory.view.byteLength - 8 : -1;
+  }
+
+  private readonly view: DataView;
+  /** The last address an entry can be read at directly when memory is flat, else -1. */
+  private readonly flatLimit: number;
+
+  /** Forget cached partition- and process-table entries (what tlbie with RIC=2 does to the processor's caches). */
+  invalidateTableCaches(): void {
+    this.pateCached = false;
+    this.prteKey.fill(-1);
   }
 
   /**
@@ -217,6 +253,14 @@ export class RadixWalker {
       this.pate1Lo = regs.pate1Lo;
       return true;
     }
+    if (this.pateCached && this.pateKeyLpid === lpid && this.pateKeyHi === regs.ptcrHi && this.pateKeyLo === regs.ptcrLo) {
+      if (lpid === 0 && !regs.hv) return false;
+      this.pate0Hi = this.cPate0Hi;
+      this.pate0Lo = this.cPate0Lo;
+      this.pate1Hi = this.cPate1Hi;
+      this.pate1Lo = this.cPate1Lo;
+      return true;
+    }
     const base = tableBase(regs.ptcrHi, regs.ptcrLo);
     const bytes = tableBytes(regs.ptcrLo);
     // The table must be aligned to its size and hold the entry (2^(PATS+8) entries of 16 bytes).
@@ -232,6 +276,16 @@ export class RadixWalker {
     this.pate0Lo = dw0Lo;
     this.pate1Hi = this.entryHi;
     this.pate1Lo = this.entryLo;
+    if (this.cacheTables) {
+      this.pateCached = true;
+      this.pateKeyHi = regs.ptcrHi;
+      this.pateKeyLo = regs.ptcrLo;
+      this.pateKeyLpid = lpid;
+      this.cPate0Hi = dw0Hi;
+      this.cPate0Lo = dw0Lo;
+      this.cPate1Hi = this.pate1Hi;
+      this.cPate1Lo = this.pate1Lo;
+    }
     return true;
   }
 
@@ -243,6 +297,18 @@ export class RadixWalker {
   /** Read the big-endian doubleword at real address `addr` into entryHi/entryLo; unbacked memory reads as zero. */
   private read(addr: number): boolean {
     this.refs++;
+    if (this.flatLimit >= 0) {
+      // Flat memory: the address is the offset (no resolve call on the walk).
+      if (addr >= 0 && addr <= this.flatLimit) {
+        const view = this.view;
+        this.entryHi = view.getUint32(addr, false);
+        this.entryLo = view.getUint32(addr + 4, false);
+      } else {
+        this.entryHi = 0;
+        this.entryLo = 0;
+      }
+      return true;
+    }
     const off = addr >= 0 ? this.memory.resolve(addr, false) : -1;
     if (off < 0) {
       this.entryHi = 0;
@@ -260,27 +326,54 @@ export class RadixWalker {
    * ppc_radix64_walk_tree). On success sets leaf*, bits (page size log2)
    * and raHi/raLo; on failure ORs the cause into `cause`.
    */
-  private walkTree(rootBase: number, rootNls: number, treeBits: number, ah: number, al: number): boolean {
+  // The walks below write the entry masks as literals: an imported or module-level
+  // constant costs a load and a hole check per use in V8's optimised code, which
+  // doubled a level's cost (V 0x8000_0000 and L 0x4000_0000 in the high half; NLB
+  // 0x0fff_ffff / 0xffff_ff00; RPN 0x01ff_ffff / 0xffff_f000; 2^21 high half = 2^53).
+  private walkTree(rootHi: number, rootLo: number, rootNls: number, treeBits: number, ah: number, al: number): boolean {
     let nls = rootNls;
     let bits = treeBits;
-    let base = rootBase;
+    // The table base as halves (RPDB and NLB share one mask): no float modulo on the walk.
+    let baseHi = rootHi & 0x0fff_ffff;
+    let baseLo = rootLo & 0xffff_ff00;
+    const view = this.view;
+    const flatLimit = this.flatLimit;
+    let refs = this.refs;
     for (let level = 0; ; level++) {
-      if (!validLevel(level, bits, nls)) {
+      // POWER9's tree shapes (validLevel), inline.
+      if (level === 0 ? bits !== 52 || nls !== 13 : level < 3 ? nls !== 9 : level > 3 || (nls !== 9 && nls !== 5)) {
+        this.refs = refs;
         this.cause |= Dsisr.BADCONFIG;
         return false;
       }
-      // A base not aligned to its table's size has its low bits ignored (QEMU logs a guest error).
-      if (base >= 0) base -= base % (1 << (nls + 3));
-      const addr = base < 0 ? -1 : base + indexAt(ah, al, bits - nls, nls) * 8;
-      this.read(addr);
-      const hi = this.entryHi;
-      const lo = this.entryLo;
-      if ((hi & RADIX_V_HI) === 0) {
+      // A base not aligned to its table's size has its low bits ignored (QEMU logs a guest error);
+      // a valid level's table is at most 2^16 bytes, so the low half holds the alignment and the index.
+      const shift = bits - nls;
+      const mask = (1 << nls) - 1;
+      const index = shift >= 32 ? (ah >>> (shift - 32)) & mask : ((al >>> shift) | (ah << (32 - shift))) & mask;
+      const addr = baseHi < 0x20_0000 ? baseHi * 0x1_0000_0000 + (((baseLo & ~((mask << 3) | 7)) >>> 0) + index * 8) : -1;
+      refs++;
+      let hi = 0;
+      let lo = 0;
+      if (flatLimit >= 0) {
+        if (addr >= 0 && addr <= flatLimit) {
+          hi = view.getUint32(addr, false);
+          lo = view.getUint32(addr + 4, false);
+        }
+      } else {
+        this.refs = refs - 1;
+        this.read(addr);
+        hi = this.entryHi;
+        lo = this.entryLo;
+      }
+      if ((hi & 0x8000_0000) === 0) {
+        this.refs = refs;
         this.cause |= Dsisr.NOPTE;
         return false;
       }
-      bits -= nls;
-      if ((hi & RADIX_L_HI) !== 0) {
+      bits = shift;
+      if ((hi & 0x4000_0000) !== 0) {
+        this.refs = refs;
         if (level === 0) {
           this.cause |= Dsisr.BADCONFIG;
           return false;
@@ -289,7 +382,8 @@ export class RadixWalker {
         return true;
       }
       nls = lo & 0x1f;
-      base = nextLevelBase(hi, lo);
+      baseHi = hi & 0x0fff_ffff;
+      baseLo = lo & 0xffff_ff00;
     }
   }
 
@@ -300,8 +394,8 @@ export class RadixWalker {
     this.bits = bits;
     // bits is 12, 16, 21 or 30 (validLevel allows no larger leaf): the offset is in the low half.
     const mask = (1 << bits) - 1;
-    this.raHi = hi & RADIX_RPN_HI;
-    this.raLo = ((lo & RADIX_RPN_LO & ~mask) | (al & mask)) >>> 0;
+    this.raHi = hi & 0x01ff_ffff;
+    this.raLo = ((lo & 0xffff_f000 & ~mask) | (al & mask)) >>> 0;
     void ah;
   }
 
@@ -328,7 +422,8 @@ export class RadixWalker {
       if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.BADCONFIG);
       return false;
     }
-    if (pid * 16 >= 2 ** (prts + 12)) {
+    // pid * 16 < 2^(PRTS+12), without Math.pow (a libcall that cost half the walk): PRTS + 8 ≤ 39.
+    if (prts + 8 < 32 ? pid >>> (prts + 8) !== 0 : false) {
       if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.NOPTE);
       return false;
     }
@@ -336,15 +431,32 @@ export class RadixWalker {
     const prteHi = prtbHi + (prts + 12 > 32 ? Math.floor((pid * 16) / TWO_POW_32) : 0);
     const prteLo = (prtbLo + ((pid * 16) % TWO_POW_32)) >>> 0;
     const flat = regs.virtualHypervisor;
-    if (flat) {
-      this.read(prteHi < 0x20_0000 ? prteHi * TWO_POW_32 + prteLo : -1);
+    const slot = (pid & (PRTE_CACHE - 1)) * 4;
+    const keys = this.prteKey;
+    let rootHi: number;
+    let rootLo: number;
+    if (this.cacheTables && keys[slot] === pid && keys[slot + 1] === lpid && keys[slot + 2] === this.pate1Hi && keys[slot + 3] === this.pate1Lo) {
+      rootHi = this.prteValue[slot >> 1]!;
+      rootLo = this.prteValue[(slot >> 1) + 1]!;
     } else {
-      // Process-table addresses are guest real: translated through the partition scope first.
-      if (!this.partitionScoped(access, eaHi, eaLo, prteHi, prteLo, true, lpid, out, visible)) return false;
-      this.read(this.raHi * TWO_POW_32 + this.raLo);
+      if (flat) {
+        this.read(prteHi < 0x20_0000 ? prteHi * TWO_POW_32 + prteLo : -1);
+      } else {
+        // Process-table addresses are guest real: translated through the partition scope first.
+        if (!this.partitionScoped(access, eaHi, eaLo, prteHi, prteLo, true, lpid, out, visible)) return false;
+        this.read(this.raHi * TWO_POW_32 + this.raLo);
+      }
+      rootHi = this.entryHi;
+      rootLo = this.entryLo;
+      if (this.cacheTables && visible) {
+        keys[slot] = pid;
+        keys[slot + 1] = lpid;
+        keys[slot + 2] = this.pate1Hi;
+        keys[slot + 3] = this.pate1Lo;
+        this.prteValue[slot >> 1] = rootHi;
+        this.prteValue[(slot >> 1) + 1] = rootLo;
+      }
     }
-    const rootHi = this.entryHi;
-    const rootLo = this.entryLo;
     // Linux leaves a kernel-only PID's entry zero so that NULL dereferences fault (QEMU's comment).
     if (rootHi === 0 && rootLo === 0) {
       if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.BADCONFIG);
@@ -358,7 +470,7 @@ export class RadixWalker {
     // reads guest memory) walks the guest's tree 2-D, as the guest's own accesses do;
     // QEMU walks it with real addresses there, which only works for flat guests.
     if ((regs.hv && lpid === 0) || flat) {
-      if (!this.walkTree(rootDirectoryBase(rootHi, rootLo), nls, treeBits, ah, al)) {
+      if (!this.walkTree(rootHi, rootLo, nls, treeBits, ah, al)) {
         if (visible) this.raiseSi(out, access, eaHi, eaLo, this.cause);
         return false;
       }
@@ -404,15 +516,15 @@ export class RadixWalker {
   ): boolean {
     let nls = rootNls;
     let bits = treeBits;
-    let eHi = rootHi & RADIX_NLB_HI;
-    let eLo = (rootLo & RADIX_NLB_LO) + indexAt(ah, al, bits - nls, nls) * 8;
-    if (eLo >= TWO_POW_32) {
-      eLo -= TWO_POW_32;
+    let eHi = rootHi & 0x0fff_ffff;
+    let eLo = (rootLo & 0xffff_ff00) + indexAt(ah, al, bits - nls, nls) * 8;
+    if (eLo >= 0x1_0000_0000) {
+      eLo -= 0x1_0000_0000;
       eHi = (eHi + 1) >>> 0;
     }
     for (let level = 0; ; level++) {
       if (!this.partitionScoped(access, eaHi, eaLo, eHi, eLo, true, lpid, out, visible)) return false;
-      const hostAddr = this.raHi * TWO_POW_32 + this.raLo;
+      const hostAddr = this.raHi * 0x1_0000_0000 + this.raLo;
       this.cause = 0;
       if (!validLevel(level, bits, nls)) {
         if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.BADCONFIG);
@@ -421,12 +533,12 @@ export class RadixWalker {
       this.read(hostAddr);
       const hi = this.entryHi;
       const lo = this.entryLo;
-      if ((hi & RADIX_V_HI) === 0) {
+      if ((hi & 0x8000_0000) === 0) {
         if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.NOPTE);
         return false;
       }
       bits -= nls;
-      if ((hi & RADIX_L_HI) !== 0) {
+      if ((hi & 0x4000_0000) !== 0) {
         if (level === 0) {
           if (visible) this.raiseSi(out, access, eaHi, eaLo, Dsisr.BADCONFIG);
           return false;
@@ -436,8 +548,8 @@ export class RadixWalker {
       }
       nls = lo & 0x1f;
       // A next-level base not aligned to its table's size has its low bits ignored.
-      eHi = hi & RADIX_NLB_HI;
-      eLo = lo & RADIX_NLB_LO;
+      eHi = hi & 0x0fff_ffff;
+      eLo = lo & 0xffff_ff00;
       if (nls + 3 >= 32) {
         eLo = 0;
         eHi &= ~((1 << (nls + 3 - 32)) - 1);
@@ -467,9 +579,8 @@ export class RadixWalker {
   ): boolean {
     const kind = tableEntry ? LOAD : access;
     this.cause = 0;
-    const base = rootDirectoryBase(this.pate0Hi, this.pate0Lo);
     const treeBits = radixTreeBits(this.pate0Hi, this.pate0Lo);
-    let ok = this.walkTree(base, rootDirectorySize(this.pate0Lo), treeBits, gHi & 0xf_ffff, gLo);
+    let ok = this.walkTree(this.pate0Hi, this.pate0Lo, rootDirectorySize(this.pate0Lo), treeBits, gHi & 0xf_ffff, gLo);
     let prot = 0;
     if (ok) {
       prot = this.checkProt(null, kind, this.leafLo, true);
