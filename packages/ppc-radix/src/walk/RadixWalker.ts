@@ -1,15 +1,8 @@
 import type { GuestMemory } from '@hvmmu/core';
 import { Dsisr, RadixVector, SRR1_NOEXEC_GUARD } from '../format/RadixInterrupt.js';
 import {
-  RADIX_L_HI,
-  RADIX_NLB_HI,
-  RADIX_NLB_LO,
   RADIX_PTE,
-  RADIX_RPN_HI,
-  RADIX_RPN_LO,
-  RADIX_V_HI,
   RadixProt,
-  SAFE_HI_LIMIT,
   eaaProt,
 } from '../format/RadixEntry.js';
 import {
