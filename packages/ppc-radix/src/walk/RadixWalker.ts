@@ -1,10 +1,6 @@
 import type { GuestMemory } from '@hvmmu/core';
 import { Dsisr, RadixVector, SRR1_NOEXEC_GUARD } from '../format/RadixInterrupt.js';
-import {
-  RADIX_PTE,
-  RadixProt,
-  eaaProt,
-} from '../format/RadixEntry.js';
+import { RADIX_PTE, RadixProt, eaaProt } from '../format/RadixEntry.js';
 import {
   PATE0_HR_HI,
   TABLE_BASE_HI,
