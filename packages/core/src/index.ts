@@ -7,6 +7,7 @@ export * from './di/tokens.js';
 export { HostMemory, HOST_PAGE_SHIFT, HOST_PAGE_SIZE, type HostMemoryOptions } from './memory/HostMemory.js';
 export type { GuestMemory } from './memory/GuestMemory.js';
 export { FlatGuestMemory } from './memory/FlatGuestMemory.js';
+export { SparsePageMemory } from './memory/SparsePageMemory.js';
 export { GuestPhysMemory } from './memory/GuestPhysMemory.js';
 
 export { Memslot, MemslotFlags, MEMSLOT_VALID_FLAGS, FRAME_NONE, FRAME_ZERO, allocatePerPage, type MemslotChange } from './memslot/Memslot.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { ACC, EFER, PagingMode, X86Registers, loadPdptes, type PagingModeValue } from '@hvmmu/x86-shadow/internal';
-import { SparsePageMemory } from './SparsePageMemory.js';
+import { SparsePageMemory } from '@hvmmu/core';
 
 /** A (accessed), bit 5 of an entry; reserved in a PAE PDPTE (SDM 4.4.1, table 4-8). */
 export const PDPTE_ACCESSED = 1 << 5;

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Access } from '@hvmmu/core';
 import { ACC, CR0, CR4, EFER, GuestWalk, GuestWalker, PFERR, PagingMode, enumerateMappings, loadPdptes, type X86Registers } from '@hvmmu/x86-shadow/internal';
 import { CAPTURES, PDPTE_ACCESSED, QemuCapture, type TlbLine } from './QemuCapture.js';
-import type { SparsePageMemory } from './SparsePageMemory.js';
+import type { SparsePageMemory } from '@hvmmu/core';
 
 /**
  * Page tables real Linux kernels built under QEMU (fixtures/x86/README.md),

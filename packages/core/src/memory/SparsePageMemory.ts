@@ -1,12 +1,14 @@
-import type { GuestMemory } from '@hvmmu/core';
+import { HvmmuError } from '../errors/HvmmuError.js';
+import type { GuestMemory } from './GuestMemory.js';
 
 const PAGE = 4096;
 
 /**
- * Guest memory holding only some 4 KiB pages (a fixture's page-table pages),
- * packed into one buffer. Writable on purpose: a walker that wrote guest
- * memory during a side-effect-free walk would change these bytes, and the
- * tests compare them before and after.
+ * Guest memory holding only some 4 KiB pages, packed into one buffer: the
+ * page-table pages a memory dump or a test fixture keeps out of a large RAM
+ * (reading a 2 GiB `pmemsave` image whole is not needed to walk its
+ * tables). An address in no kept page is unbacked. Writable, so a test can
+ * check that a side-effect-free walk wrote nothing.
  */
 export class SparsePageMemory implements GuestMemory {
   readonly view: DataView;
@@ -18,7 +20,9 @@ export class SparsePageMemory implements GuestMemory {
     this.bytes = new Uint8Array(pages.size * PAGE);
     let offset = 0;
     for (const [gpa, data] of pages) {
-      if (gpa % PAGE !== 0 || data.length !== PAGE) throw new Error(`page 0x${gpa.toString(16)} is not a whole aligned page`);
+      if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa % PAGE !== 0 || data.length !== PAGE) {
+        throw new HvmmuError('BAD_ARGUMENT', `page 0x${gpa.toString(16)} is not a whole 4 KiB-aligned page`);
+      }
       this.bytes.set(data, offset);
       this.offsetOfPage.set(gpa, offset);
       offset += PAGE;
