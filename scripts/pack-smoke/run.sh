@@ -26,6 +26,9 @@ cp "$HERE/x86-only.mjs" . && node x86-only.mjs
 project ppc-radix-only "$(tarball core)" "$(tarball ppc-radix)" tsyringe@4.10.0
 cp "$HERE/ppc-radix-only.mjs" . && node ppc-radix-only.mjs
 
+project ppc-hpt-only "$(tarball core)" "$(tarball ppc-hpt)" tsyringe@4.10.0
+cp "$HERE/ppc-hpt-only.mjs" . && node ppc-hpt-only.mjs
+
 project reference-only "$(tarball core)" "$(tarball reference)" tsyringe@4.10.0
 cp "$HERE/reference-only.mjs" . && node reference-only.mjs
 if [ -e node_modules/vitest ] || [ -e node_modules/fast-check ]; then echo "pack smoke: @hvmmu/reference pulled a test dependency" >&2; exit 1; fi

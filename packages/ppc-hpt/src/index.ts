@@ -1,0 +1,22 @@
+export {
+  HPTE_V_VALID,
+  HPTE_V_SECONDARY,
+  HPTE_V_LARGE,
+  HPTE_V_BOLTED,
+  HPTE_V_1TB_SEG_HI,
+  HPTE_V_COMPARE_LO,
+  HPTE_R,
+  HPTE_R_PP0_HI,
+  HPTE_R_KEY_HI_HI,
+  HPTE_R_RPN_HI,
+  HPTE_R_RPN_LO,
+  hpteKey,
+  hptePp,
+} from './format/Hpte.js';
+export { POWER8_PAGE_SIZES, SLB_VSID_LLP_MASK, segmentPageSize, hptePageShift, type SegmentPageSize } from './format/SegmentPageSizes.js';
+export { Slb, SLB_ESID_V_LO, SLB_VSID_B_1T_HI, SLB_VSID } from './mmu/Slb.js';
+export { HashPageTable, HPT_MIN_ORDER, HPT_MAX_ORDER, HPT_MAX_SUPPORTED_ORDER } from './mmu/HashPageTable.js';
+export { HptRegisters } from './mmu/HptRegisters.js';
+export { HptAccess, HptVector, HptCause, HptTranslation } from './mmu/HptTranslation.js';
+export { HptWalker } from './mmu/HptWalker.js';
+export { hptDebugTranslate } from './inspect/hptDebugTranslate.js';

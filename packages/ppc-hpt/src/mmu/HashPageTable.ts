@@ -1,0 +1,44 @@
+import { HvmmuError } from '@hvmmu/core';
+
+/** KVM's bounds (PPC_MIN_HPT_ORDER, PPC_MAX_HPT_ORDER in kvm_book3s_64.h): 256 KiB .. 64 TiB. */
+export const HPT_MIN_ORDER = 18;
+export const HPT_MAX_ORDER = 46;
+/**
+ * The largest order hvmmu allocates: the HTAB stream formats (KVM's
+ * kvm_get_htab_header, QEMU's spapr/htab chunks) carry an HPTE index in 32
+ * bits, so a table of more than 2^32 entries (order > 36) cannot be
+ * migrated, and a typed array tops out well before that.
+ */
+export const HPT_MAX_SUPPORTED_ORDER = 31;
+
+/**
+ * A hashed page table: 2^order bytes of 16-byte HPTEs (dword0, dword1,
+ * big-endian) in groups of 8, as the hardware searches it. The guest view.
+ */
+export class HashPageTable {
+  readonly order: number;
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  /** Number of 8-entry groups minus one: the hash mask (kvmppc_hpt_mask). */
+  readonly hashMask: number;
+  readonly entries: number;
+
+  constructor(order: number, bytes?: Uint8Array) {
+    if (!Number.isInteger(order) || order < HPT_MIN_ORDER || order > HPT_MAX_ORDER) {
+      throw new HvmmuError('BAD_ARGUMENT', `HPT order must be an integer in ${HPT_MIN_ORDER}..${HPT_MAX_ORDER} (KVM's bounds), got ${String(order)}`);
+    }
+    if (order > HPT_MAX_SUPPORTED_ORDER) {
+      throw new HvmmuError(
+        'BAD_ARGUMENT',
+        `HPT order ${order} is valid for KVM but not supported here: the migration stream formats index HPTEs in 32 bits (order ≤ 36) and a table above 2^${HPT_MAX_SUPPORTED_ORDER} bytes is not allocated`,
+      );
+    }
+    if (bytes !== undefined && bytes.length !== 2 ** order)
+      throw new HvmmuError('BAD_ARGUMENT', `an order-${order} HPT is ${2 ** order} bytes, got ${bytes.length}`);
+    this.order = order;
+    this.bytes = bytes ?? new Uint8Array(2 ** order);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    this.hashMask = 2 ** (order - 7) - 1;
+    this.entries = 2 ** (order - 4);
+  }
+}

@@ -1,0 +1,98 @@
+import { HvmmuError } from '@hvmmu/core';
+import { type SegmentPageSize, segmentPageSize } from '../format/SegmentPageSizes.js';
+
+/** ESID word V bit (low half) and ESID masks (QEMU SLB_ESID_V, SLB_ESID_ESID). */
+export const SLB_ESID_V_LO = 0x0800_0000;
+/** VSID word: B (segment size) in the high half; Ks, Kp, N, L, C in the low half (QEMU SLB_VSID_*). */
+export const SLB_VSID_B_1T_HI = 0x4000_0000;
+export const SLB_VSID = {
+  KS: 0x800,
+  KP: 0x400,
+  N: 0x200,
+  L: 0x100,
+  C: 0x080,
+  LP: 0x030,
+} as const;
+
+/**
+ * The segment lookaside buffer the guest manages (POWER ISA v2.07 Book III
+ * 5.7.6): slots of an ESID word and a VSID word, written by `slbmte`,
+ * invalidated by `slbie` / `slbia`, searched in slot order for an
+ * effective address (QEMU slb_lookup). POWER8 has 32 slots.
+ */
+export class Slb {
+  readonly size: number;
+  readonly esidHi: Uint32Array;
+  readonly esidLo: Uint32Array;
+  readonly vsidHi: Uint32Array;
+  readonly vsidLo: Uint32Array;
+  /** The segment page size of each slot (undefined for an empty slot). */
+  private readonly sizes: (SegmentPageSize | undefined)[];
+
+  constructor(size = 32) {
+    if (!Number.isInteger(size) || size < 1 || size > 4096) throw new HvmmuError('BAD_ARGUMENT', `SLB size must be 1..4096, got ${size}`);
+    this.size = size;
+    this.esidHi = new Uint32Array(size);
+    this.esidLo = new Uint32Array(size);
+    this.vsidHi = new Uint32Array(size);
+    this.vsidLo = new Uint32Array(size);
+    this.sizes = new Array<SegmentPageSize | undefined>(size).fill(undefined);
+  }
+
+  /**
+   * slbmte RS, RB: RB = ESID | V | slot (slot in bits 11..0), RS = the VSID
+   * word. False (the processor's illegal-instruction program interrupt,
+   * nothing written) for a slot past the SLB, reserved ESID bits, a
+   * reserved segment size, or a base page size encoding the MMU does not
+   * support (QEMU ppc_store_slb).
+   */
+  slbmte(rbHi: number, rbLo: number, rsHi: number, rsLo: number): boolean {
+    const slot = rbLo & 0xfff;
+    const esidLo = (rbLo & ~0xfff) >>> 0;
+    if (slot >= this.size) return false;
+    if ((esidLo & ~(0xf000_0000 | SLB_ESID_V_LO)) !== 0) return false;
+    if ((rsHi & 0x8000_0000) !== 0) return false; // B = 2 or 3: reserved
+    const sps = segmentPageSize(rsLo);
+    if (sps === undefined) return false;
+    this.esidHi[slot] = rbHi >>> 0;
+    this.esidLo[slot] = esidLo;
+    this.vsidHi[slot] = rsHi >>> 0;
+    this.vsidLo[slot] = rsLo >>> 0;
+    this.sizes[slot] = sps;
+    return true;
+  }
+
+  /** slbmte from BigInts (API edge). */
+  slbmteBig(rb: bigint, rs: bigint): boolean {
+    return this.slbmte(Number((rb >> 32n) & 0xffff_ffffn), Number(rb & 0xffff_ffffn), Number((rs >> 32n) & 0xffff_ffffn), Number(rs & 0xffff_ffffn));
+  }
+
+  /** The slot translating effective address (eaHi, eaLo), or -1 (a segment interrupt). */
+  lookup(eaHi: number, eaLo: number): number {
+    const lo256 = ((eaLo & 0xf000_0000) | SLB_ESID_V_LO) >>> 0;
+    const hi1t = (eaHi & 0xffff_ff00) >>> 0;
+    for (let n = 0; n < this.size; n++) {
+      const b = this.vsidHi[n]! & 0xc000_0000;
+      const eh = this.esidHi[n]!;
+      const el = this.esidLo[n]!;
+      if ((b === 0 && eh === eaHi >>> 0 && el === lo256) || (b === SLB_VSID_B_1T_HI && eh === hi1t && el === SLB_ESID_V_LO)) return n;
+    }
+    return -1;
+  }
+
+  /** The base page size of a slot's segment. */
+  pageSize(slot: number): SegmentPageSize | undefined {
+    return this.sizes[slot];
+  }
+
+  /** slbie: invalidate the entry translating the address, if any. */
+  slbie(eaHi: number, eaLo: number): void {
+    const n = this.lookup(eaHi, eaLo);
+    if (n >= 0) this.esidLo[n] = this.esidLo[n]! & ~SLB_ESID_V_LO;
+  }
+
+  /** slbia (IH=0): invalidate every entry but slot 0. */
+  slbia(): void {
+    for (let n = 1; n < this.size; n++) this.esidLo[n] = this.esidLo[n]! & ~SLB_ESID_V_LO;
+  }
+}
