@@ -2,7 +2,16 @@ import type { BenchSuite } from './BenchFigure.js';
 import { coreTlbSuites } from './coreTlb.bench.js';
 import { x86WalkSuite } from './x86Walk.bench.js';
 import { radixWalkSuite } from '../../packages/ppc-radix/bench/radixWalk.bench.js';
+import { hptWalkSuite } from '../../packages/ppc-hpt/bench/hptWalk.bench.js';
 import { x86MemslotDeleteSuite, x86ShadowFaultSuite, x86ShadowMemorySuite } from '../../packages/x86-shadow/bench/shadowMmu.bench.js';
 
 /** Every benchmark suite `npm run bench` runs, in order. */
-export const suites: readonly BenchSuite[] = [...coreTlbSuites, x86WalkSuite, x86ShadowFaultSuite, x86MemslotDeleteSuite, x86ShadowMemorySuite, radixWalkSuite];
+export const suites: readonly BenchSuite[] = [
+  ...coreTlbSuites,
+  x86WalkSuite,
+  x86ShadowFaultSuite,
+  x86MemslotDeleteSuite,
+  x86ShadowMemorySuite,
+  radixWalkSuite,
+  hptWalkSuite,
+];

@@ -55,7 +55,9 @@ export function segmentPageSize(vsidLo: number): SegmentPageSize | undefined {
  */
 export function hptePageShift(segment: SegmentPageSize, v0Lo: number, r1Hi: number, r1Lo: number): number {
   if ((v0Lo & 0x4) === 0) return segment.baseShift === 12 ? 12 : 0;
-  for (const a of segment.actual) {
+  const actual = segment.actual;
+  for (let k = 0; k < actual.length; k++) {
+    const a = actual[k]!;
     if (a.shift === 12) continue;
     // The LP bits are the RPN bits from 12 up to the page size: they must equal the encoding.
     const ok =

@@ -33,6 +33,7 @@ export class HptTranslation {
   ptex = -1;
   /** HPTEs read by the search. */
   refs = 0;
+  /** The interrupt when `ok` is false (0 for a debugger's look, which records none). */
   vector = 0;
   /** DSISR / HDSISR, or SRR1 / HSRR1 cause bits. */
   cause = 0;
@@ -53,21 +54,12 @@ export class HptTranslation {
     this.ra = this.raHi < 0x20_0000 ? this.raHi * 0x1_0000_0000 + this.raLo : -1;
   }
 
-  /** @internal */
+  /** @internal Start a translation: the fault fields are meaningful only when `ok` is false. */
   reset(): void {
     this.ok = false;
-    this.ra = -1;
-    this.raHi = 0;
-    this.raLo = 0;
-    this.pageShift = 0;
-    this.prot = 0;
     this.ptex = -1;
     this.refs = 0;
     this.vector = 0;
     this.cause = 0;
-    this.darHi = 0;
-    this.darLo = 0;
-    this.asdrHi = 0;
-    this.asdrLo = 0;
   }
 }

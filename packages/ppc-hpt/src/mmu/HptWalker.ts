@@ -1,15 +1,15 @@
-import { hpteKey, hptePp } from '../format/Hpte.js';
 import { POWER8_PAGE_SIZES, hptePageShift } from '../format/SegmentPageSizes.js';
 import type { HashPageTable } from './HashPageTable.js';
 import type { HptRegisters } from './HptRegisters.js';
-import { HptAccess, HptCause, type HptTranslation, HptVector } from './HptTranslation.js';
+import { HptCause, type HptTranslation, HptVector } from './HptTranslation.js';
 import type { Slb } from './Slb.js';
 
 const READ = 1;
 const WRITE = 2;
 const EXEC = 4;
-const STORE = HptAccess.STORE;
-const FETCH = HptAccess.FETCH;
+/** HptAccess.STORE and .FETCH, as literals for the hot path. */
+const STORE = 1;
+const FETCH = 2;
 
 /**
  * The hash MMU's translation, as the processor performs it (POWER ISA
@@ -35,6 +35,13 @@ const FETCH = HptAccess.FETCH;
  * At most 16 HPTEs are read per translation, whatever the table holds.
  */
 export class HptWalker {
+  /**
+   * Translate effective address (eaHi, eaLo) for `access` (HptAccess).
+   * The halves may be given as uint32 or int32 (`x | 0`): a caller on a hot
+   * path passes int32, which V8 passes unboxed. With `guestVisible` false
+   * (a debugger's look) no fault is recorded and R/C are neither checked
+   * nor written.
+   */
   translate(regs: HptRegisters, slb: Slb, hpt: HashPageTable, eaHi: number, eaLo: number, access: number, out: HptTranslation, guestVisible = true): boolean {
     out.reset();
     eaHi >>>= 0;
@@ -116,7 +123,9 @@ export class HptWalker {
     // Access (QEMU ppc_hash64_pte_noexec_guard, _pte_prot, _amr_prot).
     const execProt = (r1Lo & 0xc) !== 0 ? READ | WRITE : READ | WRITE | EXEC;
     const key = (regs.pr ? vLo & 0x400 : vLo & 0x800) !== 0;
-    const pp = hptePp(r1Hi, r1Lo);
+    // PP0 || PP (hptePp) and the 5-bit storage key (hpteKey), inline: imported helpers cost a
+    // module-binding check each in V8's optimised code.
+    const pp = (r1Lo & 3) | ((r1Hi & 0x8000_0000) >>> 29);
     let ppProt = 0;
     if (!key) {
       if (pp <= 2) ppProt = READ | WRITE | EXEC;
@@ -126,13 +135,13 @@ export class HptWalker {
     } else if (pp === 2) {
       ppProt = READ | WRITE | EXEC;
     }
-    const k = hpteKey(r1Hi, r1Lo);
+    const k = ((r1Hi & 0x3000_0000) >>> 25) | ((r1Lo & 0x0e00) >>> 9);
     const amrShift = 2 * (31 - k);
     const amrBits = amrShift >= 32 ? (regs.amrHi >>> (amrShift - 32)) & 3 : (regs.amrLo >>> amrShift) & 3;
     const iamrBits = amrShift >= 32 ? (regs.iamrHi >>> (amrShift - 32)) & 3 : (regs.iamrLo >>> amrShift) & 3;
     const amrProt = ((amrBits & 2) !== 0 ? 0 : WRITE) | ((amrBits & 1) !== 0 ? 0 : READ) | ((iamrBits & 1) !== 0 ? 0 : EXEC);
     let prot = execProt & ppProt & amrProt;
-    const need = access === HptAccess.LOAD ? READ : access === STORE ? WRITE : EXEC;
+    const need = access === 0 ? READ : access === 1 ? WRITE : EXEC;
     if ((need & prot) === 0) {
       if (guestVisible) {
         let cause: number;
@@ -188,17 +197,20 @@ export class HptWalker {
   ): number {
     const view = hpt.view;
     const base = group * 8;
-    for (let i = 0; i < 8; i++) {
-      const at = (base + i) * 16;
-      out.refs++;
-      const v0Hi = view.getUint32(at, false);
-      const v0Lo = view.getUint32(at + 4, false);
-      if (v0Hi !== ptemHi || ((v0Lo ^ ptemLo) & 0xffff_ff83) !== 0) continue;
-      const shift = hptePageShift(segment, v0Lo, view.getUint32(at + 8, false), view.getUint32(at + 12, false));
-      if (shift === 0) continue;
+    let at = base * 16;
+    for (let i = 0; i < 8; i++, at += 16) {
+      // B, AVPN, H and V must equal the search word (0xffff_ff83: QEMU HPTE64_V_COMPARE's mask, low half).
+      if (view.getUint32(at, false) !== ptemHi || ((view.getUint32(at + 4, false) ^ ptemLo) & 0xffff_ff83) !== 0) continue;
+      out.refs += i + 1;
+      const shift = hptePageShift(segment, view.getUint32(at + 4, false), view.getUint32(at + 8, false), view.getUint32(at + 12, false));
+      if (shift === 0) {
+        out.refs -= i + 1;
+        continue;
+      }
       this.foundShift = shift;
       return base + i;
     }
+    out.refs += 8;
     return -1;
   }
 
@@ -214,9 +226,7 @@ export class HptWalker {
       out.darHi = eaHi;
       out.darLo = eaLo;
     }
-    if (toHypervisor) {
-      out.asdrHi = vHi;
-      out.asdrLo = vLo;
-    }
+    out.asdrHi = toHypervisor ? vHi : 0;
+    out.asdrLo = toHypervisor ? vLo : 0;
   }
 }
