@@ -220,7 +220,11 @@ describe('hash translation on hand-built tables', () => {
     expect(slb.slbmteBig(0x0800_0000n | 0x100_0000n | 1n, 0n)).toBe(false); // bit 24 reserved
     expect(slb.slbmteBig(0x0800_0000n | 2n, 2n << 62n)).toBe(false);
     expect(slb.slbmteBig(0x0800_0000n | 3n, 0x130n)).toBe(false);
-    expect([slb.esidLo[1], slb.esidLo[2], slb.esidLo[3]]).toEqual([0, 0, 0]);
+    expect([slb.entry(1), slb.entry(2), slb.entry(3)]).toEqual([
+      { esid: 0n, vsid: 0n },
+      { esid: 0n, vsid: 0n },
+      { esid: 0n, vsid: 0n },
+    ]);
   });
 
   it('hostile tables: random HPTE bytes and random SLB words never throw, read at most 16 HPTEs, and answer with a legal interrupt', () => {
@@ -241,6 +245,60 @@ describe('hash translation on hand-built tables', () => {
           const ok = new HptWalker().translate(new HptRegisters(), slb, hpt, ...split(ea), access, out);
           expect(out.refs).toBeLessThanOrEqual(16);
           if (!ok) expect([HptVector.DSI, HptVector.ISI, HptVector.DSEG, HptVector.ISEG]).toContain(out.vector);
+        },
+      ),
+      { numRuns: propertyRuns(300) },
+    );
+  });
+
+  it('SLB lookups with the cache answer as an in-order scan of the slots, through random slbmte, slbie and slbia (duplicates included)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            op: fc.integer({ min: 0, max: 9 }),
+            slot: fc.integer({ min: 0, max: 7 }),
+            esid: fc.integer({ min: 0, max: 5 }),
+            oneT: fc.boolean(),
+            v: fc.boolean(),
+          }),
+          { maxLength: 60 },
+        ),
+        (ops) => {
+          const slb = new Slb(8);
+          const model: { esid: bigint; vsid: bigint }[] = Array.from({ length: 8 }, () => ({ esid: 0n, vsid: 0n }));
+          const scan = (ea: bigint): number => {
+            for (let n = 0; n < 8; n++) {
+              const { esid, vsid } = model[n]!;
+              const oneT = vsid >> 62n === 1n;
+              const want = oneT ? (ea & ~((1n << 40n) - 1n)) | 0x0800_0000n : (ea & ~((1n << 28n) - 1n)) | 0x0800_0000n;
+              if (esid === want && vsid >> 62n === (oneT ? 1n : 0n)) return n;
+            }
+            return -1;
+          };
+          const eaOf = (e: number, oneT: boolean): bigint => (oneT ? BigInt(e) << 40n : (BigInt(e) << 28n) | (BigInt(e) << 40n));
+          for (const o of ops) {
+            const ea = eaOf(o.esid, o.oneT);
+            if (o.op < 5) {
+              const esidWord = (o.oneT ? ea & ~((1n << 40n) - 1n) : ea & ~((1n << 28n) - 1n)) | (o.v ? 0x0800_0000n : 0n);
+              const vsidWord = (o.oneT ? 1n << 62n : 0n) | (BigInt(o.esid + 1) << 24n);
+              expect(slb.slbmteBig(esidWord | BigInt(o.slot), vsidWord)).toBe(true);
+              model[o.slot] = { esid: esidWord, vsid: vsidWord };
+            } else if (o.op < 7) {
+              const n = scan(ea);
+              slb.slbie(Number(ea >> 32n), Number(ea & 0xffff_ffffn));
+              if (n >= 0) model[n]!.esid &= ~0x0800_0000n;
+            } else if (o.op === 7) {
+              slb.slbia();
+              for (let n = 1; n < 8; n++) model[n]!.esid &= ~0x0800_0000n;
+            }
+            for (let e = 0; e < 6; e++) {
+              for (const oneT of [false, true]) {
+                const probe = eaOf(e, oneT) | 0x1234n;
+                expect(slb.lookup(Number(probe >> 32n), Number(probe & 0xffff_ffffn))).toBe(scan(probe));
+              }
+            }
+          }
         },
       ),
       { numRuns: propertyRuns(300) },

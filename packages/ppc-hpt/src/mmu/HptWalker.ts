@@ -73,8 +73,8 @@ export class HptWalker {
       }
       return false;
     }
-    const vHi = slb.vsidHi[slot]!;
-    const vLo = slb.vsidLo[slot]!;
+    const vHi = slb.vsidHiOf(slot);
+    const vLo = slb.vsidLoOf(slot);
     if (access === FETCH && (vLo & 0x200) !== 0) {
       if (guestVisible) this.storageFault(regs, out, access, vHi, vLo, eaHi, eaLo, HptCause.NOEXEC_GUARD);
       return false;
@@ -117,8 +117,8 @@ export class HptWalker {
       return false;
     }
     const view = hpt.view;
-    const r1Hi = view.getUint32(ptex * 16 + 8, false);
-    const r1Lo = view.getUint32(ptex * 16 + 12, false);
+    const r1Hi = this.foundR1Hi;
+    const r1Lo = this.foundR1Lo;
     const shift = this.foundShift;
     // Access (QEMU ppc_hash64_pte_noexec_guard, _pte_prot, _amr_prot).
     const execProt = (r1Lo & 0xc) !== 0 ? READ | WRITE : READ | WRITE | EXEC;
@@ -185,6 +185,8 @@ export class HptWalker {
   }
 
   private foundShift = 0;
+  private foundR1Hi = 0;
+  private foundR1Lo = 0;
 
   /** The index of the matching HPTE in one group, or -1 (QEMU ppc_hash64_pteg_search). */
   private searchGroup(
@@ -201,13 +203,16 @@ export class HptWalker {
     for (let i = 0; i < 8; i++, at += 16) {
       // B, AVPN, H and V must equal the search word (0xffff_ff83: QEMU HPTE64_V_COMPARE's mask, low half).
       if (view.getUint32(at, false) !== ptemHi || ((view.getUint32(at + 4, false) ^ ptemLo) & 0xffff_ff83) !== 0) continue;
+      const v0Lo = view.getUint32(at + 4, false);
+      const r1Hi = view.getUint32(at + 8, false);
+      const r1Lo = view.getUint32(at + 12, false);
+      // A 4K entry in a 4K segment needs no table look-up; everything else asks hptePageShift.
+      const shift = (v0Lo & 0x4) === 0 && segment.baseShift === 12 ? 12 : hptePageShift(segment, v0Lo, r1Hi, r1Lo);
+      if (shift === 0) continue;
       out.refs += i + 1;
-      const shift = hptePageShift(segment, view.getUint32(at + 4, false), view.getUint32(at + 8, false), view.getUint32(at + 12, false));
-      if (shift === 0) {
-        out.refs -= i + 1;
-        continue;
-      }
       this.foundShift = shift;
+      this.foundR1Hi = r1Hi;
+      this.foundR1Lo = r1Lo;
       return base + i;
     }
     out.refs += 8;

@@ -25,10 +25,11 @@ export const SLB_VSID = {
  */
 export class Slb {
   readonly size: number;
-  readonly esidHi: Uint32Array;
-  readonly esidLo: Uint32Array;
-  readonly vsidHi: Uint32Array;
-  readonly vsidLo: Uint32Array;
+  // Private so that every write goes through slbmte/slbie/slbia, which keep the lookup cache exact.
+  private readonly esidHi: Uint32Array;
+  private readonly esidLo: Uint32Array;
+  private readonly vsidHi: Uint32Array;
+  private readonly vsidLo: Uint32Array;
   /** The segment page size of each slot (undefined for an empty slot). */
   private readonly sizes: (SegmentPageSize | undefined)[];
 
@@ -106,6 +107,24 @@ export class Slb {
       if ((b === 0 && eh === eaHi >>> 0 && el === lo256) || (b === SLB_VSID_B_1T_HI && eh === hi1t && el === SLB_ESID_V_LO)) return n;
     }
     return -1;
+  }
+
+  /** A slot's VSID word, high and low halves (for the walker). */
+  vsidHiOf(slot: number): number {
+    return this.vsidHi[slot]!;
+  }
+  vsidLoOf(slot: number): number {
+    return this.vsidLo[slot]!;
+  }
+
+  /** A slot's ESID and VSID words (what slbmfee / slbmfev read), as BigInts. */
+  entry(slot: number): { esid: bigint; vsid: bigint } {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.size)
+      throw new HvmmuError('BAD_ARGUMENT', `SLB slot must be 0..${this.size - 1}, got ${String(slot)}`);
+    return {
+      esid: (BigInt(this.esidHi[slot]!) << 32n) | BigInt(this.esidLo[slot]!),
+      vsid: (BigInt(this.vsidHi[slot]!) << 32n) | BigInt(this.vsidLo[slot]!),
+    };
   }
 
   /** The base page size of a slot's segment. */
