@@ -20,3 +20,15 @@ export { HptRegisters } from './mmu/HptRegisters.js';
 export { HptAccess, HptVector, HptCause, HptTranslation } from './mmu/HptTranslation.js';
 export { HptWalker } from './mmu/HptWalker.js';
 export { hptDebugTranslate } from './inspect/hptDebugTranslate.js';
+export {
+  QemuHtabSectionWriter,
+  loadQemuHtabSection,
+  SECTION_START,
+  SECTION_PART,
+  SECTION_END,
+  SECTION_FOOTER,
+  HTAB_SECTION_NAME,
+  HTAB_SECTION_VERSION,
+  type HtabSectionIdentity,
+  type HtabSectionLoad,
+} from './stream/QemuHtabSection.js';

@@ -37,7 +37,9 @@ export type HvmmuErrorCode =
   | 'HCALL_NO_ABI'
   | 'HCALL_ABI_MISMATCH'
   | 'BAD_ARGUMENT'
-  | 'UNSUPPORTED_BY_BACKEND';
+  | 'UNSUPPORTED_BY_BACKEND'
+  /** A migration or table stream record is malformed or lies (bounds, lengths, framing); nothing of it was applied. */
+  | 'STREAM_INVALID';
 
 export class HvmmuError extends Error {
   readonly code: HvmmuErrorCode;

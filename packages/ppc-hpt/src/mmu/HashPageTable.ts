@@ -40,5 +40,35 @@ export class HashPageTable {
     this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
     this.hashMask = 2 ** (order - 7) - 1;
     this.entries = 2 ** (order - 4);
+    // A fresh table counts as changed everywhere: a migration's later passes send what a
+    // destination could not know (QEMU marks every entry of a new table dirty).
+    this.modified = new Uint8Array(this.entries >>> 3).fill(0xff);
+  }
+
+  /**
+   * One bit per HPTE: changed since it was last sent in a migration stream
+   * (QEMU's HPTE64_V_HPTE_DIRTY, KVM's HPTE_GR_MODIFIED), kept apart from the
+   * entries so the guest view stays exactly what the guest wrote. Set by
+   * every change to an entry, cleared by the stream writers as they send it.
+   */
+  readonly modified: Uint8Array;
+
+  isModified(index: number): boolean {
+    return (this.modified[index >>> 3]! & (1 << (index & 7))) !== 0;
+  }
+
+  markModified(index: number): void {
+    const b = index >>> 3;
+    this.modified[b] = this.modified[b]! | (1 << (index & 7));
+  }
+
+  clearModified(index: number): void {
+    const b = index >>> 3;
+    this.modified[b] = this.modified[b]! & ~(1 << (index & 7));
+  }
+
+  /** V set in the entry's dword0. */
+  isValid(index: number): boolean {
+    return (this.view.getUint32(index * 16 + 4, false) & 1) !== 0;
   }
 }
