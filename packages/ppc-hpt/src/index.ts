@@ -32,3 +32,6 @@ export {
   type HtabSectionIdentity,
   type HtabSectionLoad,
 } from './stream/QemuHtabSection.js';
+export { hptePageShifts } from './format/HptePageSizes.js';
+export { HashPageTableStore, type HtabStore } from './stream/HtabStore.js';
+export { KvmHtabReader, KvmHtabWriter, type HeaderByteOrder, type KvmHtabReadOptions, type KvmHtabWriteOptions } from './stream/KvmHtabStream.js';

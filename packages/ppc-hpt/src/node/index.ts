@@ -1,0 +1,1 @@
+export { HtabReadStream, HtabWriteStream, type HtabReadStreamOptions } from './HtabNodeStreams.js';
