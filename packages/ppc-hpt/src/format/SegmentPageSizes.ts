@@ -55,6 +55,14 @@ export function segmentPageSize(vsidLo: number): SegmentPageSize | undefined {
  */
 export function hptePageShift(segment: SegmentPageSize, v0Lo: number, r1Hi: number, r1Lo: number): number {
   if ((v0Lo & 0x4) === 0) return segment.baseShift === 12 ? 12 : 0;
+  // The common encodings first, without a loop: 64K (LP 0x1) and 16M (LP 0x8) in a 64K segment,
+  // 16M (LP 0x0) in a 16M segment — Linux's linear map and its user pages.
+  if (segment.baseShift === 16) {
+    if ((r1Lo & 0xf000) === 0x1000) return 16;
+    if ((r1Lo & 0xff_f000) === 0x8000) return 24;
+    return 0;
+  }
+  if (segment.baseShift === 24) return (r1Lo & 0xff_f000) === 0 ? 24 : 0;
   const actual = segment.actual;
   for (let k = 0; k < actual.length; k++) {
     const a = actual[k]!;
