@@ -3,6 +3,7 @@ import { coreTlbSuites } from './coreTlb.bench.js';
 import { x86WalkSuite } from './x86Walk.bench.js';
 import { radixWalkSuite } from '../../packages/ppc-radix/bench/radixWalk.bench.js';
 import { hptWalkSuite } from '../../packages/ppc-hpt/bench/hptWalk.bench.js';
+import { nestedRmapSuite } from '../../packages/ppc-radix/bench/nestedRmap.bench.js';
 import { x86MemslotDeleteSuite, x86ShadowFaultSuite, x86ShadowMemorySuite } from '../../packages/x86-shadow/bench/shadowMmu.bench.js';
 
 /** Every benchmark suite `npm run bench` runs, in order. */
@@ -13,5 +14,6 @@ export const suites: readonly BenchSuite[] = [
   x86MemslotDeleteSuite,
   x86ShadowMemorySuite,
   radixWalkSuite,
+  nestedRmapSuite,
   hptWalkSuite,
 ];

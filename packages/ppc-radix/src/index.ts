@@ -19,3 +19,4 @@ export { RadixWalker, type RadixRcPolicy, type RadixWalkerOptions } from './walk
 export { RadixTreeBuilder, RadixTree, RadixTable, RadixGeometry, type RadixGeometryName, type RadixLeafFlags } from './guest/RadixTreeBuilder.js';
 export { radixDebugTranslate } from './inspect/radixDebugTranslate.js';
 export { enumerateRadixTree, type RadixLeaf, type RadixTreeListing, type EnumerateRadixOptions } from './inspect/enumerateRadixTree.js';
+export { NestedRmapNodes, NestedRmapSlots, nestedRmapEntry, decodeNestedRmapEntry, NESTED_RMAP_MAX_LPID, NESTED_RMAP_MAX_GFN } from './nested/NestedRmap.js';
