@@ -20,3 +20,13 @@ export { RadixTreeBuilder, RadixTree, RadixTable, RadixGeometry, type RadixGeome
 export { radixDebugTranslate } from './inspect/radixDebugTranslate.js';
 export { enumerateRadixTree, type RadixLeaf, type RadixTreeListing, type EnumerateRadixOptions } from './inspect/enumerateRadixTree.js';
 export { NestedRmapNodes, NestedRmapSlots, nestedRmapEntry, decodeNestedRmapEntry, NESTED_RMAP_MAX_LPID, NESTED_RMAP_MAX_GFN } from './nested/NestedRmap.js';
+export { ShadowLpids } from './nested/ShadowLpids.js';
+export {
+  NestedGuests,
+  NestedGuest,
+  MAX_NESTED_GUESTS_SHIFT,
+  H_SUCCESS,
+  H_PARAMETER,
+  type NestedGuestHost,
+  type PendingNestedGuest,
+} from './nested/NestedGuests.js';
