@@ -30,3 +30,5 @@ export {
   type NestedGuestHost,
   type PendingNestedGuest,
 } from './nested/NestedGuests.js';
+export { decodeTlbInvalidate, apPageShift, tlbieP1, TlbieScope, TlbieRic, type TlbInvalidateRequest } from './nested/TlbInvalidate.js';
+export { ShadowLeaf, makeShadowLeaf } from './nested/ShadowLeaf.js';
