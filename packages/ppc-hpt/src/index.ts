@@ -35,3 +35,4 @@ export {
 export { hptePageShifts } from './format/HptePageSizes.js';
 export { HashPageTableStore, type HtabStore } from './stream/HtabStore.js';
 export { KvmHtabReader, KvmHtabWriter, type HeaderByteOrder, type KvmHtabReadOptions, type KvmHtabWriteOptions } from './stream/KvmHtabStream.js';
+export { HptHypercalls, HptHcall, PaprStatus } from './hcall/HptHypercalls.js';
