@@ -12,7 +12,9 @@ const M64 = (1n << 64n) - 1n;
 
 function regs(...args: bigint[]): HypercallRegisters {
   const r = new HypercallRegisters(9);
-  args.forEach((a, i) => r.setArgHalves(i, Number((a >> 32n) & 0xffff_ffffn), Number(a & 0xffff_ffffn)));
+  args.forEach((a, i) => {
+    r.setArgHalves(i, Number((a >> 32n) & 0xffff_ffffn), Number(a & 0xffff_ffffn));
+  });
   return r;
 }
 const ret = (r: HypercallRegisters, i: number): bigint => (BigInt(r.retHi[i]!) << 32n) | BigInt(r.retLo[i]!);
