@@ -36,3 +36,4 @@ export { hptePageShifts } from './format/HptePageSizes.js';
 export { HashPageTableStore, type HtabStore } from './stream/HtabStore.js';
 export { KvmHtabReader, KvmHtabWriter, type HeaderByteOrder, type KvmHtabReadOptions, type KvmHtabWriteOptions } from './stream/KvmHtabStream.js';
 export { HptHypercalls, HptHcall, PaprStatus } from './hcall/HptHypercalls.js';
+export { mapVrma, vrmaSegment, VRMA_VSID, VRMA_VSID_WORD_HI, VRMA_VSID_WORD_LO } from './mmu/Vrma.js';

@@ -26,6 +26,14 @@ export class HptRegisters {
   hrmorLo = 0;
   /** True under a virtual hypervisor (QEMU's pseries, KVM for its guest): real mode is guest physical. */
   virtualHypervisor = false;
+  /**
+   * Real mode of a guest goes through the virtual real-mode area (LPCR[VPM0]
+   * on POWER8; always on POWER9): the HPT's VRMA entries, searched under
+   * the VRMA segment, translate it.
+   */
+  vrma = false;
+  /** The VRMA page size (LPCR[VRMASD] on POWER8): 12, 16 or 24. */
+  vrmaPageShift = 24;
 
   setAmr(value: bigint): this {
     [this.amrHi, this.amrLo] = halves(value, 'AMR');

@@ -2,7 +2,7 @@
 export const HptAccess = { LOAD: 0, STORE: 1, FETCH: 2 } as const;
 
 /** Interrupts a hash translation raises (POWER ISA v2.07 Book III 6.5). */
-export const HptVector = { DSI: 0x300, DSEG: 0x380, ISI: 0x400, ISEG: 0x480, HDSI: 0xe00, HISI: 0xe20 } as const;
+export const HptVector = { MCHECK: 0x200, DSI: 0x300, DSEG: 0x380, ISI: 0x400, ISEG: 0x480, HDSI: 0xe00, HISI: 0xe20 } as const;
 
 /** DSISR / SRR1 cause bits (QEMU target/ppc/cpu.h; Linux asm/reg.h). */
 export const HptCause = {

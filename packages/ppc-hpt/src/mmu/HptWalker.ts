@@ -1,4 +1,5 @@
-import { POWER8_PAGE_SIZES, hptePageShift } from '../format/SegmentPageSizes.js';
+import { POWER8_PAGE_SIZES, type SegmentPageSize, hptePageShift } from '../format/SegmentPageSizes.js';
+import { VRMA_VSID_WORD_HI, VRMA_VSID_WORD_LO, vrmaSegment } from './Vrma.js';
 import type { HashPageTable } from './HashPageTable.js';
 import type { HptRegisters } from './HptRegisters.js';
 import { HptCause, type HptTranslation, HptVector } from './HptTranslation.js';
@@ -47,7 +48,13 @@ export class HptWalker {
     eaHi >>>= 0;
     eaLo >>>= 0;
     const relocation = access === FETCH ? regs.ir : regs.dr;
-    if (!relocation) {
+    let vHi: number;
+    let vLo: number;
+    let segment: SegmentPageSize;
+    // Real mode of a guest under a (non-virtual) hypervisor with VRMA: the search uses the
+    // VRMA segment instead of the SLB, and checks no storage keys (QEMU build_vrma_slbe).
+    const vrma = !relocation && regs.vrma && !regs.hv && !regs.virtualHypervisor;
+    if (!relocation && !vrma) {
       let hi = eaHi & 0x0fff_ffff;
       let lo = eaLo;
       if (regs.hv && eaHi >>> 31 === 0) {
@@ -60,26 +67,38 @@ export class HptWalker {
       out.ok = true;
       return true;
     }
-    const slot = slb.lookup(eaHi, eaLo);
-    if (slot < 0) {
-      if (guestVisible) {
-        if (access === FETCH) {
-          out.vector = HptVector.ISEG;
-        } else {
-          out.vector = HptVector.DSEG;
-          out.darHi = eaHi;
-          out.darLo = eaLo;
-        }
+    if (vrma) {
+      const sps = vrmaSegment(regs.vrmaPageShift);
+      if (sps === undefined) {
+        // An invalid VRMA page size: QEMU raises a machine check.
+        if (guestVisible) out.vector = HptVector.MCHECK;
+        return false;
       }
-      return false;
+      vHi = VRMA_VSID_WORD_HI;
+      vLo = (VRMA_VSID_WORD_LO | sps.slbEncoding) >>> 0;
+      segment = sps;
+    } else {
+      const slot = slb.lookup(eaHi, eaLo);
+      if (slot < 0) {
+        if (guestVisible) {
+          if (access === FETCH) {
+            out.vector = HptVector.ISEG;
+          } else {
+            out.vector = HptVector.DSEG;
+            out.darHi = eaHi;
+            out.darLo = eaLo;
+          }
+        }
+        return false;
+      }
+      vHi = slb.vsidHiOf(slot);
+      vLo = slb.vsidLoOf(slot);
+      if (access === FETCH && (vLo & 0x200) !== 0) {
+        if (guestVisible) this.storageFault(regs, vrma, out, access, vHi, vLo, eaHi, eaLo, HptCause.NOEXEC_GUARD);
+        return false;
+      }
+      segment = regs.lpcrIsl ? POWER8_PAGE_SIZES[0]! : slb.pageSize(slot)!;
     }
-    const vHi = slb.vsidHiOf(slot);
-    const vLo = slb.vsidLoOf(slot);
-    if (access === FETCH && (vLo & 0x200) !== 0) {
-      if (guestVisible) this.storageFault(regs, out, access, vHi, vLo, eaHi, eaLo, HptCause.NOEXEC_GUARD);
-      return false;
-    }
-    const segment = regs.lpcrIsl ? POWER8_PAGE_SIZES[0]! : slb.pageSize(slot)!;
     const p = segment.baseShift;
     const offMask = p < 32 ? ~((1 << p) - 1) : 0;
     let hashLo: number;
@@ -113,7 +132,7 @@ export class HptWalker {
     let ptex = this.searchGroup(hpt, (hashLo & mask) >>> 0, ptemHi, ptemLo, segment, out);
     if (ptex < 0) ptex = this.searchGroup(hpt, (~hashLo & mask) >>> 0, ptemHi, (ptemLo | 2) >>> 0, segment, out);
     if (ptex < 0) {
-      if (guestVisible) this.storageFault(regs, out, access, vHi, vLo, eaHi, eaLo, HptCause.NOPTE);
+      if (guestVisible) this.storageFault(regs, vrma, out, access, vHi, vLo, eaHi, eaLo, HptCause.NOPTE);
       return false;
     }
     const view = hpt.view;
@@ -139,7 +158,7 @@ export class HptWalker {
     const amrShift = 2 * (31 - k);
     const amrBits = amrShift >= 32 ? (regs.amrHi >>> (amrShift - 32)) & 3 : (regs.amrLo >>> amrShift) & 3;
     const iamrBits = amrShift >= 32 ? (regs.iamrHi >>> (amrShift - 32)) & 3 : (regs.iamrLo >>> amrShift) & 3;
-    const amrProt = ((amrBits & 2) !== 0 ? 0 : WRITE) | ((amrBits & 1) !== 0 ? 0 : READ) | ((iamrBits & 1) !== 0 ? 0 : EXEC);
+    const amrProt = vrma ? READ | WRITE | EXEC : ((amrBits & 2) !== 0 ? 0 : WRITE) | ((amrBits & 1) !== 0 ? 0 : READ) | ((iamrBits & 1) !== 0 ? 0 : EXEC);
     let prot = execProt & ppProt & amrProt;
     const need = access === 0 ? READ : access === 1 ? WRITE : EXEC;
     if ((need & prot) === 0) {
@@ -152,7 +171,7 @@ export class HptWalker {
           cause = (need & ppProt) === 0 ? HptCause.PROTFAULT : 0;
           if ((need & amrProt) === 0) cause |= HptCause.KEY;
         }
-        this.storageFault(regs, out, access, vHi, vLo, eaHi, eaLo, cause);
+        this.storageFault(regs, vrma, out, access, vHi, vLo, eaHi, eaLo, cause);
       }
       return false;
     }
@@ -220,8 +239,19 @@ export class HptWalker {
   }
 
   /** DSI / ISI, or HDSI / HISI when LPCR[VPM1] sends a guest's faults to the hypervisor (QEMU ppc_hash64_set_dsi / _set_isi). */
-  private storageFault(regs: HptRegisters, out: HptTranslation, access: number, vHi: number, vLo: number, eaHi: number, eaLo: number, cause: number): void {
-    const toHypervisor = regs.lpcrVpm1 && !regs.hv;
+  private storageFault(
+    regs: HptRegisters,
+    vrma: boolean,
+    out: HptTranslation,
+    access: number,
+    vHi: number,
+    vLo: number,
+    eaHi: number,
+    eaLo: number,
+    cause: number,
+  ): void {
+    // A relocated access goes to the hypervisor with LPCR[VPM1]; a VRMA access always does (QEMU: vpm = use_vrma).
+    const toHypervisor = (vrma || regs.lpcrVpm1) && !regs.hv;
     if (access === FETCH) {
       out.vector = toHypervisor ? HptVector.HISI : HptVector.ISI;
       out.cause = cause >>> 0;
