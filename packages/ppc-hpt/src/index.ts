@@ -37,3 +37,4 @@ export { HashPageTableStore, type HtabStore } from './stream/HtabStore.js';
 export { KvmHtabReader, KvmHtabWriter, type HeaderByteOrder, type KvmHtabReadOptions, type KvmHtabWriteOptions } from './stream/KvmHtabStream.js';
 export { HptHypercalls, HptHcall, PaprStatus } from './hcall/HptHypercalls.js';
 export { mapVrma, vrmaSegment, VRMA_VSID, VRMA_VSID_WORD_HI, VRMA_VSID_WORD_LO } from './mmu/Vrma.js';
+export { HptResize, ResizeStatus, rehashIndex } from './mmu/HptResize.js';
