@@ -33,3 +33,4 @@ export {
 export { decodeTlbInvalidate, apPageShift, tlbieP1, TlbieScope, TlbieRic, type TlbInvalidateRequest } from './nested/TlbInvalidate.js';
 export { ShadowLeaf, makeShadowLeaf } from './nested/ShadowLeaf.js';
 export { HvGuestState, HvGuestStateField, hvGuestStateSize, HV_GUEST_STATE_VERSION, H_P2, PT_REGS_BYTES, type L1Reader } from './nested/HvGuestState.js';
+export { L1NestedHost, NestedHcall, type L1Machine, type L1NestedInit } from './nested/L1NestedHost.js';

@@ -19,6 +19,10 @@ class FakeHost implements NestedGuestHost {
     this.allocated++;
     return [0x4000_0000, (0x10_0000 * this.allocated + 0xad) >>> 0];
   }
+  cleared: number[] = [];
+  clearShadowTable(_root: [number, number], shadowLpid: number): void {
+    this.cleared.push(shadowLpid);
+  }
   freeShadowTable(root: [number, number]): void {
     const key = root.join(':');
     this.freed.set(key, (this.freed.get(key) ?? 0) + 1);

@@ -21,6 +21,8 @@ export interface NestedGuestHost {
   readL1(gpa: number): [number, number] | null;
   /** A new, empty shadow partition-scoped tree; returns its root's PATE dw0 (without HR). */
   allocShadowTable(): [number, number];
+  /** Empty a shadow tree (every shadow entry gone) and flush the shadow LPID's TLB entries. */
+  clearShadowTable(root: [number, number], shadowLpid: number): void;
   /** Free a shadow tree (kvmppc_free_pgtable_radix + pgd_free). */
   freeShadowTable(root: [number, number]): void;
   /** Write the shadow partition-table entry for `lpid` (L0's own partition table). */
@@ -214,6 +216,28 @@ export class NestedGuests {
     guest.processTableHi = d0 !== null && d1 !== null ? d1[0] : 0;
     guest.processTableLo = d0 !== null && d1 !== null ? d1[1] : 0;
     this.host.setShadowPate(guest.shadowLpid, [(guest.shadowRoot[0] | 0x8000_0000) >>> 0, guest.shadowRoot[1]], [guest.processTableHi, guest.processTableLo]);
+  }
+
+  /**
+   * What H_TLB_INVALIDATE with IS = 2 (one LPID) or 3 (every LPID) does to
+   * the nested guests (kvmhv_emulate_tlbie_lpid / _all_lpid): RIC 0 empties
+   * the shadow tree, RIC 1 does nothing (L0 caches no L1 page-walk), RIC 2
+   * (kvmhv_flush_nested) empties it, re-reads L1's partition-table entry and
+   * removes the guest if the entry is now zero. An unknown LPID is nothing
+   * to do. Each guest is held by a reference while it is worked on.
+   */
+  flush(l1Lpid: number | 'all', ric: number): void {
+    const targets = l1Lpid === 'all' ? [...this.table.values()] : [this.table.get(l1Lpid)].filter((g): g is NestedGuest => g !== undefined);
+    for (const g of targets) {
+      if (ric === 1) continue;
+      g.refcnt++;
+      this.host.clearShadowTable(g.shadowRoot, g.shadowLpid);
+      if (ric === 2) {
+        this.refreshPate(g);
+        if (g.l1GrToHrHi === 0 && g.l1GrToHrLo === 0) this.remove(g);
+      }
+      this.put(g);
+    }
   }
 
   /** kvmhv_release_nested: free the shadow table, clear the shadow PATE, free the shadow LPID. */
