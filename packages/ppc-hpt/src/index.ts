@@ -38,3 +38,4 @@ export { KvmHtabReader, KvmHtabWriter, type HeaderByteOrder, type KvmHtabReadOpt
 export { HptHypercalls, HptHcall, PaprStatus } from './hcall/HptHypercalls.js';
 export { mapVrma, vrmaSegment, VRMA_VSID, VRMA_VSID_WORD_HI, VRMA_VSID_WORD_LO } from './mmu/Vrma.js';
 export { HptResize, ResizeStatus, rehashIndex } from './mmu/HptResize.js';
+export { HptRevmapEntries, HptSlotRmap, RMAP_TYPE_HPT_HI, RMAP_PRESENT_HI, RMAP_REFERENCED_HI, RMAP_CHANGED_HI } from './rmap/HptRevmap.js';
