@@ -1,17 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { FlatGuestMemory, HvmmuError } from '@hvmmu/core';
-import { X86Registers, enumerateMappings, loadPdptes } from '@hvmmu/x86-shadow';
+import { FlatGuestMemory, HvmmuError, SparsePageMemory } from '@hvmmu/core';
+import { EFER, X86Registers, enumerateMappings, loadPdptes } from '@hvmmu/x86-shadow';
 import { TextTable } from '../report/TextTable.js';
 
-export const INSPECT_USAGE = `usage: hvmmu inspect-image <memory image> --cr0 <v> --cr3 <v> --cr4 <v> --efer <v> [--maxphyaddr <bits>] [--max-runs <n>]
-
-Walk the x86 page tables of a raw guest-physical memory image (e.g. QEMU's
+export const INSPECT_DESCRIPTION = `Walk the x86 page tables of a raw guest-physical memory image (e.g. QEMU's
 'pmemsave 0 <size> file', with the registers from 'info registers') and print
 every mapping as runs: virtual range, guest-physical start, size and the
 access the tables grant (U/W/X ANDed over levels). Reads only.`;
 
-interface InspectOptions {
-  readonly image: string;
+export interface InspectOptions {
   readonly cr0: number;
   readonly cr3: number;
   readonly cr4: number;
@@ -20,56 +17,47 @@ interface InspectOptions {
   readonly maxRuns: number;
 }
 
-function parseNumber(name: string, text: string | undefined): number {
+/** A register or count value: decimal or 0x hex, underscores allowed; throws BAD_ARGUMENT naming the option. */
+export function parseNumber(name: string, text: string | undefined): number {
   if (text === undefined) throw new HvmmuError('BAD_ARGUMENT', `missing value for ${name}`);
   const value = Number(text.replace(/_/g, ''));
-  if (!Number.isSafeInteger(value) || value < 0) throw new HvmmuError('BAD_ARGUMENT', `${name} must be a non-negative integer (0x… accepted), got '${text}'`);
+  if (text.trim() === '' || !Number.isSafeInteger(value) || value < 0)
+    throw new HvmmuError('BAD_ARGUMENT', `${name} must be a non-negative integer (0x… accepted), got '${text}'`);
   return value;
 }
 
-export function parseInspectArgs(args: readonly string[]): InspectOptions {
-  let image: string | undefined;
-  const values: Record<string, number> = { '--maxphyaddr': 40, '--max-runs': 100_000 };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a.startsWith('--')) {
-      values[a] = parseNumber(a, args[++i]);
-    } else if (image === undefined) {
-      image = a;
-    } else {
-      throw new HvmmuError('BAD_ARGUMENT', `unexpected argument '${a}'`);
-    }
-  }
-  for (const required of ['--cr0', '--cr3', '--cr4', '--efer']) {
-    if (values[required] === undefined) throw new HvmmuError('BAD_ARGUMENT', `${required} is required`);
-  }
-  if (image === undefined) throw new HvmmuError('BAD_ARGUMENT', 'the memory image file is required');
-  return {
-    image,
-    cr0: values['--cr0']!,
-    cr3: values['--cr3']!,
-    cr4: values['--cr4']!,
-    efer: values['--efer']!,
-    maxPhyAddr: values['--maxphyaddr']!,
-    maxRuns: values['--max-runs']!,
-  };
-}
-
 /** Mappings of the image as printable lines. */
-export function inspectImage(bytes: Uint8Array, options: Omit<InspectOptions, 'image'>): string[] {
+export function inspectImage(bytes: Uint8Array, options: InspectOptions): string[] {
   const regs = new X86Registers();
   regs.cr0 = options.cr0 >>> 0;
   regs.cr3 = options.cr3;
   regs.cr4 = options.cr4 >>> 0;
-  // EFER.LMA follows from LME and CR0.PG (SDM 2.2.1); dumps usually print it set already.
-  regs.efer = options.efer >>> 0;
+  // EFER.LMA is set by the processor when paging is enabled with LME (SDM 2.2.1, 9.8.5):
+  // a register set that carries LME without LMA (GuestPageTables.controlRegisters()) is 4-level.
+  let efer = options.efer >>> 0;
+  if ((efer & EFER.LME) !== 0 && (regs.cr0 & 0x8000_0000) !== 0) efer = (efer | EFER.LMA) >>> 0;
+  regs.efer = efer;
   regs.maxPhyAddr = options.maxPhyAddr;
   const mem = new FlatGuestMemory(bytes, { readOnly: true });
   const lines: string[] = [];
   if (regs.pagingMode === 3 && !loadPdptes(regs, mem)) {
-    lines.push('note: a PDPTE has reserved bits set (MOV CR3 would #GP); listing what the tables map anyway');
+    // QEMU's TCG walker sets A (bit 5, reserved in a PAE PDPTE on Intel, SDM 4.4.1) in the
+    // PDPTEs it walks; a dump taken under QEMU has it. Read them as loaded at CR3 time: A clear.
+    const pdpt = (regs.cr3 & 0xffff_ffe0) >>> 0;
+    const page = pdpt - (pdpt % 4096);
+    const copy = new Uint8Array(bytes.subarray(page, page + 4096));
+    for (let i = 0; i < 4; i++) copy[(pdpt % 4096) + i * 8] = copy[(pdpt % 4096) + i * 8]! & ~0x20;
+    const asLoaded = new SparsePageMemory(new Map([[page, copy]]));
+    if (copy.length === 4096 && loadPdptes(regs, asLoaded)) {
+      lines.push('note: the PDPTEs have A set (QEMU sets it; reserved on Intel, so MOV CR3 would #GP there): read with A clear');
+    } else {
+      lines.push('note: a PDPTE has reserved bits set (MOV CR3 would #GP); listing what the tables map anyway');
+    }
   }
-  const list = enumerateMappings(regs, mem, { maxRuns: options.maxRuns, pdptesFromMemory: regs.pagingMode === 3 });
+  const list = enumerateMappings(regs, mem, {
+    maxRuns: options.maxRuns,
+    pdptesFromMemory: regs.pagingMode === 3 && lines.length > 0 && lines[0]!.includes('reserved bits'),
+  });
   const table = new TextTable(['virtual start', 'virtual end', 'guest physical', 'size', 'access', 'pkey']);
   for (let i = 0; i < list.count; i++) {
     const vpn = list.vpnStart[i]!;
@@ -93,9 +81,27 @@ export function inspectImage(bytes: Uint8Array, options: Omit<InspectOptions, 'i
   return lines;
 }
 
-export function runInspectImage(args: readonly string[]): string[] {
-  const options = parseInspectArgs(args);
-  const bytes = new Uint8Array(readFileSync(options.image));
+/**
+ * Read the image file and list its mappings. Input problems — no such file,
+ * an empty image, CR3 outside the image — are BAD_ARGUMENT errors with the
+ * file named (the command exits 2).
+ */
+export function runInspectImage(image: string, options: InspectOptions): string[] {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(image));
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new HvmmuError(
+      'BAD_ARGUMENT',
+      `cannot read the memory image '${image}': ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String((error as Error).message)}`,
+    );
+  }
+  if (bytes.length === 0) throw new HvmmuError('BAD_ARGUMENT', `the memory image '${image}' is empty`);
+  const root = options.cr3 - (options.cr3 % 4096);
+  if ((options.cr0 & 0x8000_0000) !== 0 && root >= bytes.length) {
+    throw new HvmmuError('BAD_ARGUMENT', `CR3 0x${options.cr3.toString(16)} points outside the ${bytes.length}-byte image '${image}'`);
+  }
   return inspectImage(bytes, options);
 }
 

@@ -1,0 +1,100 @@
+// The hvmmu command's program. `hvmmu` alone (what `npm start` runs) is the demo on its
+// default workload. Arguments are parsed by commander: per-command --help,
+// --opt value and --opt=value, unknown options and missing values refused
+// with the command's usage.
+//
+// Exit codes: 0 done; 1 the work found a problem; 2 bad usage or bad input
+// (an unknown option, a missing or malformed value, an unreadable file).
+import '@hvmmu/core';
+import { createRequire } from 'node:module';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { HvmmuError } from '@hvmmu/core';
+import { INSPECT_DESCRIPTION, parseNumber, runInspectImage } from './commands/InspectImageCommand.js';
+import { runCoreDemo } from './workloads/CoreDemoWorkload.js';
+import { runX86ShadowDemo } from './workloads/X86ShadowDemoWorkload.js';
+
+export const EXIT = { OK: 0, PROBLEM: 1, USAGE: 2 } as const;
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** A commander value parser from parseNumber: a bad value becomes commander's usage error. */
+function numberOption(name: string): (text: string) => number {
+  return (text) => {
+    try {
+      return parseNumber(name, text);
+    } catch (error) {
+      throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+    }
+  };
+}
+
+export function buildProgram(write: ProgramOutput): Command {
+  const program = new Command('hvmmu')
+    .description('the hvmmu command: run and compare MMU workloads, inspect page tables in memory images')
+    .version(version, '-V, --version', 'print the version')
+    .configureOutput({ writeOut: write.out, writeErr: write.err })
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('demo', { isDefault: true })
+    .description('(default) run the built-in workloads on every backend and print what happened')
+    .action(() => {
+      write.out('hvmmu demo\n\n');
+      write.out('== core on the minimal reference backend (identity-mapped guest)\n');
+      for (const line of runCoreDemo().lines) write.out(`${line}\n`);
+      write.out('\n== x86 shadow paging (@hvmmu/x86-shadow)\n');
+      for (const line of runX86ShadowDemo().lines) write.out(`${line}\n`);
+    });
+
+  program
+    .command('inspect-image')
+    .description(INSPECT_DESCRIPTION)
+    .argument('<image>', 'raw guest-physical memory image (gpa 0 at offset 0)')
+    .requiredOption('--cr0 <value>', 'CR0 (0x… accepted)', numberOption('--cr0'))
+    .requiredOption('--cr3 <value>', 'CR3', numberOption('--cr3'))
+    .requiredOption('--cr4 <value>', 'CR4', numberOption('--cr4'))
+    .requiredOption('--efer <value>', 'IA32_EFER (LMA is derived from LME and CR0.PG)', numberOption('--efer'))
+    .option('--maxphyaddr <bits>', 'MAXPHYADDR', numberOption('--maxphyaddr'), 40)
+    .option('--max-runs <n>', 'stop after this many runs', numberOption('--max-runs'), 100_000)
+    .action((image: string, o: { cr0: number; cr3: number; cr4: number; efer: number; maxphyaddr: number; maxRuns: number }) => {
+      const lines = runInspectImage(image, { cr0: o.cr0, cr3: o.cr3, cr4: o.cr4, efer: o.efer, maxPhyAddr: o.maxphyaddr, maxRuns: o.maxRuns });
+      for (const line of lines) write.out(`${line}\n`);
+    });
+
+  return program;
+}
+
+/** Run the command line `argv` (without node and the script); returns the exit code. */
+/** Where the program writes: standard output and standard error by default. */
+export interface ProgramOutput {
+  out(s: string): void;
+  err(s: string): void;
+}
+
+const STDIO: ProgramOutput = {
+  out: (s) => {
+    process.stdout.write(s);
+  },
+  err: (s) => {
+    process.stderr.write(s);
+  },
+};
+
+export function run(argv: readonly string[], write: ProgramOutput = STDIO): number {
+  const program = buildProgram(write);
+  try {
+    program.parse([...argv], { from: 'user' });
+    return EXIT.OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end in a CommanderError too, with exit code 0.
+      return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    if (error instanceof HvmmuError && error.code === 'BAD_ARGUMENT') {
+      write.err(`hvmmu: ${error.message}\n`);
+      return EXIT.USAGE;
+    }
+    throw error;
+  }
+}
