@@ -66,3 +66,10 @@ export { Vcpu, MAX_FAULT_RETRIES, TRANSLATE_FAULT } from './vm/Vcpu.js';
 export { HitCountingVcpu } from './vm/HitCountingVcpu.js';
 export type { VcpuOptions } from './vm/VcpuOptions.js';
 export { GuestVirtualAccess } from './vm/GuestVirtualAccess.js';
+export {
+  GuestRights,
+  GUEST_RIGHTS_ALL,
+  type GuestAddressSpaces,
+  type GuestSideFactory,
+  type GuestTableArea,
+} from './guest/GuestAddressSpaces.js';

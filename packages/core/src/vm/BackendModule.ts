@@ -1,4 +1,5 @@
 import type { DependencyContainer } from 'tsyringe';
+import type { GuestSideFactory } from '../guest/GuestAddressSpaces.js';
 import type { MemslotInvalidationName } from '../memslot/MemslotInvalidation.js';
 import type { BackendOptionSpecs } from './BackendOptions.js';
 import type { BackendTypes } from './BackendTypes.js';
@@ -43,6 +44,12 @@ export interface BackendModule<T extends BackendTypes = BackendTypes> {
   readonly options: BackendOptionSpecs<T['options']>;
   /** Bind the backend's classes in the VM's child container; `config.backendOptions` is resolved and validated. */
   register(container: DependencyContainer, config: VmConfig<T['options']>): void;
+  /**
+   * The guest operating system's side for this backend: how a workload's
+   * "map this page" becomes the architecture's own tables. What makes one
+   * workload run on every backend; absent for a backend no workload drives.
+   */
+  readonly guestSide?: GuestSideFactory<T>;
 }
 
 /** The types of a backend module (for code generic over backends). */
