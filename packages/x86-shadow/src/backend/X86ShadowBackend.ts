@@ -12,6 +12,7 @@ import { X86_SHADOW_BACKEND_ID, X86ShadowMmu } from './X86ShadowMmu.js';
 import { FastZapFlush } from '../strategy/FastZapFlush.js';
 import { InvalidRmapFlush } from '../strategy/InvalidRmapFlush.js';
 import { MEMSLOT_FLUSH_STRATEGY, MEMSLOT_INVALIDATION_NAMES } from '../strategy/MemslotFlushStrategy.js';
+import { x86GuestSide } from '../guest/X86GuestSide.js';
 
 /**
  * The x86 shadow-paging backend: one module object. `register` binds, in
@@ -44,6 +45,8 @@ export const x86ShadowBackend: BackendModule<X86ShadowTypes> = {
     features: { specialRoots: true, unsyncShadowPages: true },
   },
   options: X86_SHADOW_OPTIONS,
+  // A 4-level long-mode guest OS: what `hvmmu run` workloads map through (see X86GuestSide).
+  guestSide: x86GuestSide,
   register(container: DependencyContainer, config: VmConfig<X86ShadowTypes['options']>): void {
     const strategy = config.backendOptions.memslotInvalidation;
     container.registerSingleton(ShadowPageTable);
