@@ -89,8 +89,14 @@ export interface ConformanceGuest {
   map(gfn: number, perm: number): void;
   /** Remove the guest mapping of `vpnOf(gfn)` and invalidate it on every vCPU. */
   unmap(gfn: number): void;
-  /** The fault code the architecture delivers for a guest fault on `access` (`Access` bits). */
-  guestFaultCode(access: number, present: boolean): number;
+  /**
+   * The fault code the architecture delivers for a guest fault on `access`
+   * (`Access` bits): on a page not mapped, or mapped with `perm` (`GuestPerm`
+   * bits) that do not allow it — some architectures report which right was
+   * missing (POWER: a fetch from a no-execute page is NOEXEC_GUARD, one the
+   * page protection refuses is PROTFAULT).
+   */
+  guestFaultCode(access: number, present: boolean, perm?: number): number;
   /** The backend's current leaves, rmap entries and per-vCPU registers. */
   inspect(): MmuSnapshot;
   /** The architecture's hostile guest actions, each with its architected answer. */

@@ -164,7 +164,7 @@ function defineVariant(harness: ConformanceHarness, variant: ConformanceVariant,
       access(fx, model, fx.vcpus[0]!, slot.baseGfn, Access.READ);
       expect(translate(fx, fx.vcpus[0]!, slot.baseGfn, Access.WRITE)).toBe(TRANSLATE_FAULT);
       expect(fx.vcpus[0]!.fault.kind).toBe(FaultKind.GUEST);
-      expect(fx.vcpus[0]!.fault.code).toBe(fx.guest.guestFaultCode(Access.WRITE, true));
+      expect(fx.vcpus[0]!.fault.code).toBe(fx.guest.guestFaultCode(Access.WRITE, true, GuestPerm.READ));
       access(fx, model, fx.vcpus[1]!, slot.baseGfn, Access.WRITE);
       invariants(fx, model);
     });

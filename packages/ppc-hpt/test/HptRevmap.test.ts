@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { HptRevmapEntries, HptSlotRmap, RMAP_CHANGED_HI, RMAP_PRESENT_HI, RMAP_REFERENCED_HI, RMAP_TYPE_HPT_HI } from '@hvmmu/ppc-hpt';
+import { HashPageTable, HptRevmapEntries, HptSlotRmap, RMAP_CHANGED_HI, RMAP_PRESENT_HI, RMAP_REFERENCED_HI, RMAP_TYPE_HPT_HI } from '@hvmmu/ppc-hpt';
 import { propertyRuns } from '../../../test-support/propertyRuns.js';
 
 /**
@@ -10,7 +10,7 @@ import { propertyRuns } from '../../../test-support/propertyRuns.js';
  */
 describe('HPT reverse map (kvmppc_add_revmap_chain, remove_revmap_chain)', () => {
   it('the rmap word: type HPT, PRESENT and the head index; a new entry goes before the head; the head moves on when removed', () => {
-    const rev = new HptRevmapEntries(64);
+    const rev = new HptRevmapEntries(new HashPageTable(18));
     const slot = new HptSlotRmap(4, rev);
     slot.add(2, 10);
     expect([slot.hi[2], slot.lo[2]]).toEqual([RMAP_TYPE_HPT_HI | RMAP_PRESENT_HI, 10]);
@@ -20,7 +20,7 @@ describe('HPT reverse map (kvmppc_add_revmap_chain, remove_revmap_chain)', () =>
     expect(slot.remove(2, 10, true, false)).toBe(false);
     expect(slot.chain(2)).toEqual([11, 12]);
     expect(slot.hi[2]! & RMAP_REFERENCED_HI).toBe(RMAP_REFERENCED_HI);
-    expect(rev.guestRpteLo[10]! & 0x100).toBe(0x100); // the real R reached the guest view
+    expect(rev.guestView.view.getUint32(10 * 16 + 12) & 0x100).toBe(0x100); // the real R reached the guest view
     expect(slot.remove(2, 12, false, true)).toBe(true);
     expect(slot.remove(2, 11, false, false)).toBe(false);
     expect(slot.present(2)).toBe(false);
@@ -32,7 +32,7 @@ describe('HPT reverse map (kvmppc_add_revmap_chain, remove_revmap_chain)', () =>
       fc.property(
         fc.array(fc.record({ add: fc.boolean(), page: fc.integer({ min: 0, max: 3 }), k: fc.nat(), r: fc.boolean(), c: fc.boolean() }), { maxLength: 150 }),
         (ops) => {
-          const rev = new HptRevmapEntries(32);
+          const rev = new HptRevmapEntries(new HashPageTable(18));
           const slot = new HptSlotRmap(4, rev);
           const model: number[][] = [[], [], [], []];
           const rc = [0, 0, 0, 0];

@@ -61,7 +61,7 @@ export class GuestModel {
   expectAccess(gfn: number, access: number): ExpectedAccess {
     const perm = this.mappings.get(gfn);
     if (perm === undefined) return { kind: 'fault', fault: FaultKind.GUEST, code: this.guest.guestFaultCode(access, false) };
-    if (!guestPermAllows(perm, access)) return { kind: 'fault', fault: FaultKind.GUEST, code: this.guest.guestFaultCode(access, true) };
+    if (!guestPermAllows(perm, access)) return { kind: 'fault', fault: FaultKind.GUEST, code: this.guest.guestFaultCode(access, true, perm) };
     const slot = this.slotAt(gfn);
     if (slot === undefined) return { kind: 'fault', fault: FaultKind.NO_MEMORY, code: 0 };
     if ((access & Access.WRITE) !== 0 && (slot.flags & MemslotFlags.READONLY) !== 0) return { kind: 'fault', fault: FaultKind.READ_ONLY, code: 0 };

@@ -1,3 +1,4 @@
+import type { FaultInfo } from '../mmu/FaultInfo.js';
 import type { BackendTypes } from '../vm/BackendTypes.js';
 import type { Vcpu } from '../vm/Vcpu.js';
 import type { Vm } from '../vm/Vm.js';
@@ -51,6 +52,16 @@ export interface GuestAddressSpaces<T extends BackendTypes = BackendTypes> {
   unmap(space: number, vpn: number): void;
   /** Make `space` the vCPU's current one (x86: MOV CR3; radix: mtspr PID; HPT: its SLB entries); the first call sets the vCPU's paging registers up. */
   activate(vcpu: Vcpu<T>, space: number): void;
+  /**
+   * A fault delivered to the guest that its kernel resolves on its own
+   * before the access is retried, when the architecture makes the kernel a
+   * cache of its own page tables (POWER hash MMU: a segment interrupt
+   * reloads an SLB entry, a hash miss re-inserts an evicted HPTE, as
+   * Linux's hash fault handlers do). True if it was resolved and the access
+   * should be retried; false for a real fault (nothing mapped, no right).
+   * Absent where every guest fault is a real one (x86, radix).
+   */
+  handleGuestFault?(vcpu: Vcpu<T>, fault: FaultInfo): boolean;
 }
 
 /** How a backend module makes its guest side for a VM (`BackendModule.guestSide`). */

@@ -30,20 +30,39 @@ const H_AVPN_LO = 0x8000_0000; // bit 32
 const H_ANDCOND_LO = 0x4000_0000; // bit 33
 
 /**
+ * What a hypervisor that keeps a real HPT beside the guest view (KVM HV)
+ * adds to the hcalls: H_ENTER's host-side checks, and the news that an
+ * entry of the guest view changed, so it can bring the real entry, its
+ * reverse map and the TLBs in line.
+ */
+export interface HptEntryObserver {
+  /**
+   * H_ENTER's checks that depend on the host (kvmppc_do_h_enter: the page
+   * must fit a memslot aligned to its size, and a host page at least as
+   * large): a PAPR status, H_SUCCESS to go on. Called before anything changes.
+   */
+  checkEnter(v0Hi: number, v0Lo: number, r1Hi: number, r1Lo: number): number;
+  /** Entry `ptex` of the guest view was written, removed, re-protected or had R or C cleared. */
+  changed(ptex: number): void;
+}
+
+const NO_OBSERVER: HptEntryObserver = { checkEnter: () => PaprStatus.H_SUCCESS, changed: () => {} };
+
+/**
  * The hash-table hcalls of a PAPR guest, on the table the guest sees (a
  * virtual hypervisor's table is the guest view: QEMU TCG; KVM keeps a real
- * table beside it, which a backend updates through `onChange`). Arguments
+ * table beside it, which a backend updates through an `HptEntryObserver`). Arguments
  * are r4.. in `regs.arg*`, outputs r4.. in `regs.ret*`, the status is
  * returned (r3). Semantics, checks and return codes as KVM's
  * book3s_hv_rm_mmu.c (kvmppc_do_h_enter, kvmppc_do_h_remove, kvmppc_h_read,
  * kvmppc_h_protect, kvmppc_h_bulk_remove, kvmppc_h_clear_ref/_mod): every
  * argument is checked before anything changes; each change marks the entry
- * modified for the HTAB stream and calls `onChange` (TLB invalidation).
+ * modified for the HTAB stream and tells the observer.
  */
 export class HptHypercalls {
   constructor(
     readonly hpt: HashPageTable,
-    private readonly onChange: (ptex: number) => void = () => {},
+    private readonly observer: HptEntryObserver = NO_OBSERVER,
   ) {}
 
   /** ptex as an index, or -1 when it is past the table (r4 is 64 bits). */
@@ -64,6 +83,8 @@ export class HptHypercalls {
     const r1Hi = regs.argHi[3]!;
     const r1Lo = regs.argLo[3]!;
     if (hptePageShifts(v0Lo, r1Lo) === 0) return PaprStatus.H_PARAMETER;
+    const host = this.observer.checkEnter(v0Hi, v0Lo, r1Hi, r1Lo);
+    if (host !== PaprStatus.H_SUCCESS) return host;
     let ptex = this.index(regs, 1);
     if (ptex < 0) return PaprStatus.H_PARAMETER;
     if ((regs.argHi[0]! & H_EXACT_HI) === 0) {
@@ -84,7 +105,7 @@ export class HptHypercalls {
     view.setUint32(ptex * 16, v0Hi, false);
     view.setUint32(ptex * 16 + 4, v0Lo, false);
     this.hpt.markModified(ptex);
-    this.onChange(ptex);
+    this.observer.changed(ptex);
     regs.setRetHalves(0, 0, ptex);
     return PaprStatus.H_SUCCESS;
   }
@@ -119,7 +140,7 @@ export class HptHypercalls {
     view.setUint32(at, 0, false);
     view.setUint32(at + 4, 0, false);
     this.hpt.markModified(ptex);
-    this.onChange(ptex);
+    this.observer.changed(ptex);
     return [r1Hi, r1Lo];
   }
 
@@ -159,7 +180,7 @@ export class HptHypercalls {
     view.setUint32(at + 8, hi, false);
     view.setUint32(at + 12, lo, false);
     this.hpt.markModified(ptex);
-    this.onChange(ptex);
+    this.observer.changed(ptex);
     return PaprStatus.H_SUCCESS;
   }
 
@@ -176,7 +197,7 @@ export class HptHypercalls {
     if ((lo & bit) !== 0) {
       view.setUint32(at + 4, (lo & ~bit) >>> 0, false);
       this.hpt.markModified(ptex);
-      this.onChange(ptex);
+      this.observer.changed(ptex);
     }
     return PaprStatus.H_SUCCESS;
   }
@@ -211,7 +232,7 @@ export class HptHypercalls {
       view.setUint32(ptex * 16, 0, false);
       view.setUint32(ptex * 16 + 4, 0, false);
       this.hpt.markModified(ptex);
-      this.onChange(ptex);
+      this.observer.changed(ptex);
       // R and C of the entry removed, shifted left 51: bits 59 and 58 of TS.
       const rc = ((r1Lo & 0x100) !== 0 ? 0x0800_0000 : 0) | ((r1Lo & 0x80) !== 0 ? 0x0400_0000 : 0);
       regs.setArgHalves(2 * k, (((0x80 | match) << 24) | rc | (tsHi & 0xff_ffff)) >>> 0, tsLo);

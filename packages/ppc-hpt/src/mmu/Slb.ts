@@ -109,6 +109,19 @@ export class Slb {
     return -1;
   }
 
+  /** A slot holds a valid entry. */
+  isValid(slot: number): boolean {
+    return (this.esidLo[slot]! & SLB_ESID_V_LO) !== 0;
+  }
+
+  /** A slot's ESID word, high and low halves (ESID in bits 63..28, V in bit 27). */
+  esidHiOf(slot: number): number {
+    return this.esidHi[slot]!;
+  }
+  esidLoOf(slot: number): number {
+    return this.esidLo[slot]!;
+  }
+
   /** A slot's VSID word, high and low halves (for the walker). */
   vsidHiOf(slot: number): number {
     return this.vsidHi[slot]!;

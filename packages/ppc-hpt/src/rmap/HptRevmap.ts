@@ -1,4 +1,5 @@
 import { HvmmuError } from '@hvmmu/core';
+import type { HashPageTable } from '../mmu/HashPageTable.js';
 
 /**
  * KVM's reverse map for the HPT (arch/powerpc/include/asm/kvm_host.h struct
@@ -16,18 +17,28 @@ export const RMAP_PRESENT_HI = 0x1;
 export const RMAP_REFERENCED_HI = 0x100;
 export const RMAP_CHANGED_HI = 0x80;
 
-/** The per-HPTE half: guest_rpte and the ring links. */
+/**
+ * The per-HPTE half: the ring links, and guest_rpte — which is the guest
+ * view's dword1 (`guestView`, the table the hcalls and the HTAB stream
+ * see), so there is one copy of what the guest wrote.
+ */
 export class HptRevmapEntries {
-  readonly guestRpteHi: Uint32Array;
-  readonly guestRpteLo: Uint32Array;
+  readonly entries: number;
   readonly forw: Uint32Array;
   readonly back: Uint32Array;
 
-  constructor(readonly entries: number) {
-    this.guestRpteHi = new Uint32Array(entries);
-    this.guestRpteLo = new Uint32Array(entries);
-    this.forw = new Uint32Array(entries);
-    this.back = new Uint32Array(entries);
+  constructor(readonly guestView: HashPageTable) {
+    this.entries = guestView.entries;
+    this.forw = new Uint32Array(this.entries);
+    this.back = new Uint32Array(this.entries);
+  }
+
+  /** OR R (0x100) and/or C (0x80) into guest_rpte of HPTE `index`. */
+  orGuestRc(index: number, rc: number): void {
+    const view = this.guestView.view;
+    const at = index * 16 + 12;
+    const lo = view.getUint32(at, false);
+    if ((lo | rc) !== lo) view.setUint32(at, (lo | rc) >>> 0, false);
   }
 }
 
@@ -80,8 +91,7 @@ export class HptSlotRmap {
   remove(page: number, index: number, realR: boolean, realC: boolean): boolean {
     this.check(page, index);
     const rev = this.rev;
-    if (realR) rev.guestRpteLo[index] = rev.guestRpteLo[index]! | 0x100;
-    if (realC) rev.guestRpteLo[index] = rev.guestRpteLo[index]! | 0x80;
+    rev.orGuestRc(index, (realR ? 0x100 : 0) | (realC ? 0x80 : 0));
     const next = rev.forw[index]!;
     const prev = rev.back[index]!;
     rev.back[next] = prev;
