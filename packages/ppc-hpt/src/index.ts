@@ -48,3 +48,4 @@ export type { HptRmapOps } from './backend/HptRmapOps.js';
 export { HptGuestSide, HptGuestSideFactory } from './backend/HptGuestSide.js';
 export { PAPR_HYPERCALL_ABI } from './backend/PaprHypercallAbi.js';
 export type { PpcHptOptions, PpcHptStats, PpcHptFeatures, PpcHptTypes } from './backend/PpcHptTypes.js';
+export { HostHptStore } from './backend/HostHptStore.js';

@@ -87,9 +87,16 @@ export class FaultInfo {
   gpa = -1;
   /** The access that faulted (`Access` bits). */
   access = 0;
+  /**
+   * The architecture word that holds the faulting address (POWER: DAR,
+   * HDAR), or -1: `setAccess` fills it with the byte-exact address, which a
+   * backend's fault handler, seeing only the page, cannot.
+   */
+  addressWord = -1;
 
   /** An architected exception for the guest itself, with its first word (x86: the #PF error code). */
   deliver(vector: number, code: number): void {
+    this.addressWord = -1;
     this.kind = FaultKind.GUEST;
     this.destination = FaultDestination.GUEST;
     this.vector = vector;
@@ -101,6 +108,7 @@ export class FaultInfo {
 
   /** An exception for the guest's hypervisor (nested); set its words with `setWord`. */
   reflect(vector: number): void {
+    this.addressWord = -1;
     this.kind = FaultKind.GUEST;
     this.destination = FaultDestination.HYPERVISOR;
     this.vector = vector;
@@ -110,6 +118,7 @@ export class FaultInfo {
 
   /** An exit to the VMM of `kind` (NO_MEMORY, READ_ONLY, EMULATE, HOST_OUT_OF_MEMORY, RETRY_LIMIT) at gpa (-1 if none). */
   exit(kind: FaultKindValue, gpa: number): void {
+    this.addressWord = -1;
     this.kind = kind;
     this.destination = FaultDestination.VMM;
     this.vector = 0;
@@ -135,9 +144,11 @@ export class FaultInfo {
     this.access = access;
     this.vaHi = Math.floor(vpn / TWO_POW_20);
     this.vaLo = ((vpn % TWO_POW_20) * 4096 + offset) >>> 0;
+    if (this.addressWord >= 0) this.setWord(this.addressWord, this.vaHi, this.vaLo);
   }
 
   clear(): void {
+    this.addressWord = -1;
     this.kind = FaultKind.NONE;
     this.destination = FaultDestination.NONE;
     this.vector = 0;

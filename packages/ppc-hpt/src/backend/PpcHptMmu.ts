@@ -28,6 +28,7 @@ import { HptHypercalls, PaprStatus, type HptEntryObserver } from '../hcall/HptHy
 import { HptVector } from '../mmu/HptTranslation.js';
 import { HptSlotRmap } from '../rmap/HptRevmap.js';
 import { HPTE_R_KEY_HI_HI, HPTE_R_KEY_LO_LO, HPTE_V_ABSENT_LO, HostHpt } from './HostHpt.js';
+import { HostHptStore } from './HostHptStore.js';
 import { HptRmapContext } from './HptRmapContext.js';
 import { HptMiss, HptVcpuMmu, type HptTranslatorCounters } from './HptVcpuMmu.js';
 import type { PpcHptStats, PpcHptTypes } from './PpcHptTypes.js';
@@ -66,6 +67,8 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
   readonly hpt: HostHpt;
   /** The hash-table hcalls, on this VM's tables. */
   readonly hcalls: HptHypercalls;
+  /** The guest view for the HTAB stream (`KvmHtabReader` / `KvmHtabWriter`, QEMU's section): writes go through H_ENTER / H_REMOVE. */
+  readonly htab: HostHptStore;
   readonly memslotInvalidation: PpcHptTypes['options']['memslotInvalidation'];
   private readonly rmapSlots = new Set<Memslot<PpcHptTypes>>();
   private readonly counters: HptTranslatorCounters = { searches: 0, searchRefs: 0 };
@@ -82,6 +85,7 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
   ) {
     this.hpt = rmapContext.hpt;
     this.hcalls = new HptHypercalls(this.hpt.guest, this);
+    this.htab = new HostHptStore(this);
     this.memslotInvalidation = config.backendOptions.memslotInvalidation;
   }
 
@@ -260,6 +264,8 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
     } else {
       fault.setWord(HptFaultWord.SRR1, 0, 0);
       fault.setWord(HptFaultWord.DAR, r.darHi, r.darLo);
+      // The walk saw the page; the vCPU fills in the byte.
+      fault.addressWord = HptFaultWord.DAR;
     }
     return FaultOutcome.DONE;
   }

@@ -19,6 +19,12 @@ export interface HtabStore {
   remove(index: number): void;
   /** H_ENTER with H_EXACT at `index` of an entry already checked (V set, a valid page size). */
   enter(index: number, v0Hi: number, v0Lo: number, r1Hi: number, r1Lo: number): void;
+  /**
+   * Why the host would refuse this entry in H_ENTER (KVM's kvm_htab_write
+   * fails the write with EIO then), or null; checked for every entry of a
+   * record before any is applied. Absent: the host refuses nothing more.
+   */
+  refuses?(v0Hi: number, v0Lo: number, r1Hi: number, r1Lo: number): string | null;
 }
 
 /** A `HashPageTable` as an `HtabStore`: the table is the guest view (QEMU TCG, a virtual hypervisor). */

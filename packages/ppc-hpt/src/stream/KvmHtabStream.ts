@@ -165,6 +165,9 @@ export class KvmHtabWriter {
         if ((v0Lo & 1) === 0) throw new HvmmuError('STREAM_INVALID', `HTAB record at byte ${used}: HPTE ${index + k} is sent as valid without V`);
         if (hptePageShifts(v0Lo, view.getUint32(at + 12, false)) === 0)
           throw new HvmmuError('STREAM_INVALID', `HTAB record at byte ${used}: HPTE ${index + k} has a page-size encoding (L/LP) KVM does not accept`);
+        const refused = store.refuses?.(view.getUint32(at, false), v0Lo, view.getUint32(at + 8, false), view.getUint32(at + 12, false));
+        if (refused !== undefined && refused !== null)
+          throw new HvmmuError('STREAM_INVALID', `HTAB record at byte ${used}: HPTE ${index + k} is refused by the host: ${refused}`);
       }
       for (let k = 0; k < nValid; k++) {
         const at = data + k * 16;
