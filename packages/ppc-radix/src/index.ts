@@ -34,3 +34,18 @@ export { decodeTlbInvalidate, apPageShift, tlbieP1, TlbieScope, TlbieRic, type T
 export { ShadowLeaf, makeShadowLeaf } from './nested/ShadowLeaf.js';
 export { HvGuestState, HvGuestStateField, hvGuestStateSize, HV_GUEST_STATE_VERSION, H_P2, PT_REGS_BYTES, type L1Reader } from './nested/HvGuestState.js';
 export { L1NestedHost, NestedHcall, type L1Machine, type L1NestedInit } from './nested/L1NestedHost.js';
+export { ppcRadixBackend, RADIX_PAGING_MODE, RADIX_GUEST_LPID } from './backend/PpcRadixBackend.js';
+export { PpcRadixMmu, PPC_RADIX_BACKEND_ID } from './backend/PpcRadixMmu.js';
+export type { PpcRadixTypes, PpcRadixOptions, PpcRadixStats, PpcRadixFeatures, RadixReadOnlyStore } from './backend/PpcRadixTypes.js';
+export { RadixVcpuMmu, type RadixVcpuRegisters } from './backend/RadixVcpuMmu.js';
+export { RadixContexts, RadixMode } from './backend/RadixContexts.js';
+export { RadixMissCode } from './backend/RadixMissCode.js';
+export { RadixFaultWord, deliverRadixInterrupt } from './backend/RadixFaultWords.js';
+export { PartitionScopedTree, PARTITION_GFN_LIMIT } from './backend/PartitionScopedTree.js';
+export { HostRealSpace, PARTITION_TABLE_PATS } from './backend/HostRealSpace.js';
+export type { RadixRmapOps } from './backend/RadixRmapOps.js';
+export { RadixNormalRmapOps } from './backend/RadixNormalRmapOps.js';
+export { RadixInvalidRmapOps } from './backend/RadixInvalidRmapOps.js';
+export { RadixRmapContext, type RadixRmapCounters } from './backend/RadixRmapContext.js';
+export { RadixSlotRmap } from './backend/RadixSlotRmap.js';
+export { radixGuestSide, RadixGuestAddressSpaces, RADIX_GUEST_VPN_LIMIT, type RadixGuestSideFactory } from './guest/RadixGuestSide.js';

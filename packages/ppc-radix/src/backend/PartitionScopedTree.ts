@@ -1,0 +1,262 @@
+import { HvmmuError } from '@hvmmu/core';
+import { PATE0_HR_HI, PATE1_GR_HI, radixRootHi, radixRootLo } from '../format/PartitionTable.js';
+import { PARTITION_TABLE_PATS, type HostRealSpace } from './HostRealSpace.js';
+
+const TWO_POW_20 = 0x10_0000;
+const TWO_POW_27 = 0x800_0000;
+const TWO_POW_32 = 0x1_0000_0000;
+/** Guest frames the 52-bit partition-scoped tree covers. */
+export const PARTITION_GFN_LIMIT = 2 ** 40;
+/** NLS of the levels below the root: 2^9 entries (4 KiB tables: Linux radix-4k.h). */
+const LEVEL_NLS = 9;
+const ROOT_NLS = 13;
+
+/**
+ * L0's partition-scoped tree for one LPID (KVM: kvm->arch.pgtable, made by
+ * kvmppc_init_vm_radix; its partition-table entry written as
+ * kvmppc_setup_partition_table does): guest real → host real, POWER ISA
+ * v3.0 radix entries, big-endian, in host frames (the root in
+ * `HostRealSpace`'s window). Geometry 13/9/9/9 and 4 KiB leaves only: core's
+ * host frames are 4 KiB, so there is no larger host page to map with a 2M
+ * or 1G leaf as KVM does where the host has one.
+ *
+ * Table pages are allocated when a leaf first needs them and kept until the
+ * whole tree is freed (KVM frees page-table pages only on teardown too,
+ * kvmppc_free_pgtable_radix). Entries are addressed by their offset in the
+ * host pool (`pteOffset`); the entry's handle for rmaps and inspection is
+ * that offset / 8.
+ */
+export class PartitionScopedTree {
+  /** Present leaves. */
+  leaves = 0;
+  /** Directory and table pages below the root (the root's frames are the window's). */
+  tablePages = 0;
+  private isReady = false;
+  /** The guest's process table as it registered it (PATE dw1 without GR: PRTB | PRTS). */
+  private processTableHi = 0;
+  private processTableLo = 0;
+  private readonly view: DataView;
+
+  constructor(
+    readonly space: HostRealSpace,
+    readonly lpid: number,
+  ) {
+    this.view = space.view;
+  }
+
+  /** The partition table entry exists (the tree can be walked). */
+  get ready(): boolean {
+    return this.isReady;
+  }
+
+  /** PTCR naming the partition table, as halves. */
+  ptcr(): [number, number] {
+    const base = this.space.partitionTableBase;
+    return [Math.floor(base / TWO_POW_32), ((base % TWO_POW_32) | PARTITION_TABLE_PATS) >>> 0];
+  }
+
+  /** Write the partition-table entry (allocating its page); false, nothing changed, if the host has no free frame. */
+  ensureReady(): boolean {
+    if (this.isReady) return true;
+    if (this.space.host.framesFree < 1) return false;
+    this.space.windowOffset(this.space.partitionTableBase + this.lpid * 16, true);
+    this.isReady = true;
+    this.writePate();
+    return true;
+  }
+
+  /** KVM_PPC_CONFIGURE_V3_MMU / H_REGISTER_PROC_TBL: the guest's process table (PRTB | PRTS) goes into PATE dw1. */
+  setProcessTable(hi: number, lo: number): void {
+    this.processTableHi = hi & 0x0fff_ffff;
+    this.processTableLo = lo & 0xffff_f01f;
+    if (this.isReady) this.writePate();
+  }
+
+  get processTable(): [number, number] {
+    return [this.processTableHi, this.processTableLo >>> 0];
+  }
+
+  /** The PATE's two doublewords as halves ([dw0Hi, dw0Lo, dw1Hi, dw1Lo]). */
+  pate(): [number, number, number, number] {
+    const root = this.space.rootDirectoryBase;
+    return [(radixRootHi(root) | PATE0_HR_HI) >>> 0, radixRootLo(root, ROOT_NLS), (PATE1_GR_HI | this.processTableHi) >>> 0, this.processTableLo >>> 0];
+  }
+
+  private writePate(): void {
+    const off = this.space.windowOffset(this.space.partitionTableBase + this.lpid * 16, false);
+    if (off < 0) throw new HvmmuError('BACKEND_INVALID', 'partition table page missing while the tree is ready');
+    const [a, b, c, d] = this.pate();
+    const view = this.view;
+    view.setUint32(off, a, false);
+    view.setUint32(off + 4, b, false);
+    view.setUint32(off + 8, c, false);
+    view.setUint32(off + 12, d, false);
+  }
+
+  /**
+   * Pool offset of gfn's leaf entry (find_kvm_secondary_pte), or -1 if a
+   * directory on the way is missing. The entry itself may be invalid.
+   */
+  pteOffset(gfn: number): number {
+    if (!this.isReady) return -1;
+    const low = gfn % TWO_POW_27;
+    const rootIndex = (gfn - low) / TWO_POW_27;
+    let off = this.space.resolve(this.space.rootDirectoryBase + rootIndex * 8, false);
+    if (off < 0) return -1;
+    off = this.child(off, low >>> 18);
+    if (off < 0) return -1;
+    off = this.child(off, (low >>> 9) & 511);
+    if (off < 0) return -1;
+    return this.child(off, low & 511);
+  }
+
+  /** The entry at `index` of the table a directory entry at `off` points to, or -1 if that entry is not a valid directory. */
+  private child(off: number, index: number): number {
+    const view = this.view;
+    const hi = view.getUint32(off, false);
+    if (hi >>> 30 !== 2) return -1; // V set, L clear
+    const lo = view.getUint32(off + 4, false);
+    return (hi & 0x0fff_ffff) * TWO_POW_32 + ((lo & 0xffff_ff00) >>> 0) + index * 8;
+  }
+
+  /**
+   * kvmppc_create_pte for a 4 KiB leaf: make the directories gfn's leaf
+   * needs (all or none: the frames are counted first), then write the leaf
+   * (host frame hfn, low-half flags `lo`). Returns the leaf's offset, or -1
+   * with nothing changed if the host has too few free frames.
+   */
+  insert(gfn: number, hfn: number, lo: number): number {
+    if (!this.isReady) return -1;
+    const space = this.space;
+    const low = gfn % TWO_POW_27;
+    const rootIndex = (gfn - low) / TWO_POW_27;
+    const rootAddr = space.rootDirectoryBase + rootIndex * 8;
+    // Count what is missing: the root's window chunk, then one table per invalid directory entry.
+    let missing = space.windowBacked(rootAddr) ? 0 : 1;
+    let off = missing === 0 ? space.resolve(rootAddr, false) : -1;
+    const indexes = [low >>> 18, (low >>> 9) & 511, low & 511];
+    let depth = 0;
+    while (off >= 0 && depth < 3) {
+      const next = this.child(off, indexes[depth]!);
+      if (next < 0) break;
+      off = next;
+      depth++;
+    }
+    missing += 3 - depth;
+    if (space.host.framesFree < missing) return -1;
+    off = space.windowOffset(rootAddr, true);
+    for (let level = 0; level < 3; level++) {
+      let next = this.child(off, indexes[level]!);
+      if (next < 0) {
+        const table = space.host.allocFrame() * 4096;
+        this.tablePages++;
+        this.view.setUint32(off, (0x8000_0000 | Math.floor(table / TWO_POW_32)) >>> 0, false);
+        this.view.setUint32(off + 4, ((table % TWO_POW_32) | LEVEL_NLS) >>> 0, false);
+        next = table + indexes[level]! * 8;
+      }
+      off = next;
+    }
+    if ((this.view.getUint32(off, false) & 0x8000_0000) === 0) this.leaves++;
+    this.view.setUint32(off, (0xc000_0000 | (Math.floor(hfn / TWO_POW_20) & 0x01ff_ffff)) >>> 0, false);
+    this.view.setUint32(off + 4, (((hfn % TWO_POW_20) * 4096) | (lo & 0xfff)) >>> 0, false);
+    return off;
+  }
+
+  /** High half of the entry at `off`. */
+  hiAt(off: number): number {
+    return this.view.getUint32(off, false);
+  }
+
+  /** Low half of the entry at `off`. */
+  loAt(off: number): number {
+    return this.view.getUint32(off + 4, false);
+  }
+
+  /** The entry at `off` is a present leaf. */
+  isLeaf(off: number): boolean {
+    return off >= 0 && this.view.getUint32(off, false) >>> 30 === 3; // V and L
+  }
+
+  /** The host frame a leaf maps. */
+  hfnAt(off: number): number {
+    return (this.view.getUint32(off, false) & 0x01ff_ffff) * TWO_POW_20 + (this.view.getUint32(off + 4, false) >>> 12);
+  }
+
+  /** kvmppc_radix_update_pte on the low half: clear `clear`, set `set`; returns the old low half. */
+  updateLo(off: number, clear: number, set: number): number {
+    const old = this.view.getUint32(off + 4, false);
+    this.view.setUint32(off + 4, ((old & ~clear) | set) >>> 0, false);
+    return old;
+  }
+
+  /** Clear a leaf (kvmppc_unmap_pte's update_pte(~0, 0)); returns its old low half. */
+  clear(off: number): number {
+    const old = this.view.getUint32(off + 4, false);
+    if ((this.view.getUint32(off, false) & 0x8000_0000) !== 0) this.leaves--;
+    this.view.setUint32(off, 0, false);
+    this.view.setUint32(off + 4, 0, false);
+    return old;
+  }
+
+  /** Every present leaf, in gfn order (inspection and teardown; not a hot path). */
+  forEachLeaf(visit: (gfn: number, off: number) => void): void {
+    if (!this.isReady) return;
+    const space = this.space;
+    for (let r = 0; r < 1 << ROOT_NLS; r++) {
+      const rootOff = space.resolve(space.rootDirectoryBase + r * 8, false);
+      if (rootOff < 0) {
+        r |= 511; // the rest of this window chunk is unbacked
+        continue;
+      }
+      this.forEachTable(rootOff, 0, r * TWO_POW_27, visit);
+    }
+  }
+
+  private forEachTable(dirOff: number, level: number, gfnBase: number, visit: (gfn: number, off: number) => void): void {
+    const first = this.child(dirOff, 0);
+    if (first < 0) return;
+    const span = level === 0 ? 2 ** 18 : level === 1 ? 512 : 1;
+    for (let i = 0; i < 512; i++) {
+      const off = first + i * 8;
+      const hi = this.view.getUint32(off, false);
+      if ((hi & 0x8000_0000) === 0) continue;
+      if (level === 2) {
+        if ((hi & 0x4000_0000) !== 0) visit(gfnBase + i, off);
+      } else {
+        this.forEachTable(off, level + 1, gfnBase + i * span, visit);
+      }
+    }
+  }
+
+  /**
+   * Free the whole tree, its directories, the root and the partition-table
+   * entry's page (kvmppc_free_radix): after this the tree is not ready and
+   * owns no host frame.
+   */
+  free(): void {
+    if (this.isReady) {
+      const space = this.space;
+      for (let r = 0; r < 1 << ROOT_NLS; r++) {
+        const rootOff = space.resolve(space.rootDirectoryBase + r * 8, false);
+        if (rootOff < 0) {
+          r |= 511;
+          continue;
+        }
+        this.freeBelow(rootOff, 0);
+      }
+    }
+    this.space.releaseWindows();
+    this.leaves = 0;
+    this.tablePages = 0;
+    this.isReady = false;
+  }
+
+  private freeBelow(dirOff: number, level: number): void {
+    const first = this.child(dirOff, 0);
+    if (first < 0) return;
+    if (level < 2) {
+      for (let i = 0; i < 512; i++) this.freeBelow(first + i * 8, level + 1);
+    }
+    this.space.host.freeFrame(first / 4096);
+  }
+}

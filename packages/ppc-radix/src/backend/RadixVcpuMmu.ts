@@ -1,0 +1,175 @@
+import { Access, HvmmuError, type TranslationResult, type Translator, type Vcpu } from '@hvmmu/core';
+import { RADIX_PTE, RadixProt, eaaProt } from '../format/RadixEntry.js';
+import { RadixRegisters } from '../walk/RadixRegisters.js';
+import { RadixAccess, RadixTranslation } from '../walk/RadixTranslation.js';
+import { RadixWalker } from '../walk/RadixWalker.js';
+import type { HostRealSpace } from './HostRealSpace.js';
+import type { PartitionScopedTree } from './PartitionScopedTree.js';
+import { RadixContexts, RadixMode } from './RadixContexts.js';
+import { RadixMissCode } from './RadixMissCode.js';
+import { DATA_KINDS, FETCH_KINDS, PERM_BY_PROT } from './RadixPermissions.js';
+
+const TWO_POW_20 = 0x10_0000;
+
+/** The guest-visible registers radix translation depends on, as `vcpu.arch.registers()` reports them. */
+export interface RadixVcpuRegisters {
+  readonly pid: number;
+  readonly ir: number;
+  readonly dr: number;
+  readonly amrKey0: number;
+  readonly iamrKey0: number;
+}
+
+/**
+ * One vCPU of a radix guest (`vcpu.arch`): the processor's translation as
+ * `RadixWalker` performs it (the 2-D walk of the guest's process-scoped tree
+ * under L0's partition-scoped tree, from L0's partition table through PTCR
+ * and LPIDR), and the guest's registers that steer it — PIDR, MSR[IR/DR],
+ * AMR/IAMR. MSR[PR] is the access's privilege (core's `Access.USER`, a table
+ * walk's IMPLICIT read being privileged), so it is not a register here.
+ *
+ * Register writes switch the vCPU's translation context (`RadixContexts`):
+ * no TLB flush. The TLB is given only the access kinds the walked entries
+ * allow without a fault: EAA with privilege and AMR/IAMR key 0, no write
+ * unless both leaves have C set, no fetch from guarded storage, and only
+ * fetches or only data accesses when MSR[IR] and MSR[DR] differ (the two
+ * relocate differently, so the other kind must walk again).
+ */
+export class RadixVcpuMmu implements Translator {
+  /** The processor state the walker reads (L0 owns LPIDR and PTCR; the guest the rest). */
+  readonly regs = new RadixRegisters();
+  /** The last walk: its interrupt and registers when it failed (read by the fault handler). */
+  readonly lastWalk = new RadixTranslation();
+  /** Walks and the table entries they read (process, partition and table entries). */
+  walks = 0;
+  walkRefs = 0;
+  private readonly walker: RadixWalker;
+
+  constructor(
+    readonly vcpu: Vcpu,
+    private readonly tree: PartitionScopedTree,
+    space: HostRealSpace,
+    private readonly contexts: RadixContexts,
+  ) {
+    // POWER9 raises a storage interrupt when R or C must be set (KVM resolves the partition-scoped ones).
+    this.walker = new RadixWalker(space, { rc: 'fault' });
+    const regs = this.regs;
+    regs.hv = false;
+    regs.lpidr = tree.lpid;
+    [regs.ptcrHi, regs.ptcrLo] = tree.ptcr();
+    regs.ir = true;
+    regs.dr = true;
+  }
+
+  translate(vpn: number, access: number, out: TranslationResult): number {
+    if (!this.tree.ready) {
+      out.missCode = RadixMissCode.NO_PARTITION_TABLE;
+      return -1;
+    }
+    const regs = this.regs;
+    regs.pr = (access & (Access.USER | Access.IMPLICIT)) === Access.USER;
+    const eaHi = Math.floor(vpn / TWO_POW_20);
+    const eaLo = ((vpn - eaHi * TWO_POW_20) * 4096) >>> 0;
+    const fetch = (access & Access.FETCH) !== 0;
+    const kind = fetch ? RadixAccess.FETCH : (access & Access.WRITE) !== 0 ? RadixAccess.STORE : RadixAccess.LOAD;
+    const t = this.lastWalk;
+    const ok = this.walker.translate(regs, eaHi, eaLo, kind, t);
+    this.walks++;
+    this.walkRefs += t.refs;
+    if (!ok) {
+      out.missCode = t.toHypervisor ? RadixMissCode.PARTITION : RadixMissCode.GUEST;
+      return -1;
+    }
+    // Partition scope: EAA only; C gates writes (a store without it raises the R/C fault).
+    const part = t.partitionPteLo;
+    let partProt = eaaProt(part);
+    if ((part & RADIX_PTE.C) === 0) partProt &= ~RadixProt.WRITE;
+    if ((part & RADIX_PTE.ATT) === RADIX_PTE.ATT_NON_IDEMPOTENT_IO) partProt &= ~RadixProt.EXECUTE;
+    let userProt: number = RadixProt.ALL;
+    let supProt: number = RadixProt.ALL;
+    if (fetch ? regs.ir : regs.dr) {
+      const lo = t.processPteLo;
+      let prot = eaaProt(lo);
+      if ((lo & RADIX_PTE.C) === 0) prot &= ~RadixProt.WRITE;
+      if ((lo & RADIX_PTE.ATT) === RADIX_PTE.ATT_NON_IDEMPOTENT_IO) prot &= ~RadixProt.EXECUTE;
+      if ((lo & RADIX_PTE.PRIVILEGED) !== 0) {
+        userProt = 0;
+        supProt = prot;
+      } else {
+        userProt = prot;
+        const amr = regs.amrHi >>> 30;
+        supProt =
+          prot &
+          ~(((amr & 2) !== 0 ? RadixProt.WRITE : 0) | ((amr & 1) !== 0 ? RadixProt.READ : 0) | (((regs.iamrHi >>> 30) & 1) !== 0 ? RadixProt.EXECUTE : 0));
+      }
+    }
+    out.perm = PERM_BY_PROT[(userProt & partProt) * 8 + (supProt & partProt)]! & (regs.ir === regs.dr ? 0xffff : fetch ? FETCH_KINDS : DATA_KINDS);
+    return Math.floor(t.ra / 4096);
+  }
+
+  // ------------------------------------------------------------ the guest's registers
+
+  get pid(): number {
+    return this.regs.pidr;
+  }
+
+  /** mtspr PIDR: run in process `pid` (a context switch, no flush). */
+  setPid(pid: number): void {
+    if (!Number.isInteger(pid) || pid < 0 || pid > 0xffff_ffff) throw new HvmmuError('BAD_ARGUMENT', `PIDR is a 32-bit value, got ${String(pid)}`);
+    this.vcpu.checkAlive();
+    this.regs.pidr = pid;
+    this.switchContext();
+  }
+
+  /** MSR[IR] and MSR[DR]: instruction and data relocation (both off: real mode, partition-scoped only). */
+  setRelocation(ir: boolean, dr: boolean): void {
+    if (typeof ir !== 'boolean' || typeof dr !== 'boolean') throw new HvmmuError('BAD_ARGUMENT', 'MSR[IR] and MSR[DR] are booleans');
+    this.vcpu.checkAlive();
+    this.regs.ir = ir;
+    this.regs.dr = dr;
+    this.switchContext();
+  }
+
+  /** mtspr AMR (64 bits): only key 0 (bits 63..62) matters to radix. */
+  setAmr(value: bigint | number): void {
+    this.vcpu.checkAlive();
+    this.regs.setAmr(value);
+    this.switchContext();
+  }
+
+  /** mtspr IAMR (64 bits): only key 0's execute bit (62) matters to radix. */
+  setIamr(value: bigint | number): void {
+    this.vcpu.checkAlive();
+    this.regs.setIamr(value);
+    this.switchContext();
+  }
+
+  /** The context mode bits of the current registers. */
+  get mode(): number {
+    const r = this.regs;
+    const amr = r.amrHi >>> 30;
+    return (
+      (r.ir ? RadixMode.IR : 0) |
+      (r.dr ? RadixMode.DR : 0) |
+      ((amr & 2) !== 0 ? RadixMode.AMR_WRITE : 0) |
+      ((amr & 1) !== 0 ? RadixMode.AMR_READ : 0) |
+      (((r.iamrHi >>> 30) & 1) !== 0 ? RadixMode.IAMR_EXEC : 0)
+    );
+  }
+
+  /** The guest-visible translation registers (for inspection and the conformance suite). */
+  registers(): RadixVcpuRegisters {
+    const r = this.regs;
+    return { pid: r.pidr, ir: r.ir ? 1 : 0, dr: r.dr ? 1 : 0, amrKey0: r.amrHi >>> 30, iamrKey0: r.iamrHi >>> 30 };
+  }
+
+  /** The partition-table entry changed (tlbie RIC 2): forget the walker's cached table entries. */
+  invalidateTableCaches(): void {
+    this.walker.invalidateTableCaches();
+  }
+
+  /** Re-select the context after a register write; also after the context was revoked. */
+  switchContext(): void {
+    this.vcpu.setContext(this.contexts.contextFor(this.regs.pidr, this.mode));
+  }
+}
