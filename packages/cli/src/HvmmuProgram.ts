@@ -10,6 +10,8 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { HvmmuError } from '@hvmmu/core';
 import { INSPECT_DESCRIPTION, parseNumber, runInspectImage } from './commands/InspectImageCommand.js';
+import { RUN_DESCRIPTION, runRunCommand, type RunCommandOptions } from './commands/RunCommand.js';
+import { WorkloadInputError } from './workloads/WorkloadInputError.js';
 import { runCoreDemo } from './workloads/CoreDemoWorkload.js';
 import { runX86ShadowDemo } from './workloads/X86ShadowDemoWorkload.js';
 
@@ -28,7 +30,8 @@ function numberOption(name: string): (text: string) => number {
   };
 }
 
-export function buildProgram(write: ProgramOutput): Command {
+/** The program; an action that has an exit code of its own (`run`) leaves it in `exit.code`. */
+export function buildProgram(write: ProgramOutput, exit: { code: number } = { code: EXIT.OK }): Command {
   const program = new Command('hvmmu')
     .description('the hvmmu command: run and compare MMU workloads, inspect page tables in memory images')
     .version(version, '-V, --version', 'print the version')
@@ -62,10 +65,24 @@ export function buildProgram(write: ProgramOutput): Command {
       for (const line of lines) write.out(`${line}\n`);
     });
 
+  program
+    .command('run')
+    .description(RUN_DESCRIPTION)
+    .requiredOption('--backend <id>', 'the backend: x86-shadow (ppc-radix and ppc-hpt once wired in)')
+    .option('--workload <name|file>', 'a built-in workload (NAME or NAME:key=value,…) or a JSON workload file')
+    .option('--trace <file>', 'a Valgrind Lackey trace (plain or gzipped) to replay, mapping pages on first touch')
+    .option('--json', 'print the result as JSON (docs/workloads.md, "The result")')
+    .option('--memslot-invalidation <name>', "the backend's memslot-invalidation strategy (e.g. invalid-rmap, fast-zap)")
+    .option('--max-pages <n>', 'distinct pages a trace may touch (default 262144)', numberOption('--max-pages'))
+    .option('--memory-mib <n>', 'host memory in MiB (default 512)', numberOption('--memory-mib'))
+    .option('--tlb-entries <n>', 'TLB entries per vCPU, a power of two (default 1024)', numberOption('--tlb-entries'))
+    .action(async (o: RunCommandOptions) => {
+      exit.code = await runRunCommand(o, write.out);
+    });
+
   return program;
 }
 
-/** Run the command line `argv` (without node and the script); returns the exit code. */
 /** Where the program writes: standard output and standard error by default. */
 export interface ProgramOutput {
   out(s: string): void;
@@ -81,17 +98,23 @@ const STDIO: ProgramOutput = {
   },
 };
 
-export function run(argv: readonly string[], write: ProgramOutput = STDIO): number {
-  const program = buildProgram(write);
+/** Run the command line `argv` (without node and the script); resolves to the exit code. */
+export async function run(argv: readonly string[], write: ProgramOutput = STDIO): Promise<number> {
+  const exit: { code: number } = { code: EXIT.OK };
+  const program = buildProgram(write, exit);
   try {
-    program.parse([...argv], { from: 'user' });
-    return EXIT.OK;
+    await program.parseAsync([...argv], { from: 'user' });
+    return exit.code;
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end in a CommanderError too, with exit code 0.
       return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
-    if (error instanceof HvmmuError && error.code === 'BAD_ARGUMENT') {
+    if (error instanceof HvmmuError && (error.code === 'BAD_ARGUMENT' || error.code === 'BACKEND_BAD_OPTION' || error.code === 'BACKEND_UNKNOWN_OPTION')) {
+      write.err(`hvmmu: ${error.message}\n`);
+      return EXIT.USAGE;
+    }
+    if (error instanceof WorkloadInputError) {
       write.err(`hvmmu: ${error.message}\n`);
       return EXIT.USAGE;
     }

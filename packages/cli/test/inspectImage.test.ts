@@ -37,16 +37,16 @@ describe('hvmmu inspect-image', () => {
     expect(text).toContain('2 reserved entries');
   });
 
-  it('reads the image from a file given on the command line (--opt value and --opt=value)', () => {
+  it('reads the image from a file given on the command line (--opt value and --opt=value)', async () => {
     const file = imageFile(longModeImage());
-    const a = cli([`inspect-image`, file, '--cr0', '0x80000011', '--cr3', '0x1000', '--cr4', '0x20', '--efer', '0xd00']);
-    const b = cli([`inspect-image`, file, '--cr0=0x80000011', '--cr3=0x1000', '--cr4=0x20', '--efer=0xd00']);
+    const a = await cli([`inspect-image`, file, '--cr0', '0x80000011', '--cr3', '0x1000', '--cr4', '0x20', '--efer', '0xd00']);
+    const b = await cli([`inspect-image`, file, '--cr0=0x80000011', '--cr3=0x1000', '--cr4=0x20', '--efer=0xd00']);
     expect([a.code, b.code]).toEqual([EXIT.OK, EXIT.OK]);
     expect(a.out).toContain('2 runs');
     expect(b.out).toBe(a.out);
   });
 
-  it('bad usage and bad input exit 2 with a message: unknown option, missing or malformed value, no such file, empty image, CR3 outside it', () => {
+  it('bad usage and bad input exit 2 with a message: unknown option, missing or malformed value, no such file, empty image, CR3 outside it', async () => {
     const file = imageFile(longModeImage());
     const regs = ['--cr0', '0x80000011', '--cr3', '0x1000', '--cr4', '0x20', '--efer', '0xd00'];
     const cases: [string[], RegExp][] = [
@@ -64,19 +64,19 @@ describe('hvmmu inspect-image', () => {
       [['frobnicate'], /unknown command|too many arguments/],
     ];
     for (const [argv, message] of cases) {
-      const r = cli(argv);
+      const r = await cli(argv);
       expect(r.code, argv.join(' ')).toBe(EXIT.USAGE);
       expect(r.err, argv.join(' ')).toMatch(message);
     }
   });
 
-  it('--help for the program and for each command, and --version, exit 0', () => {
+  it('--help for the program and for each command, and --version, exit 0', async () => {
     for (const argv of [['--help'], ['help'], ['inspect-image', '--help'], ['demo', '--help'], ['--version']]) {
-      const r = cli(argv);
+      const r = await cli(argv);
       expect(r.code, argv.join(' ')).toBe(EXIT.OK);
     }
-    expect(cli(['inspect-image', '--help']).out).toContain('--cr3 <value>');
-    expect(cli(['--version']).out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect((await cli(['inspect-image', '--help'])).out).toContain('--cr3 <value>');
+    expect((await cli(['--version'])).out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
   it('EFER with LME but not LMA (what GuestPageTables.controlRegisters gives) is 4-level paging once CR0.PG is set (SDM 9.8.5)', () => {
@@ -105,10 +105,10 @@ function imageFile(bytes: Uint8Array): string {
   return file;
 }
 
-function cli(argv: string[]): { code: number; out: string; err: string } {
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = run(argv, {
+  const code = await run(argv, {
     out: (s) => {
       out += s;
     },

@@ -72,8 +72,8 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
   private readonly baseGfn: number;
   private readonly endGfn: number;
   private nextGfn: number;
-  /** vCPUs whose paging registers this guest side has loaded. */
-  private readonly activated = new Set<Vcpu<X86ShadowTypes>>();
+  /** vCPUs whose paging registers this guest side has loaded (an array: INVLPG walks it on every store). */
+  private readonly activated: Vcpu<X86ShadowTypes>[] = [];
 
   constructor(
     private readonly vm: Vm<X86ShadowTypes>,
@@ -155,7 +155,7 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
     if (this.vm.vcpus[vcpu.id] !== vcpu) throw new HvmmuError('BAD_ARGUMENT', `vCPU ${vcpu.id} is not a vCPU of VM '${this.vm.name}'`);
     const cr3 = this.roots[space]!;
     const x = vcpu.arch;
-    if (!this.activated.has(vcpu)) {
+    if (!this.activated.includes(vcpu)) {
       // Long mode with 4-level paging, write protection for the kernel and NX (SDM 9.8.5).
       const ok = x.loadControlRegisters({
         cr0: (CR0.PE | CR0.PG | CR0.WP) >>> 0,
@@ -164,7 +164,7 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
         efer: EFER.LME | EFER.NXE,
       });
       if (!ok) throw new HvmmuError('BAD_ARGUMENT', `vCPU ${vcpu.id} refused 4-level long-mode control registers`);
-      this.activated.add(vcpu);
+      this.activated.push(vcpu);
       return;
     }
     if (!x.setCr3(cr3)) throw new HvmmuError('BAD_ARGUMENT', `vCPU ${vcpu.id} refused CR3 ${hex(cr3)}`);
@@ -174,7 +174,8 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
   private storePte(pte: number, hi: number, lo: number, vpn: number): void {
     this.vm.memslots.write64Halves(pte, hi, lo, true);
     this.vm.arch.pages.trackWrite(LONG_MODE_WRITER, pte, 8);
-    for (const vcpu of this.activated) vcpu.arch.invlpgPage(vpn);
+    const vcpus = this.activated;
+    for (let i = 0; i < vcpus.length; i++) vcpus[i]!.arch.invlpgPage(vpn);
   }
 
   /** Gpa of the PT entry for vpn under `root`, creating missing tables if `create`; -1 if one is missing and not created. */

@@ -1,0 +1,80 @@
+import { existsSync } from 'node:fs';
+import { findBackend } from '../backends/BackendRegistry.js';
+import { renderRunReport } from '../report/RunReport.js';
+import { checkExpectation } from '../workloads/ExpectationCheck.js';
+import { replayLackeyTrace } from '../workloads/LackeyTraceReplay.js';
+import { WorkloadInputError } from '../workloads/WorkloadInputError.js';
+import { parseWorkload, readWorkloadFile } from '../workloads/WorkloadParser.js';
+import { runWorkload } from '../workloads/WorkloadRunner.js';
+import type { WorkloadRunResult } from '../workloads/WorkloadRunResult.js';
+import type { Workload } from '../workloads/WorkloadSchema.js';
+import { BUILTIN_WORKLOADS, generateBuiltinWorkload } from '../workloads/generators/BuiltinWorkloads.js';
+
+export const RUN_DESCRIPTION = `Run one workload on one backend and print what happened: accesses, TLB hits and
+misses, guest-visible faults, hypervisor faults and VMM exits, what the guest and
+the host did, and the backend's own statistics.
+
+The workload is a JSON file (docs/workloads.md), a built-in generator
+(${BUILTIN_WORKLOADS.map((g) => g.name).join(', ')}; parameters as NAME:key=value,…),
+or with --trace a Valgrind Lackey trace of a real program
+(valgrind --tool=lackey --trace-mem=yes --log-file=FILE PROGRAM; gzipped is fine).
+
+Exit codes: 0 done; 1 the workload's "expect" counts differ; 2 bad usage or input
+(the message names the file and the operation index and field, or the line).`;
+
+export interface RunCommandOptions {
+  readonly backend: string;
+  readonly workload?: string;
+  readonly trace?: string;
+  readonly json?: boolean;
+  readonly memslotInvalidation?: string;
+  readonly maxPages?: number;
+  readonly memoryMib?: number;
+  readonly tlbEntries?: number;
+}
+
+/** What `hvmmu run --json` prints: the result, and the problems found (the expect block's differences). */
+export interface RunCommandOutput extends WorkloadRunResult {
+  readonly problems: readonly string[];
+}
+
+/** A built-in spec or a file: a path with a slash, a .json name, or a file that exists is a file. */
+function loadWorkload(spec: string): { workload: Workload; source: string } {
+  const name = spec.includes(':') ? spec.slice(0, spec.indexOf(':')) : spec;
+  const builtin = BUILTIN_WORKLOADS.some((g) => g.name === name);
+  if (!builtin && (spec.includes('/') || spec.endsWith('.json') || existsSync(spec))) return { workload: readWorkloadFile(spec), source: spec };
+  return { workload: parseWorkload(generateBuiltinWorkload(spec), `built-in workload ${spec}`), source: spec };
+}
+
+/**
+ * `hvmmu run`: returns the exit code after writing the report (text or JSON) to `out`. Input the
+ * command cannot use is a WorkloadInputError (the caller prints it and exits 2).
+ */
+export async function runRunCommand(o: RunCommandOptions, out: (s: string) => void): Promise<number> {
+  if ((o.workload === undefined) === (o.trace === undefined)) {
+    throw new WorkloadInputError('hvmmu run', ['give exactly one of --workload <name|file> or --trace <file>']);
+  }
+  const backend = findBackend(o.backend);
+  const machine = {
+    ...(o.memslotInvalidation === undefined ? {} : { backendOptions: { memslotInvalidation: o.memslotInvalidation } }),
+    ...(o.memoryMib === undefined ? {} : { memoryBytes: o.memoryMib * 1024 * 1024 }),
+    ...(o.tlbEntries === undefined ? {} : { tlbEntries: o.tlbEntries }),
+  };
+  let result: WorkloadRunResult;
+  let problems: string[] = [];
+  if (o.trace !== undefined) {
+    result = await replayLackeyTrace(backend, o.trace, { ...machine, ...(o.maxPages === undefined ? {} : { maxPages: o.maxPages }) });
+  } else {
+    const { workload, source } = loadWorkload(o.workload!);
+    result = runWorkload(backend, workload, { ...machine, source });
+    problems = checkExpectation(result, workload.expect);
+  }
+  if (o.json === true) {
+    const output: RunCommandOutput = { ...result, problems };
+    out(`${JSON.stringify(output, null, 2)}\n`);
+  } else {
+    for (const line of renderRunReport(result)) out(`${line}\n`);
+    if (problems.length > 0) out(`\nThe workload expected otherwise:\n${problems.map((p) => `  ${p}\n`).join('')}`);
+  }
+  return problems.length > 0 ? 1 : 0;
+}

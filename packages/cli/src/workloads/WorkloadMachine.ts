@@ -1,0 +1,116 @@
+import { Hypervisor, type BackendModule, type BackendOptionsInput, type BackendTypes, type GuestAddressSpaces, type Vcpu, type Vm } from '@hvmmu/core';
+import { FaultTally } from './FaultTally.js';
+import { GuestActivity } from './GuestActivity.js';
+import type { WorkloadRunResult } from './WorkloadRunResult.js';
+import { WorkloadInputError } from './WorkloadInputError.js';
+import { PAGE_SIZE, TABLE_AREA_GFN, TABLE_AREA_SLOT } from './WorkloadSchema.js';
+
+/** Host memory when none is given: frames are taken on first write, so unused memory costs little. */
+export const DEFAULT_MEMORY_BYTES = 512 << 20;
+/** The most table pages the area may have: the x86 guest side names gfns below 2^28 (MAXPHYADDR 40). */
+export const MAX_TABLE_AREA_PAGES = 2 ** 27;
+
+export interface WorkloadMachineOptions {
+  readonly vcpus: number;
+  /** Guest-physical pages for the guest side's tables (from `guestSide.tablePagesFor`). */
+  readonly tableAreaPages: number;
+  /** Host memory in bytes (default 512 MiB). */
+  readonly memoryBytes?: number;
+  /** TLB entries per vCPU (default: core's, 1024). */
+  readonly tlbEntries?: number;
+  /** The backend's options (e.g. `{ memslotInvalidation: 'fast-zap' }`), validated by core. */
+  readonly backendOptions?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The machine a workload runs on: a hypervisor, one VM of the backend, the memslot holding the
+ * guest side's table area (slot TABLE_AREA_SLOT at TABLE_AREA_GFN), the guest side itself, and
+ * vCPUs that count TLB hits, each running address space 0. A backend without a guest side is
+ * refused here.
+ */
+export class WorkloadMachine<T extends BackendTypes> {
+  readonly hypervisor: Hypervisor;
+  readonly vm: Vm<T>;
+  readonly guest: GuestAddressSpaces<T>;
+  readonly vcpus: readonly Vcpu<T>[];
+  readonly pagingMode: string;
+  readonly faults = new FaultTally();
+  readonly activity = new GuestActivity();
+
+  constructor(
+    readonly backend: BackendModule<T>,
+    options: WorkloadMachineOptions,
+  ) {
+    const guestSide = backend.guestSide;
+    if (guestSide === undefined) {
+      throw new WorkloadInputError(`backend '${backend.id}'`, [
+        'it has no guest side (BackendModule.guestSide), so workloads cannot map pages through it; pick a backend that has one',
+      ]);
+    }
+    const areaPages = Math.min(Math.max(1, Math.ceil(options.tableAreaPages)), MAX_TABLE_AREA_PAGES);
+    this.hypervisor = new Hypervisor({ memoryBytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES });
+    this.vm = this.hypervisor.createVm<T>({
+      backend,
+      name: 'workload',
+      ...(options.tlbEntries === undefined ? {} : { tlbEntries: options.tlbEntries }),
+      // Core checks every key and value against the backend's option specs.
+      ...(options.backendOptions === undefined ? {} : { backendOptions: options.backendOptions as BackendOptionsInput<T['options']> }),
+    });
+    this.vm.memslots.create({ id: TABLE_AREA_SLOT, guestPhysAddr: TABLE_AREA_GFN * PAGE_SIZE, size: areaPages * PAGE_SIZE });
+    this.guest = guestSide.create(this.vm, { baseGfn: TABLE_AREA_GFN, pages: areaPages });
+    this.pagingMode = guestSide.pagingMode;
+    const vcpus: Vcpu<T>[] = [];
+    for (let i = 0; i < options.vcpus; i++) {
+      const vcpu = this.vm.createVcpu({ countTlbHits: true });
+      this.guest.activate(vcpu, 0);
+      vcpus.push(vcpu);
+    }
+    this.vcpus = vcpus;
+  }
+
+  /** The result of what ran on this machine: `operations` replayed in `elapsedMs`. */
+  result(workload: string, operations: number, elapsedMs: number): WorkloadRunResult {
+    const stats = this.vm.stats() as unknown as Readonly<Record<string, number>>;
+    const f = this.faults;
+    const a = this.activity;
+    return {
+      schema: 'hvmmu-run-result/1',
+      backend: this.backend.id,
+      pagingMode: this.pagingMode,
+      workload,
+      vcpus: this.vcpus.length,
+      operations,
+      accesses: a.accesses,
+      tlbHits: stats['tlbHits'] ?? 0,
+      tlbMisses: stats['tlbMisses'] ?? 0,
+      faults: {
+        guest: f.guest,
+        hypervisor: f.hypervisor,
+        vmm: f.vmm,
+        vmmByKind: { noMemory: f.noMemory, readOnly: f.readOnly, emulate: f.emulate, retryLimit: f.retryLimit, hostOutOfMemory: f.hostOutOfMemory },
+      },
+      guest: {
+        maps: a.maps,
+        unmaps: a.unmaps,
+        protects: a.protects,
+        spacesCreated: a.spacesCreated,
+        spaceSwitches: a.spaceSwitches,
+        tablePages: this.guest.tablePages,
+      },
+      host: {
+        memslotChanges: a.memslotChanges,
+        pagesInvalidated: a.pagesInvalidated,
+        mappingsDropped: a.mappingsDropped,
+        dirtyPagesHarvested: a.dirtyPagesHarvested,
+      },
+      elapsedMs,
+      accessesPerSecond: elapsedMs > 0 ? Math.round((a.accesses * 1000) / elapsedMs) : 0,
+      backendStats: { ...stats },
+    };
+  }
+
+  /** Free the VM's memory (its memslots and the backend's tables). */
+  destroy(): void {
+    this.hypervisor.destroyVm(this.vm);
+  }
+}
