@@ -8,7 +8,7 @@
 import '@hvmmu/core';
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { HvmmuError } from '@hvmmu/core';
+import { HvmmuError, type HvmmuErrorCode } from '@hvmmu/core';
 import { INSPECT_DESCRIPTION, parseNumber, runInspectImage } from './commands/InspectImageCommand.js';
 import { RUN_DESCRIPTION, runRunCommand, type RunCommandOptions } from './commands/RunCommand.js';
 import { WorkloadInputError } from './workloads/WorkloadInputError.js';
@@ -16,6 +16,15 @@ import { runCoreDemo } from './workloads/CoreDemoWorkload.js';
 import { runX86ShadowDemo } from './workloads/X86ShadowDemoWorkload.js';
 
 export const EXIT = { OK: 0, PROBLEM: 1, USAGE: 2 } as const;
+
+/** Errors of the host API that a bad command-line value causes: bad usage (exit 2), not a crash. */
+const USAGE_ERRORS: ReadonlySet<HvmmuErrorCode> = new Set<HvmmuErrorCode>([
+  'BAD_ARGUMENT',
+  'BACKEND_BAD_OPTION',
+  'BACKEND_UNKNOWN_OPTION',
+  'TLB_BAD_SIZE',
+  'HOST_BAD_SIZE',
+]);
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -110,7 +119,7 @@ export async function run(argv: readonly string[], write: ProgramOutput = STDIO)
       // --help and --version end in a CommanderError too, with exit code 0.
       return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
-    if (error instanceof HvmmuError && (error.code === 'BAD_ARGUMENT' || error.code === 'BACKEND_BAD_OPTION' || error.code === 'BACKEND_UNKNOWN_OPTION')) {
+    if (error instanceof HvmmuError && USAGE_ERRORS.has(error.code)) {
       write.err(`hvmmu: ${error.message}\n`);
       return EXIT.USAGE;
     }
