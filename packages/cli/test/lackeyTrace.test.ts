@@ -131,6 +131,8 @@ describe('the Lackey trace reader', () => {
 
   it('a missing file, and a gzip file cut short, are errors naming the file', async () => {
     expect(await readError('/nonexistent/trace.gz')).toBe('/nonexistent/trace.gz: no such file');
+    const dir = mkdtempSync(join(tmpdir(), 'hvmmu-lackey-'));
+    expect(await readError(dir)).toBe(`${dir}: is a directory, not a trace`);
     const zipped = gzipSync(Buffer.from('I  00400000,4\n'.repeat(50_000)));
     const cut = tempFile('cut.trace.gz', zipped.subarray(0, zipped.length >> 1));
     expect(await readError(cut)).toMatch(new RegExp(`^${cut}:\\d+: cannot read on \\(`));

@@ -126,6 +126,7 @@ describe('the workload format (zod): every error names the operation index and t
     writeFileSync(broken, '{\n  "version": 1,\n  "operations": [,]\n}\n');
     expect(() => readWorkloadFile(broken)).toThrow(/broken\.json: not valid JSON: .*\(line 3, column 18\)/);
     expect(() => readWorkloadFile(join(dir, 'missing.json'))).toThrow(/missing\.json: no such file/);
+    expect(() => readWorkloadFile(dir)).toThrow(`${dir}: is a directory, not a workload file`);
   });
 
   it('many problems: the first 20 and a count of the rest', () => {

@@ -127,7 +127,14 @@ async function openTrace(path: string): Promise<Readable> {
     throw new WorkloadInputError(path, [code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(error)})`]);
   }
   const magic = new Uint8Array(2);
-  const { bytesRead } = await handle.read(magic, 0, 2, 0);
+  let bytesRead: number;
+  try {
+    ({ bytesRead } = await handle.read(magic, 0, 2, 0));
+  } catch (error) {
+    await handle.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new WorkloadInputError(path, [code === 'EISDIR' ? 'is a directory, not a trace' : `cannot read it (${code ?? String(error)})`]);
+  }
   const stream = handle.createReadStream({ start: 0 });
   if (bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b) {
     const gunzip = createGunzip();

@@ -87,7 +87,8 @@ export function readWorkloadFile(path: string): Workload {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new WorkloadInputError(path, [code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(error)})`]);
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a workload file' : `cannot read it (${code ?? String(error)})`;
+    throw new WorkloadInputError(path, [why]);
   }
   let value: unknown;
   try {

@@ -141,6 +141,27 @@ describe('x86GuestSide: a 4-level long-mode guest OS for workloads', () => {
     expect(vcpu.translatePage(0x400, Access.READ | Access.USER)).toBe(vm.memslots.gfnToHfn(slot0, 0x52, false));
   });
 
+  it('tablePagesFor is enough for any mappings: random pages over the whole half, in several spaces', () => {
+    const hv = new Hypervisor({ memoryBytes: 16 * MiB });
+    const vm = hv.createVm({ backend: x86ShadowBackend });
+    const maps = 200;
+    const spaces = 3;
+    const pages = x86GuestSide.tablePagesFor(maps, spaces);
+    vm.memslots.create({ id: 0, guestPhysAddr: 0, size: pages * 4096 });
+    const side = x86GuestSide.create(vm, { baseGfn: 0, pages });
+    side.createSpace();
+    side.createSpace();
+    let seed = 12345;
+    const next = () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed;
+    };
+    for (let i = 0; i < maps; i++) side.map(i % spaces, (next() * 8 + (next() & 7)) % X86_GUEST_VPN_LIMIT, i, U);
+    expect(side.tablePages).toBeLessThanOrEqual(pages);
+    // Scattered pages rarely share tables: most maps took a PDPT, a PD and a PT of their own.
+    expect(side.tablePages).toBeGreaterThan(spaces + 2 * maps);
+  });
+
   it('host misuse throws a typed error and changes nothing', () => {
     const { vm, cpus, side } = guest(1, { baseGfn: AREA.baseGfn, pages: 5 });
     const code = (f: () => void) => {
