@@ -36,12 +36,22 @@ export class PartitionScopedTree {
   private processTableHi = 0;
   private processTableLo = 0;
   private readonly view: DataView;
+  /** Host real address of this tree's root directory (a window of `space`). */
+  readonly rootDirectoryBase: number;
 
+  /**
+   * A tree for `lpid` (1..4095: LPID 0 is the host's) in `space`, whose
+   * partition table it shares with the other trees there (a nested guest's
+   * shadow tree would be another tree of the same space, under its shadow LPID).
+   */
   constructor(
     readonly space: HostRealSpace,
     readonly lpid: number,
   ) {
+    if (!Number.isInteger(lpid) || lpid < 1 || lpid >= 4096)
+      throw new HvmmuError('BAD_ARGUMENT', `a partition-scoped tree's LPID is 1..4095, got ${String(lpid)}`);
     this.view = space.view;
+    this.rootDirectoryBase = space.allocateRoot();
   }
 
   /** The partition table entry exists (the tree can be walked). */
@@ -58,8 +68,7 @@ export class PartitionScopedTree {
   /** Write the partition-table entry (allocating its page); false, nothing changed, if the host has no free frame. */
   ensureReady(): boolean {
     if (this.isReady) return true;
-    if (this.space.host.framesFree < 1) return false;
-    this.space.windowOffset(this.space.partitionTableBase + this.lpid * 16, true);
+    if (!this.space.acquirePate(this.lpid)) return false;
     this.isReady = true;
     this.writePate();
     return true;
@@ -78,7 +87,7 @@ export class PartitionScopedTree {
 
   /** The PATE's two doublewords as halves ([dw0Hi, dw0Lo, dw1Hi, dw1Lo]). */
   pate(): [number, number, number, number] {
-    const root = this.space.rootDirectoryBase;
+    const root = this.rootDirectoryBase;
     return [(radixRootHi(root) | PATE0_HR_HI) >>> 0, radixRootLo(root, ROOT_NLS), (PATE1_GR_HI | this.processTableHi) >>> 0, this.processTableLo >>> 0];
   }
 
@@ -101,7 +110,7 @@ export class PartitionScopedTree {
     if (!this.isReady) return -1;
     const low = gfn % TWO_POW_27;
     const rootIndex = (gfn - low) / TWO_POW_27;
-    let off = this.space.resolve(this.space.rootDirectoryBase + rootIndex * 8, false);
+    let off = this.space.resolve(this.rootDirectoryBase + rootIndex * 8, false);
     if (off < 0) return -1;
     off = this.child(off, low >>> 18);
     if (off < 0) return -1;
@@ -130,7 +139,7 @@ export class PartitionScopedTree {
     const space = this.space;
     const low = gfn % TWO_POW_27;
     const rootIndex = (gfn - low) / TWO_POW_27;
-    const rootAddr = space.rootDirectoryBase + rootIndex * 8;
+    const rootAddr = this.rootDirectoryBase + rootIndex * 8;
     // Count what is missing: the root's window chunk, then one table per invalid directory entry.
     let missing = space.windowBacked(rootAddr) ? 0 : 1;
     let off = missing === 0 ? space.resolve(rootAddr, false) : -1;
@@ -203,7 +212,7 @@ export class PartitionScopedTree {
     if (!this.isReady) return;
     const space = this.space;
     for (let r = 0; r < 1 << ROOT_NLS; r++) {
-      const rootOff = space.resolve(space.rootDirectoryBase + r * 8, false);
+      const rootOff = space.resolve(this.rootDirectoryBase + r * 8, false);
       if (rootOff < 0) {
         r |= 511; // the rest of this window chunk is unbacked
         continue;
@@ -229,15 +238,16 @@ export class PartitionScopedTree {
   }
 
   /**
-   * Free the whole tree, its directories, the root and the partition-table
-   * entry's page (kvmppc_free_radix): after this the tree is not ready and
-   * owns no host frame.
+   * Free the whole tree, its directories and root, and clear its
+   * partition-table entry (kvmppc_free_radix); the table's page goes with
+   * the last entry. After this the tree is not ready and owns no host frame;
+   * `ensureReady` starts it again.
    */
   free(): void {
     if (this.isReady) {
       const space = this.space;
       for (let r = 0; r < 1 << ROOT_NLS; r++) {
-        const rootOff = space.resolve(space.rootDirectoryBase + r * 8, false);
+        const rootOff = space.resolve(this.rootDirectoryBase + r * 8, false);
         if (rootOff < 0) {
           r |= 511;
           continue;
@@ -245,10 +255,21 @@ export class PartitionScopedTree {
         this.freeBelow(rootOff, 0);
       }
     }
-    this.space.releaseWindows();
+    if (this.isReady) {
+      const off = this.space.windowOffset(this.space.partitionTableBase + this.lpid * 16, false);
+      for (let i = 0; i < 16; i += 4) this.view.setUint32(off + i, 0, false);
+      this.space.releasePate();
+    }
+    this.space.releaseRoot(this.rootDirectoryBase, true);
     this.leaves = 0;
     this.tablePages = 0;
     this.isReady = false;
+  }
+
+  /** Free the tree and give its root window back to the space (a nested guest's shadow tree, when the guest goes). */
+  release(): void {
+    this.free();
+    this.space.releaseRoot(this.rootDirectoryBase, false);
   }
 
   private freeBelow(dirOff: number, level: number): void {

@@ -108,4 +108,28 @@ describe('PartitionScopedTree (L0 partition-scoped table, POWER ISA v3.0 entries
     expect(t.ready).toBe(false);
     expect(t.leaves).toBe(0);
   });
+
+  it('shares one space and one partition table between trees (L1 at LPID 1, a shadow tree at LPID 2), each with its own root window', () => {
+    const { host, tree: l1 } = tree();
+    const base = host.framesInUse;
+    const shadow = new PartitionScopedTree(l1.space, 2);
+    expect(shadow.rootDirectoryBase).toBe(0x42_0000);
+    l1.ensureReady();
+    shadow.ensureReady();
+    l1.insert(1, 0x10, 0x187);
+    shadow.insert(1, 0x20, 0x105);
+    expect(l1.hfnAt(l1.pteOffset(1))).toBe(0x10);
+    expect(shadow.hfnAt(shadow.pteOffset(1))).toBe(0x20);
+    // Both entries in the one partition-table page: PATE[2].dw0 names the shadow root.
+    const pate2 = l1.space.resolve(0x40_0000 + 32, false);
+    expect(host.view.getUint32(pate2 + 4)).toBe(0x0042_00ad);
+    shadow.release();
+    expect(l1.ready).toBe(true);
+    expect(host.view.getUint32(l1.space.resolve(0x40_0000 + 16, false))).toBe(0xc000_0000);
+    expect(host.view.getUint32(pate2)).toBe(0);
+    l1.free();
+    expect(host.framesInUse).toBe(base);
+    expect(new PartitionScopedTree(l1.space, 3).rootDirectoryBase).toBe(0x42_0000);
+    expect(() => new PartitionScopedTree(l1.space, 0)).toThrow(/LPID/);
+  });
 });
