@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { Access, FaultKind, FRAME_ZERO, GuestRights, MemslotFlags, TRANSLATE_FAULT, type Memslot, type Vcpu } from '@hvmmu/core';
 import { Dsisr, RADIX_PTE, SRR1_NOEXEC_GUARD, type PpcRadixTypes } from '@hvmmu/ppc-radix';
 import { propertyRuns } from '../../../../test-support/propertyRuns.js';
+import { radixInvariants as invariants } from './helpers/radixInvariants.js';
 import { radixTestVm, type RadixTestVm } from './helpers/radixVm.js';
 
 /**
@@ -216,48 +217,6 @@ function checkBacked(t: RadixTestVm, model: Model, vcpu: Vcpu<PpcRadixTypes>, gf
   return checkCompleted(t, t.vm.memslots.get(id), ms, gfn, hpa, write, what);
 }
 
-/** L0's leaves against the memslots, and every TLB entry against the leaves. */
-function invariants(t: RadixTestVm): string | null {
-  const { vm } = t;
-  const tree = vm.arch.tree;
-  const host = vm.memslots.host;
-  const writableFrames = new Set<number>();
-  const mappedFrames = new Set<number>();
-  let count = 0;
-  let violation: string | null = null;
-  tree.forEachLeaf((gfn, off) => {
-    count++;
-    const slot = vm.memslots.findByGfn(gfn);
-    const lo = tree.loAt(off);
-    const hfn = tree.hfnAt(off);
-    const writable = (lo & RADIX_PTE.READ_WRITE) !== 0 && (lo & RADIX_PTE.C) !== 0;
-    if (slot === undefined) {
-      violation ??= `leaf for gfn 0x${gfn.toString(16)} outside every memslot`;
-      return;
-    }
-    const backing = slot.frames[gfn - slot.baseGfn]!;
-    const expected = backing >= 0 ? backing : backing === FRAME_ZERO ? host.zeroFrame : -1;
-    if (hfn !== expected) violation ??= `leaf for gfn 0x${gfn.toString(16)} maps hfn ${hfn}, the slot backs it with ${expected}`;
-    if (writable && (backing < 0 || slot.readOnly)) violation ??= `leaf for gfn 0x${gfn.toString(16)} is writable over the zero frame or a READONLY slot`;
-    if ((lo & RADIX_PTE.C) !== 0 && slot.dirtyLogging && !slot.isDirty(gfn))
-      violation ??= `leaf for gfn 0x${gfn.toString(16)} has C in a logged slot but is not dirty`;
-    mappedFrames.add(hfn);
-    if (writable) writableFrames.add(hfn);
-  });
-  if (count !== tree.leaves) violation ??= `the tree counts ${tree.leaves} leaves, ${count} are present`;
-  if (vm.arch.listPartitionScoped().leaves.length !== count) violation ??= 'enumerateRadixTree lists another number of leaves';
-  for (const v of vm.vcpus) {
-    for (let i = 0; i < v.tlb.size; i++) {
-      if (v.tlb.tags[i] === -1) continue;
-      const hfn = v.tlb.frames[i]!;
-      if (!mappedFrames.has(hfn)) violation ??= `vCPU ${v.id} TLB caches hfn ${hfn}, which no leaf maps`;
-      if ((v.tlb.perms[i]! & (1 << Access.WRITE)) !== 0 && !writableFrames.has(hfn))
-        violation ??= `vCPU ${v.id} TLB grants a store to hfn ${hfn} with no writable leaf`;
-    }
-  }
-  return violation;
-}
-
 describe('the radix backend against a model (fast-check)', () => {
   it('random maps, accesses, PID and mode switches, host events, dirty logs and memslot changes agree with the model', () => {
     fc.assert(
@@ -310,6 +269,77 @@ describe('the radix backend against a model (fast-check)', () => {
           ],
         ],
       },
+    );
+  });
+});
+
+describe('the radix backend under hostile guest tables (fast-check)', () => {
+  it('random words in the process table and trees: every access gets an architected answer, nothing throws, work stays bounded', () => {
+    const KINDS = [...ACCESSES, Access.READ | Access.IMPLICIT];
+    const entryArb = fc.oneof(
+      // Anything at all.
+      fc.tuple(fc.nat(0xffff_ffff), fc.nat(0xffff_ffff)),
+      // A directory entry to a random table with a random NLS.
+      fc.tuple(
+        fc.nat(0xff).map((h) => (0x8000_0000 | h) >>> 0),
+        fc.nat(0xffff_ffff),
+      ),
+      // A leaf with random RPN and flags.
+      fc.tuple(
+        fc.nat(0xff).map((h) => (0xc000_0000 | h) >>> 0),
+        fc.nat(0xffff_ffff),
+      ),
+      // A leaf in guest memory.
+      fc.tuple(
+        fc.constant(0xc000_0000),
+        fc.nat(0x1ff).map((g) => (g * 4096) | 0x18f),
+      ),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(40 * 512 - 1), entryArb), { minLength: 1, maxLength: 24 }),
+        fc.array(
+          fc.tuple(
+            fc.oneof(
+              fc.nat(VPNS - 1).map((v) => VPN + v),
+              fc.nat(2 ** 52 - 1),
+            ),
+            fc.constantFrom(...KINDS),
+            fc.nat(1),
+          ),
+          { maxLength: 30 },
+        ),
+        (writes, accesses) => {
+          const t = radixTestVm();
+          const { vm, guest } = t;
+          const v1 = vm.createVcpu();
+          guest.activate(v1, 0);
+          for (let i = 0; i < VPNS; i++) guest.map(0, VPN + i, 0x100 + i, GuestRights.WRITE | GuestRights.EXEC);
+          // Random entries among the table pages the guest uses (the process table, the root, the trees).
+          for (const [index, [hi, lo]] of writes) vm.memslots.write64Halves((index % (guest.tablePages * 512)) * 8, hi, lo, false);
+          vm.arch.guestTlbiePid(0);
+          for (const [vpn, access, which] of accesses) {
+            const vcpu = vm.vcpus[which]!;
+            const hpa = vcpu.translatePage(vpn, access);
+            if (hpa === TRANSLATE_FAULT) {
+              const kind = vcpu.fault.kind;
+              if (kind !== FaultKind.GUEST && kind !== FaultKind.NO_MEMORY && kind !== FaultKind.READ_ONLY) {
+                throw new Error(`access ${access} of vpn 0x${vpn.toString(16)} ended with fault kind ${kind}`);
+              }
+            } else {
+              // A completed access reaches a frame some memslot backs a page with (or the zero frame).
+              const hfn = hpa;
+              if (hfn !== vm.memslots.host.zeroFrame && vm.memslots.gfnOfHostFrame(hfn) < 0)
+                throw new Error(`access reached hfn ${hfn}, which backs no guest page`);
+            }
+            const problem = invariants(t);
+            if (problem !== null) throw new Error(problem);
+          }
+          t.hv.destroyVm(vm);
+          expect(t.hv.memory.framesInUse).toBe(1);
+        },
+      ),
+      { numRuns: propertyRuns(150) },
     );
   });
 });
