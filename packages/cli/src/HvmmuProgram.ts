@@ -77,7 +77,7 @@ export function buildProgram(write: ProgramOutput, exit: { code: number } = { co
   program
     .command('run')
     .description(RUN_DESCRIPTION)
-    .requiredOption('--backend <id>', 'the backend: x86-shadow (ppc-radix and ppc-hpt once wired in)')
+    .requiredOption('--backend <id>', 'the backend: x86-shadow, ppc-radix or ppc-hpt')
     .option('--workload <name|file>', 'a built-in workload (NAME or NAME:key=value,…) or a JSON workload file')
     .option('--trace <file>', 'a Valgrind Lackey trace (plain or gzipped) to replay, mapping pages on first touch')
     .option('--json', 'print the result as JSON (docs/workloads.md, "The result")')

@@ -38,7 +38,13 @@ describe('runWorkload: counts against hand-computed expectations', () => {
     expect(r.accesses).toBe(32);
     expect(r.tlbMisses).toBe(8);
     expect(r.tlbHits).toBe(24);
-    expect(r.faults).toEqual({ guest: 0, hypervisor: 0, vmm: 0, vmmByKind: { noMemory: 0, readOnly: 0, emulate: 0, retryLimit: 0, hostOutOfMemory: 0 } });
+    expect(r.faults).toEqual({
+      guest: 0,
+      guestResolved: 0,
+      hypervisor: 0,
+      vmm: 0,
+      vmmByKind: { noMemory: 0, readOnly: 0, emulate: 0, retryLimit: 0, hostOutOfMemory: 0 },
+    });
     expect(r.guest.maps).toBe(8);
     // One PML4, PDPT, PD and PT: all 8 pages share a leaf table.
     expect(r.guest.tablePages).toBe(4);

@@ -1,4 +1,6 @@
 import type { BackendModule, BackendTypes } from '@hvmmu/core';
+import { ppcHptBackend } from '@hvmmu/ppc-hpt';
+import { ppcRadixBackend } from '@hvmmu/ppc-radix';
 import { x86ShadowBackend } from '@hvmmu/x86-shadow';
 import { WorkloadInputError } from '../workloads/WorkloadInputError.js';
 
@@ -8,17 +10,15 @@ export type BackendEntry =
   | { readonly id: string; readonly module: null; readonly notYet: string };
 
 /**
- * Every backend the command knows, by id. A backend package is added here (and to this
- * package's dependencies) once its module exists; `hvmmu run` then works with it if the module
- * has a `guestSide`, and says clearly that it has none otherwise.
+ * Every backend the command knows, by id. A new backend package is added here (and to this
+ * package's dependencies and tsconfig references); `hvmmu run` then works with it if its module
+ * has a `guestSide`, and says clearly that it has none otherwise. An entry with `module: null`
+ * names a backend that is planned but not wired in, with the reason.
  */
 export const BACKENDS: readonly BackendEntry[] = [
   { id: x86ShadowBackend.id, module: x86ShadowBackend },
-  // The PowerPC backends: import `ppcRadixBackend` from '@hvmmu/ppc-radix' and `ppcHptBackend`
-  // from '@hvmmu/ppc-hpt' here (and add both packages to packages/cli/package.json and its
-  // tsconfig references) once their modules are exported with a guestSide.
-  { id: 'ppc-radix', module: null, notYet: 'the PowerPC radix backend is not wired into hvmmu yet (packages/cli/src/backends/BackendRegistry.ts)' },
-  { id: 'ppc-hpt', module: null, notYet: 'the PowerPC hashed-page-table backend is not wired into hvmmu yet (packages/cli/src/backends/BackendRegistry.ts)' },
+  { id: ppcRadixBackend.id, module: ppcRadixBackend },
+  { id: ppcHptBackend.id, module: ppcHptBackend },
 ];
 
 /** The backend module with this id; a WorkloadInputError naming the ids known otherwise. */

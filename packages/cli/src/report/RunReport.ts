@@ -11,7 +11,7 @@ export function renderRunReport(r: WorkloadRunResult): string[] {
     `  operations          ${formatNumber(r.operations)}`,
     `  accesses            ${formatNumber(r.accesses)} in ${formatNumber(r.elapsedMs)} ms (${formatNumber(r.accessesPerSecond)} per second)`,
     `  TLB hits / misses   ${formatNumber(r.tlbHits)} / ${formatNumber(r.tlbMisses)} (hit rate ${percent(r.tlbHits, r.tlbHits + r.tlbMisses)})`,
-    `  guest faults        ${formatNumber(f.guest)}`,
+    `  guest faults        ${formatNumber(f.guest)}${f.guestResolved === 0 ? '' : ` (${formatNumber(f.guestResolved)} resolved by the guest kernel on its own)`}`,
     `  hypervisor faults   ${formatNumber(f.hypervisor)}`,
     `  VMM exits           ${formatNumber(f.vmm)}${f.vmm === 0 ? '' : ` (no memory ${k.noMemory}, read-only ${k.readOnly}, emulate ${k.emulate}, retry limit ${k.retryLimit}, host out of memory ${k.hostOutOfMemory})`}`,
     `  guest OS            ${formatNumber(r.guest.maps)} maps, ${formatNumber(r.guest.unmaps)} unmaps, ${formatNumber(r.guest.protects)} protects, ${formatNumber(r.guest.spacesCreated)} spaces created, ${formatNumber(r.guest.spaceSwitches)} switches, ${formatNumber(r.guest.tablePages)} table pages`,

@@ -5,8 +5,13 @@ import { FaultDestination, FaultKind, type FaultInfo } from '@hvmmu/core';
  * and, for exits to the VMM, by kind. Plain number fields: recording one allocates nothing.
  */
 export class FaultTally {
-  /** Delivered to the guest that made the access (x86 #PF, POWER DSI/ISI). */
+  /** Delivered to the guest that made the access (x86 #PF, POWER DSI/ISI and segment interrupts). */
   guest = 0;
+  /**
+   * Of those, the ones the guest kernel resolved on its own before retrying the access
+   * (`GuestAddressSpaces.handleGuestFault`: POWER hash MMU SLB reloads and HPTE re-inserts).
+   */
+  guestResolved = 0;
   /** Reflected to that guest's hypervisor (a nested L2's access that L1's tables refuse). */
   hypervisor = 0;
   /** Exits to the VMM, all kinds. */

@@ -1,4 +1,4 @@
-import { Access, FaultDestination, GUEST_RIGHTS_ALL, GuestRights, type BackendModule, type BackendTypes, type Vcpu } from '@hvmmu/core';
+import { Access, FaultDestination, GUEST_RIGHTS_ALL, GuestRights, HvmmuError, type BackendModule, type BackendTypes, type Vcpu } from '@hvmmu/core';
 import { LackeyKind, readLackeyTrace } from './LackeyTraceReader.js';
 import { WorkloadInputError } from './WorkloadInputError.js';
 import { WorkloadMachine, type WorkloadMachineOptions } from './WorkloadMachine.js';
@@ -98,14 +98,13 @@ class DemandPagedReplay<T extends BackendTypes> {
 
   private translate(va: number, access: number, lineNo: number): void {
     const vcpu = this.vcpu;
-    this.machine.activity.accesses++;
-    if (vcpu.translate(va, access) >= 0) return;
-    const fault = vcpu.fault;
-    this.machine.faults.record(fault);
-    if (fault.destination !== FaultDestination.GUEST) return;
-    // The guest's #PF handler: map or widen the page, then the access runs again.
+    const machine = this.machine;
+    machine.activity.accesses++;
+    if (vcpu.translate(va, access) >= 0 || machine.accessFailed(vcpu, va, access)) return;
+    if (vcpu.fault.destination !== FaultDestination.GUEST) return;
+    // The guest's page-fault handler: map or widen the page, then the access runs again.
     this.pageIn(Math.floor(va / PAGE_SIZE), access, lineNo);
-    if (vcpu.translate(va, access) < 0) this.machine.faults.record(vcpu.fault);
+    if (vcpu.translate(va, access) < 0) machine.accessFailed(vcpu, va, access);
   }
 
   private pageIn(vpn: number, access: number, lineNo: number): void {
@@ -128,7 +127,13 @@ class DemandPagedReplay<T extends BackendTypes> {
       rights = (rights | (page % 8)) & GUEST_RIGHTS_ALL;
       this.machine.activity.protects++;
     }
+    try {
+      this.machine.guest.map(0, vpn, gfn, rights);
+    } catch (error) {
+      // The guest side refused (its table area is full): the trace cannot go on; say where.
+      if (error instanceof HvmmuError) throw new WorkloadInputError(`${this.path}:${lineNo}`, [`mapping vpn 0x${vpn.toString(16)}: ${error.message}`]);
+      throw error;
+    }
     this.pages.set(vpn, gfn * 8 + rights);
-    this.machine.guest.map(0, vpn, gfn, rights);
   }
 }

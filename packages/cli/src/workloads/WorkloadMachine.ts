@@ -1,10 +1,21 @@
-import { Hypervisor, type BackendModule, type BackendOptionsInput, type BackendTypes, type GuestAddressSpaces, type Vcpu, type Vm } from '@hvmmu/core';
+import {
+  FaultDestination,
+  Hypervisor,
+  type BackendModule,
+  type BackendOptionsInput,
+  type BackendTypes,
+  type GuestAddressSpaces,
+  type Vcpu,
+  type Vm,
+} from '@hvmmu/core';
 import { FaultTally } from './FaultTally.js';
 import { GuestActivity } from './GuestActivity.js';
 import type { WorkloadRunResult } from './WorkloadRunResult.js';
 import { WorkloadInputError } from './WorkloadInputError.js';
 import { PAGE_SIZE, TABLE_AREA_GFN, TABLE_AREA_SLOT } from './WorkloadSchema.js';
 
+/** Times the guest kernel may resolve a fault of one access on its own before the access counts as failed. */
+export const MAX_GUEST_RESOLVES = 4;
 /** Host memory when none is given: frames are taken on first write, so unused memory costs little. */
 export const DEFAULT_MEMORY_BYTES = 512 << 20;
 /** The most table pages the area may have: the x86 guest side names gfns below 2^28 (MAXPHYADDR 40). */
@@ -56,16 +67,42 @@ export class WorkloadMachine<T extends BackendTypes> {
       // Core checks every key and value against the backend's option specs.
       ...(options.backendOptions === undefined ? {} : { backendOptions: options.backendOptions as BackendOptionsInput<T['options']> }),
     });
-    this.vm.memslots.create({ id: TABLE_AREA_SLOT, guestPhysAddr: TABLE_AREA_GFN * PAGE_SIZE, size: areaPages * PAGE_SIZE });
-    this.guest = guestSide.create(this.vm, { baseGfn: TABLE_AREA_GFN, pages: areaPages });
-    this.pagingMode = guestSide.pagingMode;
     const vcpus: Vcpu<T>[] = [];
-    for (let i = 0; i < options.vcpus; i++) {
-      const vcpu = this.vm.createVcpu({ countTlbHits: true });
-      this.guest.activate(vcpu, 0);
-      vcpus.push(vcpu);
+    try {
+      this.vm.memslots.create({ id: TABLE_AREA_SLOT, guestPhysAddr: TABLE_AREA_GFN * PAGE_SIZE, size: areaPages * PAGE_SIZE });
+      this.guest = guestSide.create(this.vm, { baseGfn: TABLE_AREA_GFN, pages: areaPages });
+      for (let i = 0; i < options.vcpus; i++) {
+        const vcpu = this.vm.createVcpu({ countTlbHits: true });
+        this.guest.activate(vcpu, 0);
+        vcpus.push(vcpu);
+      }
+    } catch (error) {
+      // A guest side that refuses its area or a vCPU leaves no VM behind.
+      this.hypervisor.destroyVm(this.vm);
+      throw error;
     }
+    this.pagingMode = guestSide.pagingMode;
     this.vcpus = vcpus;
+  }
+
+  /**
+   * The access at `va` just failed on `vcpu`: count its fault and, while the fault is one the
+   * guest kernel resolves on its own (`guest.handleGuestFault`: a POWER hash guest reloading an
+   * SLB entry or re-inserting an evicted HPTE), let it and try the access again, a bounded number
+   * of times. True if the access finally went through; false with `vcpu.fault` the last fault.
+   * Cold: called only after a failed translation.
+   */
+  accessFailed(vcpu: Vcpu<T>, va: number, access: number): boolean {
+    const guest = this.guest;
+    const faults = this.faults;
+    for (let attempt = 0; ; attempt++) {
+      const fault = vcpu.fault;
+      faults.record(fault);
+      if (fault.destination !== FaultDestination.GUEST || guest.handleGuestFault === undefined || attempt >= MAX_GUEST_RESOLVES) return false;
+      if (!guest.handleGuestFault(vcpu, fault)) return false;
+      faults.guestResolved++;
+      if (vcpu.translate(va, access) >= 0) return true;
+    }
   }
 
   /** The result of what ran on this machine: `operations` replayed in `elapsedMs`. */
@@ -85,6 +122,7 @@ export class WorkloadMachine<T extends BackendTypes> {
       tlbMisses: stats['tlbMisses'] ?? 0,
       faults: {
         guest: f.guest,
+        guestResolved: f.guestResolved,
         hypervisor: f.hypervisor,
         vmm: f.vmm,
         vmmByKind: { noMemory: f.noMemory, readOnly: f.readOnly, emulate: f.emulate, retryLimit: f.retryLimit, hostOutOfMemory: f.hostOutOfMemory },

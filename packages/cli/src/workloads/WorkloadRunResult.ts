@@ -20,6 +20,8 @@ export interface WorkloadRunResult {
   readonly faults: {
     /** Delivered to the guest (FaultDestination.GUEST). */
     readonly guest: number;
+    /** Of those, resolved by the guest kernel on its own and the access retried (POWER hash: SLB reloads, HPTE re-inserts). */
+    readonly guestResolved: number;
     /** Reflected to the guest's hypervisor (FaultDestination.HYPERVISOR: nested guests). */
     readonly hypervisor: number;
     /** Exits to the VMM (FaultDestination.VMM), and the same split by kind. */

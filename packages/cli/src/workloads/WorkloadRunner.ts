@@ -220,15 +220,15 @@ class WorkloadReplay<T extends BackendTypes> {
 
   /** The hot loop: numbers only, nothing allocated per access. */
   private replayAccesses(op: AccessOperation): void {
-    const vcpu = this.machine.vcpus[op.vcpu]!;
-    const faults = this.machine.faults;
+    const machine = this.machine;
+    const vcpu = machine.vcpus[op.vcpu]!;
     const access = accessBits(op);
     const count = op.count;
     const stride = op.strideBytes;
     for (let pass = 0; pass < op.repeat; pass++) {
       let va = op.va;
       for (let i = 0; i < count; i++) {
-        if (vcpu.translate(va, access) < 0) faults.record(vcpu.fault);
+        if (vcpu.translate(va, access) < 0) machine.accessFailed(vcpu, va, access);
         va += stride;
       }
     }

@@ -6,8 +6,9 @@ import { DATA_SLOT, USER_VPN } from './WorkloadGenerator.js';
  * `many-spaces`: `spaces` processes, each with `pages` pages of its own at the same virtual
  * addresses, scheduled round-robin: every switch activates the next address space (x86: a CR3
  * load; radix: a PID; HPT: its segments) and sweeps its pages `sweeps` times. On x86 without
- * PCIDs a CR3 load flushes the TLB, so each time slice starts cold; a backend that tags its TLB
- * by address space keeps the other spaces' entries.
+ * PCIDs a CR3 load flushes the TLB, so each time slice starts cold; where the context is part of
+ * the TLB tag instead (radix), the spaces' identical pages still compete for the same entries of
+ * the direct-mapped TLB.
  */
 export const manyAddressSpacesWorkload: WorkloadGenerator = {
   name: 'many-spaces',
