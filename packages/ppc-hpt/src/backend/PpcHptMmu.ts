@@ -191,8 +191,11 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
     let lo = ((hfn % TWO_POW_20) * 4096 + (g1Lo & 0xfff)) >>> 0;
     if ((lo & 0x78) !== 0x10) lo = (lo & ~0x68) | 0x10;
     const writable = !slot.readOnly && slot.frameAt(gfn - slot.baseGfn) >= 0;
-    if (!writable) {
-      if ((hi & 0x8000_0000) !== 0 || (lo & 3) === 0) {
+    // hpte_make_readonly, for the PP values that allow a store (0, 1, 2): 0 becomes PP_RXXX, 1 and 2
+    // PP_RXRX. The others allow none already; KVM would also turn the reserved 4, 5 and 7 into
+    // PP_RXXX (a supervisor read the ISA's table refuses), which hvmmu does not.
+    if (!writable && (hi & 0x8000_0000) === 0 && (lo & 3) !== 3) {
+      if ((lo & 3) === 0) {
         lo = (lo & ~3) | 2; // PP_RXXX: PP0 with PP = 2
         hi |= 0x8000_0000;
       } else {

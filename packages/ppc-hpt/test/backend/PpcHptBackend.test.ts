@@ -179,6 +179,35 @@ describe('ppc-hpt backend: guest view and real HPT (KVM HV)', () => {
     expect(side.spaceCount).toBe(1);
   });
 
+  it('a reserved PP (7) grants nothing, in the guest view and the real entry alike (ISA table, QEMU ppc_hash64_pte_prot)', () => {
+    const { vm, vcpu } = vmWithSlot();
+    const vpn = SEGMENT_VPN + 11;
+    const ptex = primaryGroup(vpn, vm.arch.hpt.guest.hashMask);
+    const regs = vcpu.hcallRegs;
+    regs.clear();
+    // dword1: PP0 (high half bit 31) with PP 3, gfn 12, M.
+    regs
+      .setArg(1, ptex)
+      .setArgHalves(2, 0x1, 0x0000_1001)
+      .setArgHalves(3, 0x8000_0000, 0xc000 | 0x10 | 3);
+    expect(vcpu.hypercall(HptHcall.H_ENTER)).toBe(PaprStatus.H_SUCCESS);
+    vm.memslots.resolve(12 * 4096, false); // the host maps the page (the shared zero frame): the real entry is valid, read-only
+    regs.clear();
+    regs
+      .setArg(1, ptex)
+      .setArgHalves(2, 0x1, 0x0000_1001)
+      .setArgHalves(3, 0x8000_0000, 0xc000 | 0x10 | 3);
+    expect(vcpu.hypercall(HptHcall.H_REMOVE)).toBe(PaprStatus.H_SUCCESS);
+    expect(vcpu.hypercall(HptHcall.H_ENTER)).toBe(PaprStatus.H_SUCCESS);
+    expect(words(vm.arch.hpt.real, ptex)[1] & 1).toBe(1);
+    const [, , hi1, lo1] = words(vm.arch.hpt.real, ptex);
+    expect([hi1 >>> 31, lo1 & 3]).toEqual([1, 3]);
+    for (const a of [Access.READ, Access.USER, Access.WRITE]) {
+      expect(vcpu.translate(vpn * 4096, a)).toBe(TRANSLATE_FAULT);
+      expect(vcpu.fault.code & HptCause.PROTFAULT).toBe(HptCause.PROTFAULT);
+    }
+  });
+
   it('dirty logging is the C bit: a store logs the page, the harvest clears the host C (the guest keeps its C), the next store logs again', () => {
     const { vm, vcpu, side } = vmWithSlot({ flags: MemslotFlags.LOG_DIRTY_PAGES });
     const vpn = SEGMENT_VPN + 2;
