@@ -281,6 +281,23 @@ describe('ppc-hpt backend: guest view and real HPT (KVM HV)', () => {
     expect(Buffer.from(b.vm.arch.hpt.guest.bytes).equals(before)).toBe(true);
   });
 
+  it('the example in docs/ppc-hpt.md runs: map with H_ENTER, the SLB miss resolved by the guest, the write lands', () => {
+    const vm = new Hypervisor({ memoryBytes: 64 << 20 }).createVm({
+      backend: ppcHptBackend,
+      backendOptions: { hptOrder: 20, memslotInvalidation: 'invalid-rmap' },
+    });
+    vm.memslots.create({ id: 0, guestPhysAddr: 0, size: 32 << 20 });
+    const vcpu = vm.createVcpu();
+    const guest = ppcHptBackend.guestSide!.create(vm, { baseGfn: 0, pages: 0 });
+    guest.activate(vcpu, 0);
+    guest.map(0, 0x1_0000, 0x100, GuestRights.WRITE);
+    let hpa = vcpu.translate(0x1000_0000, Access.WRITE);
+    expect(hpa).toBe(TRANSLATE_FAULT);
+    expect(vcpu.fault.vector).toBe(HptVector.DSEG);
+    if (hpa < 0 && guest.handleGuestFault!(vcpu, vcpu.fault)) hpa = vcpu.translate(0x1000_0000, Access.WRITE);
+    expect(hpa).toBe(vm.memslots.get(0).frameAt(0x100) * 4096);
+  });
+
   it('refuses host misuse with typed errors', () => {
     const { vm } = vmWithSlot();
     const side = new HptGuestSide(vm);
