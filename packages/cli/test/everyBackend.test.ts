@@ -23,15 +23,20 @@ function guestView(r: WorkloadRunResult) {
 }
 
 describe('the same workload on every backend (each through its own guest side)', () => {
-  it('the registry has every backend, each with a guest side', () => {
+  it('the registry has every backend, each with a guest side', async () => {
     expect(BACKENDS.map((b) => b.id)).toEqual(IDS);
-    for (const id of IDS) expect(findBackend(id).guestSide, id).toBeDefined();
+    for (const id of IDS) {
+      const backend = await findBackend(id);
+      expect(backend.id).toBe(id);
+      expect(backend.guestSide, id).toBeDefined();
+    }
   });
 
   for (const spec of SMALL) {
-    it(`${spec.slice(0, spec.indexOf(':'))}: the guest sees the same on x86 shadow, radix and hash`, () => {
+    it(`${spec.slice(0, spec.indexOf(':'))}: the guest sees the same on x86 shadow, radix and hash`, async () => {
       const workload = parseWorkload(generateBuiltinWorkload(spec), spec);
-      const results = IDS.map((id) => runWorkload(findBackend(id), workload, { memoryBytes: 64 << 20 }));
+      const backends = await Promise.all(IDS.map(findBackend));
+      const results = backends.map((backend) => runWorkload(backend, workload, { memoryBytes: 64 << 20 }));
       for (const r of results) expect(r.faults.vmm + r.faults.hypervisor, r.backend).toBe(0);
       expect(results.map(guestView)).toEqual(results.map(() => guestView(results[0]!)));
       // Only the hash guest resolves faults itself (segment interrupts at least once).
@@ -40,7 +45,7 @@ describe('the same workload on every backend (each through its own guest side)',
   }
 
   it('the real trace of /bin/true: the same pages mapped on demand on every backend', async () => {
-    const results = await Promise.all(IDS.map((id) => replayLackeyTrace(findBackend(id), REAL_TRACE, { memoryBytes: 64 << 20, maxPages: 4096 })));
+    const results = await Promise.all(IDS.map(async (id) => replayLackeyTrace(await findBackend(id), REAL_TRACE, { memoryBytes: 64 << 20, maxPages: 4096 })));
     expect(results.map(guestView)).toEqual(results.map(() => guestView(results[0]!)));
     expect(results[0]!.guest.maps).toBeGreaterThan(0);
   });

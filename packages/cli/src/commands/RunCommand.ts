@@ -54,7 +54,7 @@ export async function runRunCommand(o: RunCommandOptions, out: (s: string) => vo
   if ((o.workload === undefined) === (o.trace === undefined)) {
     throw new WorkloadInputError('hvmmu run', ['give exactly one of --workload <name|file> or --trace <file>']);
   }
-  const backend = findBackend(o.backend);
+  const backend = await findBackend(o.backend);
   const machine = {
     ...(o.memslotInvalidation === undefined ? {} : { backendOptions: { memslotInvalidation: o.memslotInvalidation } }),
     ...(o.memoryMib === undefined ? {} : { memoryBytes: o.memoryMib * 1024 * 1024 }),
