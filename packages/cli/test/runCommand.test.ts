@@ -96,6 +96,25 @@ describe('hvmmu run', () => {
     expect((JSON.parse(json.out) as RunCommandOutput).problems).toEqual(['expect.tlbHits: expected 5, got 4']);
   });
 
+  it('exits 1 when accesses found no free host frame, saying so', async () => {
+    const path = file(
+      'big.json',
+      JSON.stringify({
+        version: 1,
+        operations: [
+          { op: 'createMemslot', slot: 0, gfn: 0, pages: 4096 },
+          { op: 'map', vpn: 1024, gfn: 0, count: 4096 },
+          { op: 'access', kind: 'write', vpn: 1024, count: 4096 },
+        ],
+      }),
+    );
+    const r = await cli(['run', '--backend', 'x86-shadow', '--workload', path, '--memory-mib', '4', '--json']);
+    expect(r.code).toBe(EXIT.PROBLEM);
+    const result = JSON.parse(r.out) as RunCommandOutput;
+    expect(result.faults.vmmByKind.hostOutOfMemory).toBeGreaterThan(0);
+    expect(result.problems).toEqual([`${result.faults.vmmByKind.hostOutOfMemory} access(es) found no free host frame (raise --memory-mib)`]);
+  });
+
   it('replays a Lackey trace with --trace (exit 0), and names the file and line of a bad one (exit 2)', async () => {
     const ok = await cli(['run', '--backend', 'x86-shadow', '--trace', REAL_TRACE, '--max-pages', '4096', '--memory-mib', '64', '--json']);
     expect(ok.code).toBe(EXIT.OK);

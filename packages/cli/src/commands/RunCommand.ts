@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { findBackend } from '../backends/BackendRegistry.js';
 import { renderRunReport } from '../report/RunReport.js';
 import { checkExpectation } from '../workloads/ExpectationCheck.js';
+import { checkRunHealth } from '../workloads/RunHealthCheck.js';
 import { replayLackeyTrace } from '../workloads/LackeyTraceReplay.js';
 import { WorkloadInputError } from '../workloads/WorkloadInputError.js';
 import { parseWorkload, readWorkloadFile } from '../workloads/WorkloadParser.js';
@@ -19,7 +20,8 @@ The workload is a JSON file (docs/workloads.md), a built-in generator
 or with --trace a Valgrind Lackey trace of a real program
 (valgrind --tool=lackey --trace-mem=yes --log-file=FILE PROGRAM; gzipped is fine).
 
-Exit codes: 0 done; 1 the workload's "expect" counts differ; 2 bad usage or input
+Exit codes: 0 done; 1 a problem: the workload's "expect" counts differ, or accesses
+hit the retry limit or found no host memory; 2 bad usage or input
 (the message names the file and the operation index and field, or the line).`;
 
 export interface RunCommandOptions {
@@ -33,7 +35,7 @@ export interface RunCommandOptions {
   readonly tlbEntries?: number;
 }
 
-/** What `hvmmu run --json` prints: the result, and the problems found (the expect block's differences). */
+/** What `hvmmu run --json` prints: the result, and the problems found (the expect block's differences, checkRunHealth's findings). */
 export interface RunCommandOutput extends WorkloadRunResult {
   readonly problems: readonly string[];
 }
@@ -69,12 +71,13 @@ export async function runRunCommand(o: RunCommandOptions, out: (s: string) => vo
     result = runWorkload(backend, workload, { ...machine, source });
     problems = checkExpectation(result, workload.expect);
   }
+  problems.push(...checkRunHealth(result));
   if (o.json === true) {
     const output: RunCommandOutput = { ...result, problems };
     out(`${JSON.stringify(output, null, 2)}\n`);
   } else {
     for (const line of renderRunReport(result)) out(`${line}\n`);
-    if (problems.length > 0) out(`\nThe workload expected otherwise:\n${problems.map((p) => `  ${p}\n`).join('')}`);
+    if (problems.length > 0) out(`\nProblems:\n${problems.map((p) => `  ${p}\n`).join('')}`);
   }
   return problems.length > 0 ? 1 : 0;
 }

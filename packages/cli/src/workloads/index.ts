@@ -27,6 +27,7 @@ export { WorkloadMachine, DEFAULT_MEMORY_BYTES, type WorkloadMachineOptions } fr
 export { FaultTally } from './FaultTally.js';
 export { GuestActivity } from './GuestActivity.js';
 export { checkExpectation } from './ExpectationCheck.js';
+export { checkRunHealth } from './RunHealthCheck.js';
 export { nestedControlOf, type NestedGuestControl } from './NestedGuestControl.js';
 export { readLackeyTrace, LackeyBatch, LackeyKind, LACKEY_BATCH, LACKEY_MAX_SIZE } from './LackeyTraceReader.js';
 export { replayLackeyTrace, DEFAULT_TRACE_MAX_PAGES, type ReplayLackeyTraceOptions } from './LackeyTraceReplay.js';
