@@ -162,8 +162,14 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
     this.contexts.flushPidPage(pid, vpn);
   }
 
-  /** The guest's tlbie of a whole process (RIC 0, PRS 1, IS 1). */
-  guestTlbiePid(pid: number): void {
+  /**
+   * The guest's tlbie of a whole process (PRS 1, IS 1): RIC 0 its
+   * translations; RIC 2 also the cached process-table entries, which a
+   * guest must issue after changing a process-table entry (Linux does on
+   * every PID it sets up).
+   */
+  guestTlbiePid(pid: number, ric: 0 | 2 = 0): void {
+    if (ric === 2) for (const mmu of this.vcpuMmus) mmu?.invalidateTableCaches();
     this.contexts.flushPid(pid);
   }
 

@@ -51,8 +51,9 @@ export class RadixVcpuMmu implements Translator {
     space: HostRealSpace,
     private readonly contexts: RadixContexts,
   ) {
-    // POWER9 raises a storage interrupt when R or C must be set (KVM resolves the partition-scoped ones).
-    this.walker = new RadixWalker(space, { rc: 'fault' });
+    // POWER9 raises a storage interrupt when R or C must be set (KVM resolves the partition-scoped ones),
+    // and keeps partition- and process-table entries cached until a tlbie with RIC 2 (POWER ISA v3.0 Book III 6.10).
+    this.walker = new RadixWalker(space, { rc: 'fault', cacheTableEntries: true });
     const regs = this.regs;
     regs.hv = false;
     regs.lpidr = tree.lpid;
@@ -163,7 +164,7 @@ export class RadixVcpuMmu implements Translator {
     return { pid: r.pidr, ir: r.ir ? 1 : 0, dr: r.dr ? 1 : 0, amrKey0: r.amrHi >>> 30, iamrKey0: r.iamrHi >>> 30 };
   }
 
-  /** The partition-table entry changed (tlbie RIC 2): forget the walker's cached table entries. */
+  /** A partition- or process-table entry changed (tlbie RIC 2): forget the walker's cached table entries. */
   invalidateTableCaches(): void {
     this.walker.invalidateTableCaches();
   }

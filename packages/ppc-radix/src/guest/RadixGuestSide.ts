@@ -35,7 +35,8 @@ const TWO_POW_32 = 0x1_0000_0000;
  * EAA read, RW for WRITE, X for EXEC and the privilege bit unless USER,
  * with R set and C set for writable pages (Linux pre-sets R/C so the
  * hardware's R/C interrupt does not fire); after each change the guest
- * issues tlbie for the page and PID (RIC 0, PRS 1). Tables are never
+ * issues tlbie for the page and PID (RIC 0, PRS 1), and after a new
+ * process-table entry tlbie RIC 2 for the PID. Tables are never
  * freed: an unmap clears the leaf only.
  *
  * Host misuse (a vpn at or above 2^40, an unknown space, a full table area,
@@ -100,7 +101,10 @@ export class RadixGuestAddressSpaces implements GuestAddressSpaces<PpcRadixTypes
     }
     this.reserveRoot(ROOT_BYTES);
     this.addTree();
-    return this.trees.length - 1;
+    const pid = this.trees.length - 1;
+    // A new process-table entry: tlbie RIC 2 for the PID, so no processor keeps a stale copy.
+    this.vm.arch.guestTlbiePid(pid, 2);
+    return pid;
   }
 
   map(space: number, vpn: number, gfn: number, rights: number): void {

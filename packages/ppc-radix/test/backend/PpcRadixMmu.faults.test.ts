@@ -68,11 +68,14 @@ describe('PpcRadixMmu: process-scoped faults go to the guest with their register
 });
 
 describe('PpcRadixMmu: partition-scoped faults (kvmppc_book3s_radix_page_fault)', () => {
-  it('a 2-D walk reads 31 entries: PATE 2, process-table entry 4 + 1, four tree levels 4 × (4 + 1), final gpa 4', () => {
-    const { guest, vcpu } = radixTestVm();
+  it('a 2-D walk reads 24 entries with the table caches warm (four tree levels 4 × (4 + 1), final gpa 4), 31 after a tlbie RIC 2 (+ PATE 2, process-table entry 4 + 1)', () => {
+    const { vm, guest, vcpu } = radixTestVm();
     guest.map(0, VPN + 4, DATA_BASE_GFN + 4, GuestRights.WRITE);
     expect(vcpu.translate(va(4), Access.READ)).not.toBe(TRANSLATE_FAULT);
     vcpu.tlb.flushAll();
+    expect(vcpu.translate(va(4), Access.READ)).not.toBe(TRANSLATE_FAULT);
+    expect(vcpu.arch.lastWalk.refs).toBe(24);
+    vm.arch.guestTlbiePid(0, 2);
     expect(vcpu.translate(va(4), Access.READ)).not.toBe(TRANSLATE_FAULT);
     expect(vcpu.arch.lastWalk.refs).toBe(31);
   });

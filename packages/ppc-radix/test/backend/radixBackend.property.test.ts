@@ -317,7 +317,7 @@ describe('the radix backend under hostile guest tables (fast-check)', () => {
           for (let i = 0; i < VPNS; i++) guest.map(0, VPN + i, 0x100 + i, GuestRights.WRITE | GuestRights.EXEC);
           // Random entries among the table pages the guest uses (the process table, the root, the trees).
           for (const [index, [hi, lo]] of writes) vm.memslots.write64Halves((index % (guest.tablePages * 512)) * 8, hi, lo, false);
-          vm.arch.guestTlbiePid(0);
+          vm.arch.guestTlbiePid(0, 2);
           for (const [vpn, access, which] of accesses) {
             const vcpu = vm.vcpus[which]!;
             const hpa = vcpu.translatePage(vpn, access);
