@@ -143,10 +143,9 @@ export class PartitionScopedTree {
     // Count what is missing: the root's window chunk, then one table per invalid directory entry.
     let missing = space.windowBacked(rootAddr) ? 0 : 1;
     let off = missing === 0 ? space.resolve(rootAddr, false) : -1;
-    const indexes = [low >>> 18, (low >>> 9) & 511, low & 511];
     let depth = 0;
     while (off >= 0 && depth < 3) {
-      const next = this.child(off, indexes[depth]!);
+      const next = this.child(off, levelIndex(low, depth));
       if (next < 0) break;
       off = next;
       depth++;
@@ -155,13 +154,14 @@ export class PartitionScopedTree {
     if (space.host.framesFree < missing) return -1;
     off = space.windowOffset(rootAddr, true);
     for (let level = 0; level < 3; level++) {
-      let next = this.child(off, indexes[level]!);
+      const index = levelIndex(low, level);
+      let next = this.child(off, index);
       if (next < 0) {
         const table = space.host.allocFrame() * 4096;
         this.tablePages++;
         this.view.setUint32(off, (0x8000_0000 | Math.floor(table / TWO_POW_32)) >>> 0, false);
         this.view.setUint32(off + 4, ((table % TWO_POW_32) | LEVEL_NLS) >>> 0, false);
-        next = table + indexes[level]! * 8;
+        next = table + index * 8;
       }
       off = next;
     }
@@ -280,4 +280,9 @@ export class PartitionScopedTree {
     }
     this.space.host.freeFrame(first / 4096);
   }
+}
+
+/** The index below the root of a gfn's low 27 bits at `level` (0 PUD, 1 PMD, 2 PTE): 9 bits each. */
+function levelIndex(low: number, level: number): number {
+  return level === 0 ? low >>> 18 : level === 1 ? (low >>> 9) & 511 : low & 511;
 }
