@@ -145,6 +145,7 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
    * for the LPID).
    */
   setProcessTable(value: bigint | number): void {
+    this.checkAlive();
     const [hi, lo] = RadixRegisters.halves(value, 'process table (PRTB | PRTS)');
     if ((hi & 0xf000_0000) !== 0 || (lo & 0xfe0) !== 0) {
       throw new HvmmuError(
@@ -159,6 +160,7 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
 
   /** The guest's tlbie of one page of process `pid` (RIC 0, PRS 1, IS 0), on every vCPU. */
   guestTlbiePage(pid: number, vpn: number): void {
+    this.checkAlive();
     this.contexts.flushPidPage(pid, vpn);
   }
 
@@ -169,8 +171,13 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
    * every PID it sets up).
    */
   guestTlbiePid(pid: number, ric: 0 | 2 = 0): void {
+    this.checkAlive();
     if (ric === 2) for (const mmu of this.vcpuMmus) mmu?.invalidateTableCaches();
     this.contexts.flushPid(pid);
+  }
+
+  private checkAlive(): void {
+    if (this.memslots.isClosed) throw new HvmmuError('VM_DESTROYED', 'the VM of this radix MMU has been destroyed');
   }
 
   /** The per-vCPU MMU of `vcpu` (its registers). */

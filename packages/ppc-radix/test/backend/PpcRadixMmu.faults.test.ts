@@ -256,6 +256,14 @@ describe('PpcRadixMmu: memslot delete and move through the rmap strategy switch'
     expect(hv.memory.framesInUse).toBe(baseline);
   });
 
+  it('refuses the guest-register API of a destroyed VM', () => {
+    const { hv, vm, vcpu } = radixTestVm();
+    hv.destroyVm(vm);
+    expect(() => vm.arch.setProcessTable(0)).toThrow(/destroyed/);
+    expect(() => vm.arch.guestTlbiePage(0, 1)).toThrow(/destroyed/);
+    expect(() => vcpu.arch.setPid(1)).toThrow(/destroyed/);
+  });
+
   it('refuses a process-table value with bits outside PRTB and PRTS', () => {
     const { vm } = radixTestVm();
     expect(() => vm.arch.setProcessTable(0x1000 | 0x40)).toThrow(HvmmuError);
