@@ -13,11 +13,16 @@ import type { PpcRadixTypes } from './PpcRadixTypes.js';
 export interface RadixRmapOps extends RmapStrategy {
   /** kvm_unmap_radix: kvmppc_unmap_pte on gfn's leaf (clear, tlbie, remove the nested rmap range). */
   unmap(slot: Memslot<PpcRadixTypes>, gfn: number): boolean;
-  /** kvm_age_radix: clear R of gfn's leaf (and of the L2 entries its nested rmap names); true if it was set. */
+  /**
+   * kvm_age_radix: clear R of gfn's leaf; true if it was set. (KVM also
+   * clears R in the L2 shadow entries gfn's nested rmap names,
+   * kvmhv_update_nest_rmap_rc_list; there are none until nested guests are
+   * wired to this backend.)
+   */
   age(slot: Memslot<PpcRadixTypes>, gfn: number): boolean;
   /** kvm_test_age_radix: R of gfn's leaf, changing nothing. */
   testAge(slot: Memslot<PpcRadixTypes>, gfn: number): boolean;
-  /** kvm_radix_test_clear_dirty for one page: clear C (and tlbie) so the next store faults and is logged. */
+  /** kvm_radix_test_clear_dirty for one page: clear C (and tlbie) so the next store faults and is logged (KVM clears C in the nested rmap's L2 entries too). */
   clearDirty(slot: Memslot<PpcRadixTypes>, gfn: number): boolean;
   /** change_pte (kvm_set_spte_gfn_hv): radix KVM unmaps; the next fault maps the new frame. */
   setPte(slot: Memslot<PpcRadixTypes>, gfn: number, hfn: number): boolean;

@@ -87,4 +87,21 @@ describe('translation contexts of a radix guest: (PID, MSR[IR/DR], AMR/IAMR key 
     expect(() => vcpu.arch.setPid(-1)).toThrow(/PIDR/);
     expect(() => vcpu.arch.setAmr(1n << 64n)).toThrow(/AMR/);
   });
+
+  it('more address spaces than context ids: contexts are recycled (flushed, owner told) and every PID still translates to its own page', () => {
+    const { vm, guest, vcpu } = radixTestVm({ tlbEntries: 4 });
+    const pids = [0];
+    for (let i = 1; i < 5; i++) pids.push(guest.createSpace());
+    for (const pid of pids) guest.map(pid, VPN, DATA_BASE_GFN + pid, GuestRights.WRITE);
+    const frames = vm.memslots.get(1).frames;
+    for (let round = 0; round < 3; round++) {
+      for (const pid of pids) {
+        guest.activate(vcpu, pid);
+        const hpa = vcpu.translate(VPN * 4096, round === 0 ? Access.WRITE : Access.READ);
+        expect(Math.floor(hpa / 4096)).toBe(frames[pid]);
+      }
+    }
+    expect(vm.contexts.recycled).toBeGreaterThan(0);
+    expect(vm.stats().ppcRadixContexts).toBeLessThanOrEqual(3);
+  });
 });
