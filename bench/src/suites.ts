@@ -3,6 +3,7 @@ import { coreTlbSuites } from './coreTlb.bench.js';
 import { x86WalkSuite } from './x86Walk.bench.js';
 import { radixWalkSuite } from '../../packages/ppc-radix/bench/radixWalk.bench.js';
 import { hptWalkSuite } from '../../packages/ppc-hpt/bench/hptWalk.bench.js';
+import { htabStreamSuite } from '../../packages/ppc-hpt/bench/htabStream.bench.js';
 import { nestedRmapSuite } from '../../packages/ppc-radix/bench/nestedRmap.bench.js';
 import { x86MemslotDeleteSuite, x86ShadowFaultSuite, x86ShadowMemorySuite } from '../../packages/x86-shadow/bench/shadowMmu.bench.js';
 
@@ -16,4 +17,5 @@ export const suites: readonly BenchSuite[] = [
   radixWalkSuite,
   nestedRmapSuite,
   hptWalkSuite,
+  htabStreamSuite,
 ];

@@ -69,23 +69,34 @@ export class KvmHtabReader {
       this.firstPass = false;
       return 0;
     }
+    const firstPass = this.firstPass;
+    // Every entry from here to where this call stops is covered by a record, or (in a later pass)
+    // skipped as unmodified: the modified bits of the range go at once when the call ends
+    // (record_hpte clears them one by one; nothing else runs in between).
+    const callStart = i;
+    // The first pass sends every entry: an invalid run is found by the store's own scan.
+    const scanRuns = firstPass && !this.boltedOnly;
     while (used + 8 + 16 < count) {
       const headerAt = used;
       used += 8;
-      if (!this.firstPass) while (i < n && !store.isModified(i)) i++;
+      if (!firstPass) i = store.nextModified(i);
       const first = i;
       let nValid = 0;
-      let nInvalid = 0;
-      while (i < n && nValid < MAX_RUN && used + 16 < count && this.record(i, true)) {
-        store.guestView(i, view, used);
+      // A run of entries to send as valid, then a run to send as invalid (kvm_htab_read with
+      // record_hpte): in a later pass only modified entries, in the first pass all of them.
+      while (i < n && nValid < MAX_RUN && used + 16 < count && (firstPass || store.isModified(i)) && this.sendsValid(i)) {
+        store.guestView(i, out, used);
         used += 16;
         nValid++;
         i++;
       }
-      while (i < n && nInvalid < MAX_RUN && this.record(i, false)) {
-        nInvalid++;
-        i++;
+      const invalidStart = i;
+      if (scanRuns) {
+        i = store.nextPresent(i, Math.min(n, i + MAX_RUN));
+      } else {
+        while (i < n && i - invalidStart < MAX_RUN && (firstPass || store.isModified(i)) && !this.sendsValid(i)) i++;
       }
+      const nInvalid = i - invalidStart;
       if (nValid !== 0 || nInvalid !== 0) {
         view.setUint32(headerAt, first >>> 0, this.little);
         view.setUint16(headerAt + 4, nValid, this.little);
@@ -94,24 +105,21 @@ export class KvmHtabReader {
         used -= 8;
       }
       if (i >= n) {
-        i = 0;
+        store.clearModifiedRange(callStart, n);
+        this.index = 0;
         this.firstPass = false;
-        break;
+        return used;
       }
     }
+    store.clearModifiedRange(callStart, i);
     this.index = i;
     return used;
   }
 
-  /** Whether entry i goes in the current run (valid or invalid), clearing its modified bit if so (KVM record_hpte). */
-  private record(i: number, wantValid: boolean): boolean {
+  /** Sent as a valid entry: present for the guest (and bolted, with the bolted-only flag). */
+  private sendsValid(i: number): boolean {
     const store = this.store;
-    const dirty = store.isModified(i);
-    if (!this.firstPass && !dirty) return false;
-    const interesting = store.present(i) && (!this.boltedOnly || store.bolted(i));
-    if (interesting !== wantValid) return false;
-    if (dirty) store.clearModified(i);
-    return true;
+    return store.present(i) && (!this.boltedOnly || store.bolted(i));
   }
 }
 

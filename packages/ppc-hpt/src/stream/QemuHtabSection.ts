@@ -193,10 +193,10 @@ export class QemuHtabSectionWriter {
     let sent = 0;
     let index = this.index;
     while (examined < n && sent < limit) {
-      while (index < n && !hpt.isModified(index)) {
-        index++;
-        examined++;
-      }
+      // Unmodified entries are skipped a bitmap word at a time; they count as examined (QEMU's budget).
+      const next = hpt.nextModified(index);
+      examined += next - index;
+      index = next;
       const chunkStart = index;
       while (index < n && index - chunkStart < MAX_RUN && hpt.isModified(index) && hpt.isValid(index)) {
         hpt.clearModified(index++);
