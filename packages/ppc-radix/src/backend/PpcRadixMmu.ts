@@ -122,7 +122,7 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
   // ------------------------------------------------------------ vCPUs
 
   attachVcpu(vcpu: Vcpu<PpcRadixTypes>): RadixVcpuMmu {
-    const mmu = new RadixVcpuMmu(vcpu as Vcpu, this.tree, this.tree.space, this.contexts);
+    const mmu = new RadixVcpuMmu(vcpu as Vcpu, this.tree, this.tree.space, this.contexts, this.memslots);
     this.vcpuMmus[vcpu.id] = mmu;
     return mmu;
   }

@@ -1,5 +1,6 @@
-import { Access, HvmmuError, type TranslationResult, type Translator, type Vcpu } from '@hvmmu/core';
+import { Access, HvmmuError, type GuestMemory, type TranslationResult, type Translator, type Vcpu } from '@hvmmu/core';
 import { RADIX_PTE, RadixProt, eaaProt } from '../format/RadixEntry.js';
+import { radixDebugTranslate } from '../inspect/radixDebugTranslate.js';
 import { RadixRegisters } from '../walk/RadixRegisters.js';
 import { RadixAccess, RadixTranslation } from '../walk/RadixTranslation.js';
 import { RadixWalker } from '../walk/RadixWalker.js';
@@ -50,6 +51,7 @@ export class RadixVcpuMmu implements Translator {
     private readonly tree: PartitionScopedTree,
     space: HostRealSpace,
     private readonly contexts: RadixContexts,
+    private readonly guestMemory: GuestMemory,
   ) {
     // POWER9 raises a storage interrupt when R or C must be set (KVM resolves the partition-scoped ones),
     // and keeps partition- and process-table entries cached until a tlbie with RIC 2 (POWER ISA v3.0 Book III 6.10).
@@ -162,6 +164,21 @@ export class RadixVcpuMmu implements Translator {
   registers(): RadixVcpuRegisters {
     const r = this.regs;
     return { pid: r.pidr, ir: r.ir ? 1 : 0, dr: r.dr ? 1 : 0, amrKey0: r.amrHi >>> 30, iamrKey0: r.iamrHi >>> 30 };
+  }
+
+  /**
+   * The guest real address `ea` has under this vCPU's registers, or null: a
+   * debugger's lookup (QEMU's gva2gpa) with the guest's process-scoped tree
+   * read straight from guest memory, as KVM's software walker reads it
+   * (kvmppc_mmu_radix_translate_table through kvm_read_guest) — no fault,
+   * no R/C, no partition-scoped leaf made. `user` is MSR[PR].
+   */
+  debugTranslate(ea: bigint, user = false): bigint | null {
+    const regs = new RadixRegisters().copyFrom(this.regs);
+    const [dw0Hi, dw0Lo, dw1Hi, dw1Lo] = this.tree.pate();
+    regs.setVirtualHypervisorPate((BigInt(dw0Hi) << 32n) | BigInt(dw0Lo), (BigInt(dw1Hi) << 32n) | BigInt(dw1Lo));
+    regs.pr = user === true;
+    return radixDebugTranslate(this.guestMemory, regs, ea);
   }
 
   /** A partition- or process-table entry changed (tlbie RIC 2): forget the walker's cached table entries. */

@@ -104,4 +104,18 @@ describe('translation contexts of a radix guest: (PID, MSR[IR/DR], AMR/IAMR key 
     expect(vm.contexts.recycled).toBeGreaterThan(0);
     expect(vm.stats().ppcRadixContexts).toBeLessThanOrEqual(3);
   });
+
+  it("debugTranslate answers the guest real address from the guest's own tables, making nothing", () => {
+    const { vm, guest, vcpu } = radixTestVm();
+    guest.map(0, VPN + 3, DATA_BASE_GFN + 3, GuestRights.WRITE);
+    guest.map(0, VPN + 4, DATA_BASE_GFN + 4, GuestRights.EXEC | GuestRights.USER);
+    const leaves = vm.stats().ppcRadixLeaves;
+    expect(vcpu.arch.debugTranslate(BigInt((VPN + 3) * 4096 + 0x123))).toBe(BigInt((DATA_BASE_GFN + 3) * 4096 + 0x123));
+    // Execute-only answers through the fetch; a privileged page has no answer in problem state.
+    expect(vcpu.arch.debugTranslate(BigInt((VPN + 4) * 4096), true)).toBe(BigInt((DATA_BASE_GFN + 4) * 4096));
+    expect(vcpu.arch.debugTranslate(BigInt((VPN + 3) * 4096), true)).toBeNull();
+    expect(vcpu.arch.debugTranslate(BigInt((VPN + 5) * 4096))).toBeNull();
+    expect(vm.stats().ppcRadixLeaves).toBe(leaves);
+    expect(vcpu.tlb.misses).toBe(0);
+  });
 });
