@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Access, FaultKind, FRAME_ZERO, GuestRights, MemslotFlags, TRANSLATE_FAULT, type Memslot, type Vcpu } from '@hvmmu/core';
-import { Dsisr, RADIX_PTE, SRR1_NOEXEC_GUARD, type PpcRadixTypes } from '@hvmmu/ppc-radix';
+import { Dsisr, SRR1_NOEXEC_GUARD, type PpcRadixTypes } from '@hvmmu/ppc-radix';
 import { propertyRuns } from '../../../../test-support/propertyRuns.js';
 import { radixInvariants as invariants } from './helpers/radixInvariants.js';
 import { radixTestVm, type RadixTestVm } from './helpers/radixVm.js';
