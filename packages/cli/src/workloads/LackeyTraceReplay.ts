@@ -128,7 +128,7 @@ class DemandPagedReplay<T extends BackendTypes> {
       this.machine.activity.protects++;
     }
     try {
-      this.machine.guest.map(0, vpn, gfn, rights);
+      this.machine.map(0, vpn, gfn, rights);
     } catch (error) {
       // The guest side refused (its table area is full): the trace cannot go on; say where.
       if (error instanceof HvmmuError) throw new WorkloadInputError(`${this.path}:${lineNo}`, [`mapping vpn 0x${vpn.toString(16)}: ${error.message}`]);

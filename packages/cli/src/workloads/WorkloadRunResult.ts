@@ -15,6 +15,7 @@ export interface WorkloadRunResult {
   readonly operations: number;
   /** Translations made: one per access (a trace access crossing a page boundary makes two). */
   readonly accesses: number;
+  /** The workload's accesses only (the guest kernel's are `guest.kernelTlbHits`/`kernelTlbMisses`). */
   readonly tlbHits: number;
   readonly tlbMisses: number;
   readonly faults: {
@@ -43,6 +44,12 @@ export interface WorkloadRunResult {
     readonly spaceSwitches: number;
     /** Guest-physical pages the guest's own tables use at the end. */
     readonly tablePages: number;
+    /**
+     * TLB hits and misses of the guest kernel's own accesses while it changed its tables (x86:
+     * its stores through the direct map), kept out of `tlbHits` and `tlbMisses`.
+     */
+    readonly kernelTlbHits: number;
+    readonly kernelTlbMisses: number;
   };
   /** What the host did. */
   readonly host: {

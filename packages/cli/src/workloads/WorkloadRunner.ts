@@ -147,14 +147,14 @@ class WorkloadReplay<T extends BackendTypes> {
         return;
       case 'map':
         for (let i = 0; i < op.count; i++) {
-          m.guest.map(op.space, op.vpn + i, op.gfn + i, op.rights);
+          m.map(op.space, op.vpn + i, op.gfn + i, op.rights);
           this.mapped?.[op.space]?.set(op.vpn + i, op.gfn + i);
         }
         m.activity.maps += op.count;
         return;
       case 'unmap':
         for (let i = 0; i < op.count; i++) {
-          m.guest.unmap(op.space, op.vpn + i);
+          m.unmap(op.space, op.vpn + i);
           this.mapped?.[op.space]?.delete(op.vpn + i);
         }
         m.activity.unmaps += op.count;
@@ -165,19 +165,19 @@ class WorkloadReplay<T extends BackendTypes> {
         for (let i = 0; i < op.count; i++) {
           if (!mapped.has(op.vpn + i)) throw new OperationRefused(`vpn 0x${(op.vpn + i).toString(16)} is not mapped in address space ${op.space}`);
         }
-        for (let i = 0; i < op.count; i++) m.guest.map(op.space, op.vpn + i, mapped.get(op.vpn + i)!, op.rights);
+        for (let i = 0; i < op.count; i++) m.map(op.space, op.vpn + i, mapped.get(op.vpn + i)!, op.rights);
         m.activity.protects += op.count;
         return;
       }
       case 'createSpace':
         for (let i = 0; i < op.count; i++) {
-          m.guest.createSpace();
+          m.createSpace();
           this.mapped?.push(new Map());
         }
         m.activity.spacesCreated += op.count;
         return;
       case 'switchSpace':
-        m.guest.activate(m.vcpus[op.vcpu]!, op.space);
+        m.activate(m.vcpus[op.vcpu]!, op.space);
         m.activity.spaceSwitches++;
         return;
       case 'createMemslot':

@@ -16,21 +16,33 @@ import { GuestPte } from './GuestPageTables.js';
 
 /** Virtual pages a 4-level guest maps here: the lower canonical half (va < 2^47), where a user process lives. */
 export const X86_GUEST_VPN_LIMIT = 2 ** 35;
+/**
+ * Where the guest kernel sees guest-physical memory: Linux's direct map (PAGE_OFFSET
+ * 0xffff_8880_0000_0000 without KASLR), va = PAGE_OFFSET + gpa, in the upper canonical half
+ * that every address space shares. The kernel writes its page tables through it.
+ */
+export const X86_DIRECT_MAP = 0xffff_8880_0000_0000n;
 /** Guest-physical pages a leaf may name: below MAXPHYADDR 40 (the vCPU default), so no entry has reserved address bits. */
 const GFN_LIMIT = 2 ** 28;
 const TWO_POW_32 = 0x1_0000_0000;
 const PAGE = 4096;
-/** Upper-level entries grant everything; rights are restricted at the leaf (as GuestPageTables does). */
-const UPPER_FLAGS = GuestPte.P | GuestPte.W | GuestPte.U;
+/** Pages one 2 MiB direct-map entry covers, and one page directory (1 GiB). */
+const PAGES_PER_2M = 512;
+const PAGES_PER_1G = 512 * 512;
+/** Upper-level entries of user space grant everything; rights are restricted at the leaf (as GuestPageTables does). */
+const USER_TABLE_FLAGS = GuestPte.P | GuestPte.W | GuestPte.U;
+/** The direct map's entries: supervisor only (Linux's _KERNPG_TABLE, and PAGE_KERNEL_LARGE at the leaf). */
+const KERNEL_TABLE_FLAGS = GuestPte.P | GuestPte.W;
 /** XD, bit 63 of an entry: bit 31 of its high half. */
 const XD_HI = 0x8000_0000;
 /** Table levels of 4-level paging above the leaf table: PML4, PDPT, PD. */
 const UPPER_LEVELS = 3;
+const DIRECT_MAP_VPN = Number(X86_DIRECT_MAP >> 12n);
 
 /**
- * The context a PTE write is tracked in: trackWrite reads only `cpuLevel`
- * (a 4-byte PAE write is widened), and this guest always writes 8-byte
- * entries of 4-level tables.
+ * The context of a PTE store made before any vCPU runs the guest: trackWrite
+ * reads only `cpuLevel` (a 4-byte PAE write is widened), and this guest
+ * always writes 8-byte entries of 4-level tables.
  */
 const LONG_MODE_WRITER: GuestPteContext = {
   rootRole: 0,
@@ -41,25 +53,38 @@ const LONG_MODE_WRITER: GuestPteContext = {
 
 /** Index of the entry that translates `vpn` in a table of `level` (1 = PT … 4 = PML4), SDM 4.5. */
 function entryIndex(vpn: number, level: number): number {
-  // vpn < 2^35: shift in floating point above 32 bits, then mask.
+  // vpn < 2^52: shift in floating point above 32 bits, then mask (the sign-extension bits fall off).
   return Math.floor(vpn / 2 ** (9 * (level - 1))) % 512;
+}
+
+/** Direct-map pages (a PDPT per 512 GiB, a PD per GiB, 2 MiB leaves) for an area of `pages` at most. */
+function directMapPagesFor(pages: number): number {
+  // The area may straddle one more GiB and one more 512 GiB boundary than its size needs.
+  return 2 + Math.ceil(pages / PAGES_PER_1G) + 1;
 }
 
 /**
  * The guest operating system's side of x86 translation, as a workload drives
- * it: a long-mode guest with 4-level tables (one PML4 — one CR3 — per address
- * space) in guest memory, built in the table area its caller gives.
+ * it: a long-mode Linux-like guest with 4-level tables — one PML4 (one CR3)
+ * per address space — in guest memory, built in the table area its caller
+ * gives. The lower half is user space; the upper half holds the kernel's
+ * direct map of the table area (2 MiB pages at X86_DIRECT_MAP + gpa), the
+ * same PML4 entries in every address space.
  *
- * A map or unmap is what a guest kernel does: store the 8-byte PTE, then
- * INVLPG on every vCPU that runs this guest. The store is the guest's own,
- * so the shadow MMU sees it as KVM does a guest write to a table it
- * shadows (kvm_page_track_write): `trackWrite` zaps the shadow entries the
- * write touched in write-protected tables; INVLPG resyncs unsync ones.
- * Upper-level entries are P|W|U (rights are restricted at the leaf, as
- * `GuestPageTables` builds them); a leaf has R/W for WRITE, U/S for USER and
- * XD unless EXEC (EFER.NXE is on). Tables are never freed: an unmap clears
- * the leaf only, as Linux keeps a process's page tables until munmap frees
- * whole ranges.
+ * A map or unmap is what the guest kernel does: store the 8-byte PTE through
+ * its direct map, on the first vCPU running the guest, then INVLPG on every
+ * vCPU running it. So the shadow MMU sees the store as KVM does: a write to a
+ * table it shadows traps and is emulated (kvm_mmu_track_write), a write to a
+ * leaf table it let go unsync goes through and INVLPG resyncs it — the cost
+ * of shadow paging shows in `emulatedWrites`, `unsyncs` and `syncs`. Before
+ * any vCPU runs the guest, the VMM writes the entries itself (and tells the
+ * shadow MMU). A new table page is zeroed by the VMM (no vCPU has seen it)
+ * and linked into its parent by the kernel's store. Upper-level entries of
+ * user space are P|W|U (rights are restricted at the leaf, as
+ * `GuestPageTables` builds them); a leaf has R/W for WRITE, U/S for USER
+ * and XD unless EXEC (EFER.NXE is on). Tables are never freed: an unmap
+ * clears the leaf only, as Linux keeps a process's page tables until munmap
+ * frees whole ranges.
  *
  * The entry layout and registers are `GuestPageTables`'s; the tables are
  * not built with it because every address space here allocates from one
@@ -72,6 +97,8 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
   private readonly baseGfn: number;
   private readonly endGfn: number;
   private nextGfn: number;
+  /** Space 0's PML4 entries of the direct map (gpa of the entry → its two halves), copied into every new PML4. */
+  private readonly kernelEntries: number[] = [];
   /** vCPUs whose paging registers this guest side has loaded (an array: INVLPG walks it on every store). */
   private readonly activated: Vcpu<X86ShadowTypes>[] = [];
 
@@ -99,7 +126,31 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
     this.baseGfn = area.baseGfn;
     this.endGfn = area.baseGfn + area.pages;
     this.nextGfn = area.baseGfn;
-    this.roots.push(this.allocTable());
+    const first2M = area.baseGfn - (area.baseGfn % PAGES_PER_2M);
+    const chunks = Math.ceil((this.endGfn - first2M) / PAGES_PER_2M);
+    // The PML4, a PDPT per 512 GiB and a PD per GiB the direct map touches (X86_DIRECT_MAP is 512 GiB aligned).
+    const last = this.endGfn - 1;
+    const kernelPages =
+      1 +
+      (Math.floor(last / (512 * PAGES_PER_1G)) - Math.floor(first2M / (512 * PAGES_PER_1G)) + 1) +
+      (Math.floor(last / PAGES_PER_1G) - Math.floor(first2M / PAGES_PER_1G) + 1);
+    if (area.pages < kernelPages) {
+      throw new HvmmuError('GUEST_NO_MEMORY', `the table area has ${area.pages} pages; the PML4 and the kernel's direct map of it need ${kernelPages}`);
+    }
+    const root = this.allocTable();
+    this.roots.push(root);
+    // The kernel's direct map of the area, written by the VMM before the guest runs (as firmware and early boot do).
+    for (let i = 0; i < chunks; i++) {
+      const gfn = first2M + i * PAGES_PER_2M;
+      const pde = this.entryGpa(root, DIRECT_MAP_VPN + gfn, 2, KERNEL_TABLE_FLAGS, true);
+      const gpa = gfn * PAGE;
+      this.vm.memslots.write64Halves(pde, Math.floor(gpa / TWO_POW_32) + XD_HI, ((gpa % TWO_POW_32) | KERNEL_TABLE_FLAGS | GuestPte.PS) >>> 0, true);
+    }
+    for (let i = 0; i < 512; i++) {
+      const at = root + i * 8;
+      const lo = this.vm.memslots.read64Lo(at, true);
+      if ((lo & GuestPte.P) !== 0) this.kernelEntries.push(i, this.vm.memslots.read64Hi(at, true), lo);
+    }
   }
 
   get spaceCount(): number {
@@ -116,9 +167,18 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
     return this.roots[space]!;
   }
 
+  /** The kernel's virtual address of guest-physical `gpa` (in the direct map). */
+  directMapAddress(gpa: number): bigint {
+    return X86_DIRECT_MAP + BigInt(gpa);
+  }
+
   createSpace(): number {
     this.reserve(1);
-    this.roots.push(this.allocTable());
+    const root = this.allocTable();
+    // The kernel half is the same in every address space (Linux copies it in pgd_alloc).
+    const k = this.kernelEntries;
+    for (let i = 0; i < k.length; i += 3) this.vm.memslots.write64Halves(root + k[i]! * 8, k[i + 1]!, k[i + 2]!, true);
+    this.roots.push(root);
     return this.roots.length - 1;
   }
 
@@ -133,21 +193,23 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
     }
     // Count the tables the path lacks first, so a full area refuses before anything is written.
     this.reserve(this.missingTables(this.roots[space]!, vpn));
-    const pte = this.leafEntryGpa(this.roots[space]!, vpn, true);
+    const pte = this.entryGpa(this.roots[space]!, vpn, 1, USER_TABLE_FLAGS, true);
     let lo = GuestPte.P;
     if ((rights & GuestRights.WRITE) !== 0) lo |= GuestPte.W;
     if ((rights & GuestRights.USER) !== 0) lo |= GuestPte.U;
     const gpa = gfn * PAGE;
     const hi = Math.floor(gpa / TWO_POW_32) + ((rights & GuestRights.EXEC) !== 0 ? 0 : XD_HI);
-    this.storePte(pte, hi, ((gpa % TWO_POW_32) | lo) >>> 0, vpn);
+    this.kernelStore(pte, hi, ((gpa % TWO_POW_32) | lo) >>> 0);
+    this.invlpg(vpn);
   }
 
   unmap(space: number, vpn: number): void {
     this.checkSpace(space);
     this.checkVpn(vpn);
-    const pte = this.leafEntryGpa(this.roots[space]!, vpn, false);
+    const pte = this.entryGpa(this.roots[space]!, vpn, 1, USER_TABLE_FLAGS, false);
     if (pte < 0 || (this.vm.memslots.read64Lo(pte, true) & GuestPte.P) === 0) return;
-    this.storePte(pte, 0, 0, vpn);
+    this.kernelStore(pte, 0, 0);
+    this.invlpg(vpn);
   }
 
   activate(vcpu: Vcpu<X86ShadowTypes>, space: number): void {
@@ -170,31 +232,49 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
     if (!x.setCr3(cr3)) throw new HvmmuError('BAD_ARGUMENT', `vCPU ${vcpu.id} refused CR3 ${hex(cr3)}`);
   }
 
-  /** The guest's store of a leaf entry, seen by the shadow MMU, then INVLPG on every vCPU this guest runs on. */
-  private storePte(pte: number, hi: number, lo: number, vpn: number): void {
-    this.vm.memslots.write64Halves(pte, hi, lo, true);
-    this.vm.arch.pages.trackWrite(LONG_MODE_WRITER, pte, 8);
+  /**
+   * The guest kernel's store of a table entry: through the direct map on the first vCPU
+   * running the guest (the shadow MMU traps and emulates it, or lets it into an unsync page);
+   * before any vCPU runs it, the VMM's own store, which the shadow MMU is told of.
+   */
+  private kernelStore(entryGpa: number, hi: number, lo: number): void {
+    const vcpu = this.activated[0];
+    if (vcpu === undefined) {
+      this.vm.memslots.write64Halves(entryGpa, hi, lo, true);
+      this.vm.arch.pages.trackWrite(LONG_MODE_WRITER, entryGpa, 8);
+      return;
+    }
+    if (!vcpu.write64(X86_DIRECT_MAP + BigInt(entryGpa), hi, lo, true)) {
+      throw new HvmmuError('GUEST_NO_MEMORY', `the guest kernel's store to its table entry at gpa ${hex(entryGpa)} faulted (fault kind ${vcpu.fault.kind})`);
+    }
+  }
+
+  /** INVLPG of a user page on every vCPU running the guest. */
+  private invlpg(vpn: number): void {
     const vcpus = this.activated;
     for (let i = 0; i < vcpus.length; i++) vcpus[i]!.arch.invlpgPage(vpn);
   }
 
-  /** Gpa of the PT entry for vpn under `root`, creating missing tables if `create`; -1 if one is missing and not created. */
-  private leafEntryGpa(root: number, vpn: number, create: boolean): number {
+  /**
+   * Gpa of the entry for `vpn` in its table of `level` under `root`, creating missing tables
+   * (linked with `flags`) if `create`; -1 if one is missing and not created.
+   */
+  private entryGpa(root: number, vpn: number, level: number, flags: number, create: boolean): number {
     const mem = this.vm.memslots;
     let table = root;
-    for (let level = UPPER_LEVELS + 1; level > 1; level--) {
-      const at = table + entryIndex(vpn, level) * 8;
+    for (let l = UPPER_LEVELS + 1; l > level; l--) {
+      const at = table + entryIndex(vpn, l) * 8;
       const lo = mem.read64Lo(at, true);
       if ((lo & GuestPte.P) === 0) {
         if (!create) return -1;
         const child = this.allocTable();
-        mem.write64Halves(at, Math.floor(child / TWO_POW_32), ((child % TWO_POW_32) | UPPER_FLAGS) >>> 0, true);
+        this.kernelStore(at, Math.floor(child / TWO_POW_32), ((child % TWO_POW_32) | flags) >>> 0);
         table = child;
       } else {
         table = (mem.read64Hi(at, true) & 0xfffff) * TWO_POW_32 + ((lo & 0xffff_f000) >>> 0);
       }
     }
-    return table + entryIndex(vpn, 1) * 8;
+    return table + entryIndex(vpn, level) * 8;
   }
 
   /** Tables the path to vpn's leaf lacks (0..3). */
@@ -219,6 +299,7 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
     }
   }
 
+  /** A fresh table page, zeroed by the VMM (no vCPU has seen it: pages are never freed and reused). */
   private allocTable(): number {
     const gpa = this.nextGfn * PAGE;
     this.nextGfn++;
@@ -256,8 +337,9 @@ export const x86GuestSide: X86GuestSideFactory = {
     if (!Number.isSafeInteger(mappings) || mappings < 0 || !Number.isSafeInteger(spaces) || spaces < 1) {
       throw new HvmmuError('BAD_ARGUMENT', `tablePagesFor takes mappings ≥ 0 and spaces ≥ 1, got ${String(mappings)}, ${String(spaces)}`);
     }
-    // A PML4 per space; each mapping may need its own PDPT, PD and PT at worst.
-    return spaces + UPPER_LEVELS * mappings;
+    // A PML4 per space; each mapping may need its own PDPT, PD and PT at worst; the direct map of all of it.
+    const user = spaces + UPPER_LEVELS * mappings;
+    return user + directMapPagesFor(user + directMapPagesFor(user));
   },
   create(vm: Vm<X86ShadowTypes>, area: GuestTableArea): X86GuestAddressSpaces {
     return new X86GuestAddressSpaces(vm, area);

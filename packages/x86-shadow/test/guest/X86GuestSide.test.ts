@@ -23,9 +23,9 @@ describe('x86GuestSide: a 4-level long-mode guest OS for workloads', () => {
   it('is the backend module’s guest side, in one of its paging modes', () => {
     expect(x86ShadowBackend.guestSide).toBe(x86GuestSide);
     expect(x86ShadowBackend.capabilities.pagingModes).toContain(x86GuestSide.pagingMode);
-    // A PML4 per space and at worst a PDPT, PD and PT per mapping.
-    expect(x86GuestSide.tablePagesFor(0, 1)).toBe(1);
-    expect(x86GuestSide.tablePagesFor(10, 2)).toBe(32);
+    // A PML4 per space, at worst a PDPT, PD and PT per mapping, and the direct map's PDPT and PDs (4 pages at worst for these).
+    expect(x86GuestSide.tablePagesFor(0, 1)).toBe(1 + 4);
+    expect(x86GuestSide.tablePagesFor(10, 2)).toBe(32 + 4);
     expect(() => x86GuestSide.tablePagesFor(-1, 1)).toThrow(HvmmuError);
   });
 
@@ -34,18 +34,26 @@ describe('x86GuestSide: a 4-level long-mode guest OS for workloads', () => {
     const mem = vm.memslots;
     // vpn 0x7f12_3456_7 (va 0x7f12_3456_7000): PML4 0xfe, PDPT 0x48, PD 0x1a2, PT 0x167.
     const vpn = 0x7f12_3456_7;
-    side.map(0, vpn, 0x35, U);
-    // Tables from the area in order: PML4 0x1000000, PDPT +0x1000, PD +0x2000, PT +0x3000.
     const base = AREA.baseGfn * 4096;
-    expect(side.tablePages).toBe(4);
-    expect(mem.read64Lo(base + 0xfe * 8, true)).toBe((base + 0x1000) | 0x7);
-    expect(mem.read64Lo(base + 0x1000 + 0x48 * 8, true)).toBe((base + 0x2000) | 0x7);
-    expect(mem.read64Lo(base + 0x2000 + 0x1a2 * 8, true)).toBe((base + 0x3000) | 0x7);
-    expect(mem.read64Lo(base + 0x3000 + 0x167 * 8, true)).toBe(0x3_5000 | 0x5); // P|U, read-only
-    expect(mem.read64Hi(base + 0x3000 + 0x167 * 8, true)).toBe(0x8000_0000); // XD
+    // At creation: the PML4 at 0x1000000, then the kernel's direct map of the area, va 0xffff_8880_0000_0000 + gpa:
+    // PML4[0x111] → PDPT +0x1000; PDPT[0] → PD +0x2000; PD[8] a 2 MiB supervisor page at gpa 16 MiB, XD (PS|W|P).
+    expect(side.tablePages).toBe(3);
+    expect(mem.read64Lo(base + 0x111 * 8, true)).toBe((base + 0x1000) | 0x3);
+    expect(mem.read64Lo(base + 0x1000, true)).toBe((base + 0x2000) | 0x3);
+    expect(mem.read64Lo(base + 0x2000 + 8 * 8, true)).toBe(0x100_0000 | 0x83);
+    expect(mem.read64Hi(base + 0x2000 + 8 * 8, true)).toBe(0x8000_0000);
+    expect(side.directMapAddress(base)).toBe(0xffff_8880_0100_0000n);
+    side.map(0, vpn, 0x35, U);
+    // User tables from the area in order: PDPT +0x3000, PD +0x4000, PT +0x5000.
+    expect(side.tablePages).toBe(6);
+    expect(mem.read64Lo(base + 0xfe * 8, true)).toBe((base + 0x3000) | 0x7);
+    expect(mem.read64Lo(base + 0x3000 + 0x48 * 8, true)).toBe((base + 0x4000) | 0x7);
+    expect(mem.read64Lo(base + 0x4000 + 0x1a2 * 8, true)).toBe((base + 0x5000) | 0x7);
+    expect(mem.read64Lo(base + 0x5000 + 0x167 * 8, true)).toBe(0x3_5000 | 0x5); // P|U, read-only
+    expect(mem.read64Hi(base + 0x5000 + 0x167 * 8, true)).toBe(0x8000_0000); // XD
     side.map(0, vpn + 1, 0x36, W | X);
-    expect(mem.read64Lo(base + 0x3000 + 0x168 * 8, true)).toBe(0x3_6000 | 0x3); // P|W, supervisor
-    expect(mem.read64Hi(base + 0x3000 + 0x168 * 8, true)).toBe(0);
+    expect(mem.read64Lo(base + 0x5000 + 0x168 * 8, true)).toBe(0x3_6000 | 0x3); // P|W, supervisor
+    expect(mem.read64Hi(base + 0x5000 + 0x168 * 8, true)).toBe(0);
 
     const vcpu = cpus[0]!;
     side.activate(vcpu, 0);
@@ -100,6 +108,25 @@ describe('x86GuestSide: a 4-level long-mode guest OS for workloads', () => {
     side.unmap(0, 0x7_0000_0000);
   });
 
+  it('once a vCPU runs the guest, the kernel writes its tables through the direct map: the shadow MMU emulates or unsyncs', () => {
+    const { vm, cpus, side } = guest();
+    const vcpu = cpus[0]!;
+    side.activate(vcpu, 0);
+    side.map(0, 0x200, 0x20, U | W);
+    expect(vcpu.translatePage(0x200, Access.READ | Access.USER)).toBeGreaterThanOrEqual(0);
+    const before = vm.stats();
+    // The leaf table is shadowed now: a new entry in it is a guest write to a write-protected
+    // level-1 table, which KVM lets go unsync (and INVLPG syncs).
+    side.map(0, 0x201, 0x21, U | W);
+    const leaf = vm.stats();
+    expect(leaf.unsyncs - before.unsyncs + (leaf.emulatedWrites - before.emulatedWrites)).toBeGreaterThan(0);
+    expect(vcpu.translatePage(0x201, Access.WRITE | Access.USER)).toBe(vm.memslots.gfnToHfn(vm.memslots.get(0), 0x21, true));
+    // A page under a new PT: the store that links it into the shadowed PD is trapped and emulated.
+    side.map(0, 0x200 + 512, 0x22, U);
+    expect(vm.stats().emulatedWrites).toBeGreaterThan(leaf.emulatedWrites);
+    expect(vcpu.translatePage(0x200 + 512, Access.READ | Access.USER)).toBe(vm.memslots.gfnToHfn(vm.memslots.get(0), 0x22, false));
+  });
+
   it('a map or unmap is seen by every vCPU that runs the guest', () => {
     const { vm, cpus, side } = guest(2);
     const [a, b] = [cpus[0]!, cpus[1]!];
@@ -123,8 +150,11 @@ describe('x86GuestSide: a 4-level long-mode guest OS for workloads', () => {
     expect(side.spaceCount).toBe(2);
     side.map(0, 0x400, 0x50, U);
     side.map(1, 0x400, 0x51, U);
-    expect(side.tablePages).toBe(2 + 2 * 3);
-    expect(side.cr3Of(1)).toBe((AREA.baseGfn + 1) * 4096);
+    // Two PML4s, the direct map's PDPT and PD (shared), and a PDPT, PD and PT per space.
+    expect(side.tablePages).toBe(2 + 2 + 2 * 3);
+    expect(side.cr3Of(1)).toBe((AREA.baseGfn + 3) * 4096);
+    // The kernel half is the same in both.
+    expect(vm.memslots.read64Lo(side.cr3Of(1) + 0x111 * 8, true)).toBe(vm.memslots.read64Lo(side.cr3Of(0) + 0x111 * 8, true));
     const slot0 = vm.memslots.get(0);
     for (const [space, gfn] of [
       [0, 0x50],
@@ -163,7 +193,7 @@ describe('x86GuestSide: a 4-level long-mode guest OS for workloads', () => {
   });
 
   it('host misuse throws a typed error and changes nothing', () => {
-    const { vm, cpus, side } = guest(1, { baseGfn: AREA.baseGfn, pages: 5 });
+    const { vm, cpus, side } = guest(1, { baseGfn: AREA.baseGfn, pages: 7 });
     const code = (f: () => void) => {
       try {
         f();
@@ -183,12 +213,12 @@ describe('x86GuestSide: a 4-level long-mode guest OS for workloads', () => {
     expect(code(() => side.activate(cpus[0]!, 2))).toBe('BAD_ARGUMENT');
     const other = new Hypervisor({ memoryBytes: MiB }).createVm({ backend: x86ShadowBackend }).createVcpu();
     expect(code(() => side.activate(other, 0))).toBe('BAD_ARGUMENT');
-    expect(side.tablePages).toBe(1);
-    // 5 pages: the PML4 and one path of 3; a page in another PML4 slot needs 3 more: refused whole.
+    expect(side.tablePages).toBe(3);
+    // 7 pages: the PML4, the direct map's 2 and one path of 3; a page in another PML4 slot needs 3 more: refused whole.
     side.map(0, 0, 0x1, U);
-    expect(side.tablePages).toBe(4);
+    expect(side.tablePages).toBe(6);
     expect(code(() => side.map(0, 2 ** 27, 0x2, U))).toBe('GUEST_NO_MEMORY');
-    expect(side.tablePages).toBe(4);
+    expect(side.tablePages).toBe(6);
     expect(vm.memslots.read64Lo(AREA.baseGfn * 4096 + 8, true)).toBe(0);
     side.createSpace();
     expect(code(() => side.createSpace())).toBe('GUEST_NO_MEMORY');
@@ -197,5 +227,7 @@ describe('x86GuestSide: a 4-level long-mode guest OS for workloads', () => {
     vm.memslots.create({ id: 5, guestPhysAddr: 0x3000 * 4096, size: 4096, flags: 2 });
     expect(code(() => x86GuestSide.create(vm, { baseGfn: 0x3000, pages: 1 }))).toBe('BAD_ARGUMENT');
     expect(code(() => x86GuestSide.create(vm, { baseGfn: AREA.baseGfn, pages: 0 }))).toBe('BAD_ARGUMENT');
+    // Too small for the PML4 and the direct map.
+    expect(code(() => x86GuestSide.create(vm, { baseGfn: AREA.baseGfn, pages: 2 }))).toBe('GUEST_NO_MEMORY');
   });
 });
