@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FaultKind } from '@hvmmu/core';
 import { runSwapBackend } from '../src/swapBackend.js';
 import { runPaeExample } from '../src/paeGuestShadow.js';
+import { runHptLiveMigration } from '../src/hptLiveMigration.js';
 
 describe('examples', () => {
   it('swapBackend: the same VMM code reads the same bytes on both backends, and the delete removes the mapping', () => {
@@ -21,5 +22,16 @@ describe('examples', () => {
     expect(r.afterReload).toBe(r.frameB * 4096);
     expect(r.specialShadowPages).toBeGreaterThanOrEqual(1);
     expect(r.badCr3Refused).toBe(true);
+  });
+
+  it('hptLiveMigration: passes shrink as the guest settles, the last one makes the destination exact, every page reachable there', async () => {
+    const r = await runHptLiveMigration();
+    // The first pass carries every entry of the order-18 table (16384), in records of one valid entry and its invalid run.
+    expect(r.passes[0]!.entries).toBe(16384);
+    const later = r.passes.slice(1).map((p) => p.entries);
+    for (let k = 1; k < later.length; k++) expect(later[k]!).toBeLessThan(later[k - 1]!);
+    expect(later.length).toBeGreaterThanOrEqual(3);
+    expect(r.identical).toBe(true);
+    expect(r.reachable).toBe(r.mapped);
   });
 });

@@ -185,3 +185,32 @@ describe("KVM's HTAB stream (KVM_PPC_GET_HTAB_FD format)", () => {
     ).rejects.toThrow(/ended inside a record/);
   });
 });
+
+describe('HtabLiveMigration (passes over Node streams)', () => {
+  it('reports each pass: the first carries every entry, a later one exactly the entries changed, an unchanged one nothing', async () => {
+    const { HtabLiveMigration } = await import('@hvmmu/ppc-hpt/node');
+    const { HashPageTable, HashPageTableStore } = await import('@hvmmu/ppc-hpt');
+    const { Writable } = await import('node:stream');
+    const source = new HashPageTable(18);
+    const v = source.view;
+    const enter = (i: number): void => {
+      v.setUint32(i * 16, 0x1);
+      v.setUint32(i * 16 + 4, ((i << 7) | 1) >>> 0);
+      v.setUint32(i * 16 + 12, 0x192);
+      source.markModified(i);
+    };
+    for (const i of [3, 4, 100]) enter(i);
+    const migration = new HtabLiveMigration(new HashPageTableStore(source));
+    const sink = (): InstanceType<typeof Writable> => new Writable({ write: (_c, _e, cb) => cb() });
+    const first = await migration.pass(sink());
+    // Records: [0: 0 valid, 3 invalid] [3: 2 valid, 95 invalid] [100: 1 valid, 16283 invalid] — 16384 entries, 3 valid.
+    expect(first).toEqual({ pass: 0, bytes: 3 * 8 + 3 * 16, entries: 16384, records: 3 });
+    enter(7);
+    v.setUint32(100 * 16 + 4, 0);
+    source.markModified(100);
+    const second = await migration.pass(sink());
+    // [7: 1 valid] and [100: 0 valid, 1 invalid].
+    expect(second).toEqual({ pass: 1, bytes: 2 * 8 + 16, entries: 2, records: 2 });
+    expect(await migration.pass(sink())).toEqual({ pass: 2, bytes: 0, entries: 0, records: 0 });
+  });
+});

@@ -1,1 +1,2 @@
 export { HtabReadStream, HtabWriteStream, type HtabReadStreamOptions } from './HtabNodeStreams.js';
+export { HtabLiveMigration, type HtabPass } from './HtabLiveMigration.js';
