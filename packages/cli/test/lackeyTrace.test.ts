@@ -1,3 +1,4 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,9 @@ import { WorkloadInputError } from '../src/workloads/WorkloadInputError.js';
 
 /** 20,000 lines of `valgrind --tool=lackey --trace-mem=yes /bin/true` (see fixtures/make-lackey-trace.sh). */
 const REAL_TRACE = fileURLToPath(new URL('./fixtures/lackey-true.trace.gz', import.meta.url));
+const MAKE_TRACE = fileURLToPath(new URL('./fixtures/make-lackey-trace.sh', import.meta.url));
+/** Valgrind on this machine (Debian: apt-get install valgrind), for the test that records a trace itself. */
+const HAS_VALGRIND = spawnSync('valgrind', ['--version']).status === 0;
 const OPTIONS = { memoryBytes: 64 << 20, maxPages: 4096 };
 
 function tempFile(name: string, contents: string | Uint8Array): string {
@@ -207,6 +211,16 @@ describe('replaying a Lackey trace on x86 shadow paging (pages mapped on first t
     expect(r.tlbHits / r.accesses).toBeGreaterThan(0.95);
     const again = await replayLackeyTrace(x86ShadowBackend, REAL_TRACE, OPTIONS);
     expect({ ...again, elapsedMs: 0, accessesPerSecond: 0 }).toEqual({ ...r, elapsedMs: 0, accessesPerSecond: 0 });
+  });
+
+  it.skipIf(!HAS_VALGRIND)('a trace recorded now with valgrind (make-lackey-trace.sh on /bin/ls) replays with every demand fault resolved', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'hvmmu-lackey-')), 'ls.trace.gz');
+    execFileSync('sh', [MAKE_TRACE, '/bin/ls', '30000', out], { stdio: 'ignore' });
+    const r = await replayLackeyTrace(x86ShadowBackend, out, OPTIONS);
+    expect(r.operations).toBe(30_000);
+    expect(r.guest.maps).toBeGreaterThan(5);
+    expect(r.faults.guest).toBe(r.guest.maps + r.guest.protects);
+    expect(r.faults.vmm).toBe(0);
   });
 
   it('refuses a trace beyond the guest side, or touching more pages than allowed, naming the line', async () => {
