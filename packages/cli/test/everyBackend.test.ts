@@ -15,11 +15,19 @@ const SMALL = [
   'strided:pages=4096,stride=1024,passes=3',
   'working-set:pages=256,hot=32,rounds=4,accessesPerRound=200,remaps=3',
   'many-spaces:spaces=4,pages=16,rounds=2,sweeps=2',
+  'host-events:pages=16,rounds=2',
 ];
 
-/** What the guest sees, whatever the architecture: accesses, real guest faults (not the ones its kernel resolved), exits. */
+/** What the guest and the host see, whatever the architecture: accesses, real guest faults (not the ones its kernel resolved), exits, host events. */
 function guestView(r: WorkloadRunResult) {
-  return { accesses: r.accesses, guestFaults: r.faults.guest - r.faults.guestResolved, vmmExits: r.faults.vmm, maps: r.guest.maps, protects: r.guest.protects };
+  return {
+    accesses: r.accesses,
+    guestFaults: r.faults.guest - r.faults.guestResolved,
+    vmmExits: r.faults.vmm,
+    maps: r.guest.maps,
+    protects: r.guest.protects,
+    host: r.host,
+  };
 }
 
 describe('the same workload on every backend (each through its own guest side)', () => {

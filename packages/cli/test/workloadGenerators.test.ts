@@ -13,6 +13,7 @@ const SMALL: Record<string, string> = {
   strided: 'strided:pages=4096,stride=1024,passes=3',
   'working-set': 'working-set:pages=256,hot=32,rounds=4,accessesPerRound=200,remaps=3',
   'many-spaces': 'many-spaces:spaces=4,pages=16,rounds=2,sweeps=2',
+  'host-events': 'host-events:pages=16,rounds=2',
 };
 
 describe('built-in workload generators', () => {
@@ -60,6 +61,11 @@ describe('built-in workload generators', () => {
     expect([spaces.guest.spaceSwitches, spaces.guest.spacesCreated]).toEqual([8, 3]);
     // One remote flush per copy-on-write at least (the guest kernel's table stores add their own).
     expect(spaces.backendStats['remoteTlbFlushes']).toBeGreaterThanOrEqual(4 * 16);
+    const host = result(SMALL['host-events']!);
+    // Per round: 16 writes (all logged, then harvested), a quarter of the pages invalidated, 16 reads; then 16 reads of the new slot.
+    expect(host.accesses).toBe(2 * 32 + 16);
+    expect(host.host).toEqual({ memslotChanges: 3, pagesInvalidated: 2 * 4, mappingsDropped: 2 * 4, dirtyPagesHarvested: 2 * 16 });
+    expect(host.faults.vmm + host.faults.guest).toBe(0);
   });
 
   it('refuses unknown workloads and parameters, and values out of bounds, by name', () => {
@@ -73,7 +79,7 @@ describe('built-in workload generators', () => {
       return 'accepted';
     };
     expect(problems('nope')).toBe(
-      "--workload nope: no built-in workload 'nope' (built-in: sequential, random, strided, working-set, many-spaces) and no such file",
+      "--workload nope: no built-in workload 'nope' (built-in: sequential, random, strided, working-set, many-spaces, host-events) and no such file",
     );
     expect(problems('random:colour=3')).toBe("--workload random:colour=3: random has no parameter 'colour' (it has pages, accesses, writePercent, seed)");
     expect(problems('random:pages=0')).toBe("--workload random:pages=0: pages: expected an integer in 1..16777216, got '0'");

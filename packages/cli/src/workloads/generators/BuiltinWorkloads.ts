@@ -1,5 +1,6 @@
 import { WorkloadInputError } from '../WorkloadInputError.js';
 import type { WorkloadInput } from '../WorkloadSchema.js';
+import { hostEventsWorkload } from './HostEventsWorkload.js';
 import { manyAddressSpacesWorkload } from './ManyAddressSpacesWorkload.js';
 import { randomWorkload } from './RandomWorkload.js';
 import { sequentialWorkload } from './SequentialWorkload.js';
@@ -14,6 +15,7 @@ export const BUILTIN_WORKLOADS: readonly WorkloadGenerator[] = [
   stridedWorkload,
   workingSetChurnWorkload,
   manyAddressSpacesWorkload,
+  hostEventsWorkload,
 ];
 
 export function findBuiltinWorkload(name: string): WorkloadGenerator | undefined {
