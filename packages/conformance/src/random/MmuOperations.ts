@@ -261,6 +261,9 @@ class OperationRunner {
         const hfn = this.privateFrameOf(gfn);
         if (hfn < 0) return this.refused('HOST_BAD_FRAME', () => vm.migrateHostFrame(vm.memslots.host.zeroFrame));
         const moved = vm.migrateHostFrame(hfn);
+        // Page migration carries the page's young state to the new frame (Linux folio_migrate_flags);
+        // the old frame number is free and may back another page next.
+        if (this.aged.delete(hfn)) this.aged.add(moved);
         const slot = memslots.findByGfn(gfn)!;
         const violations: string[] = [];
         if (slot.frames[gfn - slot.baseGfn] !== moved)

@@ -38,9 +38,11 @@ export class HostHpt {
   constructor(
     order: number,
     private readonly tlbs: TlbShootdown,
+    /** The real HPT's layout: POWER8's (v2.07, as the guest's) or POWER9's (v3.0). */
+    format: 'v2.07' | 'v3.0' = 'v2.07',
   ) {
     this.guest = new HashPageTable(order);
-    this.real = new HashPageTable(order);
+    this.real = new HashPageTable(order, undefined, format);
     this.rev = new HptRevmapEntries(this.guest);
     this.linkGfn = new Float64Array(this.guest.entries).fill(-1);
   }
@@ -70,8 +72,29 @@ export class HostHpt {
     return this.real.view.getUint32(ptex * 16 + 12, false) & (HPTE_R_R_LO | HPTE_R_C_LO);
   }
 
-  /** Store a real entry: dword1 first, then dword0 (which publishes it). */
+  /** A real entry's dword0 high half in the old layout (B in bits 31:30), whatever the table's. */
+  realV0Hi(ptex: number): number {
+    const view = this.real.view;
+    const hi = view.getUint32(ptex * 16, false);
+    return this.real.isaV3 ? ((hi & 0x000f_ffff) | ((view.getUint32(ptex * 16 + 8, false) & 0x0c00_0000) << 4)) >>> 0 : hi;
+  }
+
+  /** A real entry's dword1 high half in the old layout (no B bits), whatever the table's. */
+  realR1Hi(ptex: number): number {
+    const hi = this.real.view.getUint32(ptex * 16 + 8, false);
+    return this.real.isaV3 ? (hi & ~0x0c00_0000) >>> 0 : hi;
+  }
+
+  /**
+   * Store a real entry given in the old layout: dword1 first, then dword0
+   * (which publishes it), converted to v3.0 on a POWER9 table
+   * (hpte_old_to_new_v / _r, as KVM stores them).
+   */
   storeReal(ptex: number, v0Hi: number, v0Lo: number, r1Hi: number, r1Lo: number): void {
+    if (this.real.isaV3) {
+      r1Hi = ((r1Hi & ~0x0c00_0000) | ((v0Hi >>> 30) << 26)) >>> 0;
+      v0Hi &= 0x000f_ffff;
+    }
     const view = this.real.view;
     const at = ptex * 16;
     view.setUint32(at + 8, r1Hi >>> 0, false);
@@ -110,9 +133,8 @@ export class HostHpt {
    * processor flushes its ERAT. A large page flushes every TLB.
    */
   invalidateEntry(ptex: number): void {
-    const view = this.real.view;
-    const v0Hi = view.getUint32(ptex * 16, false);
-    const v0Lo = view.getUint32(ptex * 16 + 4, false);
+    const v0Hi = this.realV0Hi(ptex);
+    const v0Lo = this.real.view.getUint32(ptex * 16 + 4, false);
     if ((v0Lo & 1) === 0) return; // not valid: no TLB can hold it
     if ((v0Lo & 0x4) !== 0) {
       this.tlbs.flushAll();

@@ -48,6 +48,7 @@ export const ppcHptBackend: BackendModule<PpcHptTypes> = {
   },
   options: {
     memslotInvalidation: memslotInvalidationOption([MemslotInvalidation.INVALID_RMAP, MemslotInvalidation.FAST_ZAP], MemslotInvalidation.INVALID_RMAP),
+    cpu: OptionSpec.oneOf(['power8', 'power9'], 'power8', "the host processor: the real HPT in POWER8's v2.07 HPTE layout or POWER9's v3.0"),
     hptOrder: OptionSpec.integer(
       HPT_MIN_ORDER,
       HPT_MAX_SUPPORTED_ORDER,
@@ -56,7 +57,11 @@ export const ppcHptBackend: BackendModule<PpcHptTypes> = {
     ),
   },
   register(container: DependencyContainer, config: VmConfig<PpcHptTypes['options']>): void {
-    container.register(HostHpt, { useFactory: instanceCachingFactory((c) => new HostHpt(config.backendOptions.hptOrder, c.resolve(TlbShootdown))) });
+    container.register(HostHpt, {
+      useFactory: instanceCachingFactory(
+        (c) => new HostHpt(config.backendOptions.hptOrder, c.resolve(TlbShootdown), config.backendOptions.cpu === 'power9' ? 'v3.0' : 'v2.07'),
+      ),
+    });
     container.register(HptRmapContext, { useFactory: instanceCachingFactory((c) => new HptRmapContext(c.resolve(HostHpt), c.resolve(TRACE_HOOK))) });
     container.register(RMAP_OPS, { useFactory: instanceCachingFactory((c) => new HptNormalRmapOps(c.resolve(HptRmapContext))) });
     container.register(RMAP_OPS, { useFactory: instanceCachingFactory((c) => new HptInvalidRmapOps(c.resolve(HptRmapContext))) });

@@ -140,9 +140,8 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
     const slot = shift === 12 ? this.memslots.findByGfn(gfn) : undefined;
     if (wasValid && oldGfn === gfn && slot !== undefined) {
       hpt.invalidateEntry(ptex);
-      const r = hpt.real.view;
-      const frameHi = r.getUint32(at + 8, false) & 0x0fff_ffff;
-      const frameLo = r.getUint32(at + 12, false) >>> 12;
+      const frameHi = hpt.realR1Hi(ptex) & 0x0fff_ffff;
+      const frameLo = hpt.real.view.getUint32(at + 12, false) >>> 12;
       const rc = hpt.realRc(ptex) & g1Lo;
       this.storeValid(ptex, slot, gfn, g0Hi, g0Lo, g1Hi, (g1Lo & ~0x180) | rc, frameHi * TWO_POW_20 + frameLo);
       return;
@@ -402,7 +401,7 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
       if (!hpt.realValid(i)) continue;
       const gfn = hpt.linkGfn[i]!;
       const slot = gfn < 0 ? undefined : this.memslots.findByGfn(gfn);
-      const hi = r.getUint32(i * 16 + 8, false);
+      const hi = hpt.realR1Hi(i);
       const lo = r.getUint32(i * 16 + 12, false);
       const pp = (lo & 3) | ((hi >>> 29) & 4);
       leaves.push({

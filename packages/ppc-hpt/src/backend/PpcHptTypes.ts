@@ -10,6 +10,12 @@ export interface PpcHptOptions {
   readonly memslotInvalidation: Extract<MemslotInvalidationName, 'invalid-rmap' | 'fast-zap'>;
   /** log2 of the HPT's size in bytes (KVM_PPC_ALLOCATE_HTAB; KVM's default 24, 16 MiB). */
   readonly hptOrder: number;
+  /**
+   * The host processor: 'power8' keeps the real HPT in the v2.07 layout the
+   * guest sees, 'power9' in the ISA v3.0 layout (KVM converts at every
+   * boundary; the guest and the HTAB stream always see v2.07).
+   */
+  readonly cpu: 'power8' | 'power9';
 }
 
 /** The HPT backend's counters in `vm.stats()`. */

@@ -23,7 +23,19 @@ export class HashPageTable {
   readonly hashMask: number;
   readonly entries: number;
 
-  constructor(order: number, bytes?: Uint8Array) {
+  /**
+   * The HPTE layout of this table: 'v2.07' (every guest view, POWER8's real
+   * HPT) or 'v3.0' (POWER9's real HPT: the segment size B moves from dword0
+   * bits 63:62 to dword1 bits 59:58, dword0 keeps bits 51:0 —
+   * hpte_old_to_new_v/_r in arch/powerpc/include/asm/book3s/64/mmu-hash.h).
+   * The walker reads a v3.0 entry as the old one (QEMU ppc_hash64_pteg_search
+   * converts new to old before matching).
+   */
+  readonly isaV3: boolean;
+
+  constructor(order: number, bytes?: Uint8Array, format: 'v2.07' | 'v3.0' = 'v2.07') {
+    if (format !== 'v2.07' && format !== 'v3.0') throw new HvmmuError('BAD_ARGUMENT', `HPTE format must be 'v2.07' or 'v3.0', got ${String(format)}`);
+    this.isaV3 = format === 'v3.0';
     if (!Number.isInteger(order) || order < HPT_MIN_ORDER || order > HPT_MAX_ORDER) {
       throw new HvmmuError('BAD_ARGUMENT', `HPT order must be an integer in ${HPT_MIN_ORDER}..${HPT_MAX_ORDER} (KVM's bounds), got ${String(order)}`);
     }

@@ -208,6 +208,47 @@ describe('ppc-hpt backend: guest view and real HPT (KVM HV)', () => {
     }
   });
 
+  it('on POWER9 the real HPT holds the ISA v3.0 layout (B in dword1 bits 59:58), the guest view and H_READ the old one', () => {
+    const hv = new Hypervisor({ memoryBytes: 8 << 20 });
+    const vm = hv.createVm({ backend: ppcHptBackend, backendOptions: { hptOrder: 18, cpu: 'power9' } });
+    vm.memslots.create({ id: 1, guestPhysAddr: 0, size: 64 * 4096 });
+    const vcpu = vm.createVcpu();
+    vcpu.arch.setRelocation(true, true);
+    // A 1T segment (B = 01): ESID of EA 0x100_0000_0000, VSID 0x77, Kp; the HPTE for page 0x345678 of it.
+    expect(vcpu.arch.slbmte(0x100, 0x0800_0000, 0x4000_0000, 0x7700_0400)).toBe(true);
+    const page = 0x34_5678;
+    const ptex = (((0x77 ^ (0x77 << 25) ^ page) >>> 0) & vm.arch.hpt.guest.hashMask) * 8;
+    const v0Lo = (0x7700_0000 | (Math.floor(page / 0x800) * 0x80) | 1) >>> 0;
+    const regs = vcpu.hcallRegs;
+    regs.clear();
+    regs
+      .setArgHalves(0, 0x80, 0)
+      .setArg(1, ptex)
+      .setArgHalves(2, 0x4000_0000, v0Lo)
+      .setArgHalves(3, 0, 0x5000 | 0x10 | 2);
+    expect(vcpu.hypercall(HptHcall.H_ENTER)).toBe(PaprStatus.H_SUCCESS);
+    const ea = 0x100_0000_0000 + page * 4096;
+    const hpa = vcpu.translate(ea, Access.WRITE);
+    expect(hpa).toBe(vm.memslots.get(1).frameAt(5) * 4096);
+    // hpte_old_to_new_v: dword0 keeps bits 51:0 (B gone); hpte_old_to_new_r: B (01) at dword1 bits 59:58.
+    const [hi0, lo0, hi1, lo1] = words(vm.arch.hpt.real, ptex);
+    expect([hi0, lo0]).toEqual([0, v0Lo]);
+    expect(hi1 & 0x0c00_0000).toBe(0x0400_0000);
+    expect(lo1 >>> 12).toBe(hpa / 4096);
+    // The guest view and H_READ: the old layout.
+    expect(words(vm.arch.hpt.guest, ptex).slice(0, 2)).toEqual([0x4000_0000, v0Lo]);
+    regs.clear();
+    regs.setArg(1, ptex);
+    expect(vcpu.hypercall(HptHcall.H_READ)).toBe(PaprStatus.H_SUCCESS);
+    expect([regs.retHi[0], regs.retLo[0]]).toEqual([0x4000_0000, v0Lo]);
+    // tlbie still finds the page (the B bits come back from dword1).
+    regs.clear();
+    regs.setArg(1, ptex);
+    expect(vcpu.hypercall(HptHcall.H_REMOVE)).toBe(PaprStatus.H_SUCCESS);
+    expect(vcpu.translate(ea, Access.READ)).toBe(TRANSLATE_FAULT);
+    expect(vcpu.fault.code).toBe(HptCause.NOPTE);
+  });
+
   it('dirty logging is the C bit: a store logs the page, the harvest clears the host C (the guest keeps its C), the next store logs again', () => {
     const { vm, vcpu, side } = vmWithSlot({ flags: MemslotFlags.LOG_DIRTY_PAGES });
     const vpn = SEGMENT_VPN + 2;

@@ -65,9 +65,9 @@ const host = fc.record({
 });
 const op = fc.oneof({ weight: 6, arbitrary: access }, { weight: 3, arbitrary: enter }, { weight: 2, arbitrary: byIndex }, { weight: 1, arbitrary: host });
 
-function setup() {
+function setup(cpu: 'power8' | 'power9') {
   const hv = new Hypervisor({ memoryBytes: 4 << 20 });
-  const vm = hv.createVm({ backend: ppcHptBackend, backendOptions: { hptOrder: 18 } });
+  const vm = hv.createVm({ backend: ppcHptBackend, backendOptions: { hptOrder: 18, cpu } });
   vm.memslots.create({ id: 1, guestPhysAddr: SLOT_GFN * 4096, size: SLOT_PAGES * 4096, flags: MemslotFlags.LOG_DIRTY_PAGES });
   const vcpu = vm.createVcpu();
   SEGMENTS.forEach((s, i) => {
@@ -85,8 +85,8 @@ function group(seg: number, page: number, secondary: boolean, mask: number): num
 describe('ppc-hpt backend against its guest view (differential, random hcalls and host events)', () => {
   it('agrees with a guest-view walk after every step, and keeps the real HPT and the rings as KVM does', () => {
     fc.assert(
-      fc.property(fc.array(op, { minLength: 10, maxLength: 80 }), (ops) => {
-        const { vm, vcpu } = setup();
+      fc.property(fc.constantFrom('power8' as const, 'power9' as const), fc.array(op, { minLength: 10, maxLength: 80 }), (cpu, ops) => {
+        const { vm, vcpu } = setup(cpu);
         const hpt = vm.arch.hpt;
         const mask = hpt.guest.hashMask;
         const walker = new HptWalker();
