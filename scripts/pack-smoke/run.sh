@@ -39,9 +39,12 @@ cp "$HERE/conformance-only.mjs" . && node conformance-only.mjs
 
 # Every package a user runs VMs with, as one composing a hypervisor would, and the CLI:
 # none of them may pull a test runner (only @hvmmu/conformance, for backend authors' tests, does).
-project all "$(tarball core)" "$(tarball reference)" "$(tarball x86-shadow)" "$(tarball cli)" tsyringe@4.10.0
+project all "$(tarball core)" "$(tarball reference)" "$(tarball x86-shadow)" "$(tarball ppc-radix)" "$(tarball ppc-hpt)" "$(tarball cli)" tsyringe@4.10.0
 if [ -e node_modules/vitest ] || [ -e node_modules/fast-check ]; then echo "pack smoke: running a VM pulled a test runner" >&2; exit 1; fi
 cp "$HERE/all-packages.mjs" . && node all-packages.mjs
 npx --no-install hvmmu help >/dev/null
-npx --no-install hvmmu demo | grep -q 'x86 shadow paging'
+npx --no-install hvmmu demo > demo.txt
+for row in 'x86 shadow, 4-level' 'ppc radix, L1' 'ppc hpt, POWER8' 'converged: the destination'; do
+  grep -q "$row" demo.txt || { echo "pack smoke: the demo printed no '$row'" >&2; exit 1; }
+done
 echo "pack smoke: ok"

@@ -12,8 +12,7 @@ import { HvmmuError, type HvmmuErrorCode } from '@hvmmu/core';
 import { INSPECT_DESCRIPTION, parseNumber, runInspectImage } from './commands/InspectImageCommand.js';
 import { RUN_DESCRIPTION, runRunCommand, type RunCommandOptions } from './commands/RunCommand.js';
 import { WorkloadInputError } from './workloads/WorkloadInputError.js';
-import { runCoreDemo } from './workloads/CoreDemoWorkload.js';
-import { runX86ShadowDemo } from './workloads/X86ShadowDemoWorkload.js';
+import { DEMO_DESCRIPTION, DEMO_WORKLOAD, runDemoCommand } from './commands/DemoCommand.js';
 
 export const EXIT = { OK: 0, PROBLEM: 1, USAGE: 2 } as const;
 
@@ -50,13 +49,11 @@ export function buildProgram(write: ProgramOutput, exit: { code: number } = { co
 
   program
     .command('demo', { isDefault: true })
-    .description('(default) run the built-in workloads on every backend and print what happened')
-    .action(() => {
-      write.out('hvmmu demo\n\n');
-      write.out('== core on the minimal reference backend (identity-mapped guest)\n');
-      for (const line of runCoreDemo().lines) write.out(`${line}\n`);
-      write.out('\n== x86 shadow paging (@hvmmu/x86-shadow)\n');
-      for (const line of runX86ShadowDemo().lines) write.out(`${line}\n`);
+    .description(DEMO_DESCRIPTION)
+    .option('--workload <name>', `a built-in workload (default ${DEMO_WORKLOAD})`)
+    .option('--json', 'print the comparison as JSON (schema hvmmu-demo/1)')
+    .action(async (o: { workload?: string; json?: boolean }) => {
+      await runDemoCommand({ ...(o.workload === undefined ? {} : { workload: o.workload }), json: o.json === true }, write.out);
     });
 
   program
