@@ -60,7 +60,7 @@ describe('hvmmu inspect-image', () => {
         ['inspect-image', file, '--cr0', '0x80000011', '--cr3', '0x100000', '--cr4', '0x20', '--efer', '0xd00'],
         /CR3 0x100000 points outside the 65536-byte image/,
       ],
-      [['demo', '--json'], /unknown option '--json'/],
+      [['demo', '--bogus'], /unknown option '--bogus'/],
       [['frobnicate'], /unknown command|too many arguments/],
     ];
     for (const [argv, message] of cases) {
