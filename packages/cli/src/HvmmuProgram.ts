@@ -11,6 +11,8 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { HvmmuError, type HvmmuErrorCode } from '@hvmmu/core';
 import { INSPECT_DESCRIPTION, parseNumber, runInspectImage } from './commands/InspectImageCommand.js';
 import { RUN_DESCRIPTION, runRunCommand, type RunCommandOptions } from './commands/RunCommand.js';
+import { registerInspectCommand } from './commands/InspectCommand.js';
+import { registerHtabCommand } from './commands/HtabCommand.js';
 import { WorkloadInputError } from './workloads/WorkloadInputError.js';
 import { DEMO_DESCRIPTION, DEMO_WORKLOAD, runDemoCommand } from './commands/DemoCommand.js';
 
@@ -85,6 +87,9 @@ export function buildProgram(write: ProgramOutput, exit: { code: number } = { co
     .action(async (o: RunCommandOptions) => {
       exit.code = await runRunCommand(o, write.out);
     });
+
+  registerInspectCommand(program, write, exit);
+  registerHtabCommand(program, write, exit);
 
   return program;
 }
