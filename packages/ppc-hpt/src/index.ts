@@ -36,7 +36,7 @@ export { hptePageShifts } from './format/HptePageSizes.js';
 export { HashPageTableStore, type HtabStore } from './stream/HtabStore.js';
 export { KvmHtabReader, KvmHtabWriter, type HeaderByteOrder, type KvmHtabReadOptions, type KvmHtabWriteOptions } from './stream/KvmHtabStream.js';
 export { HptHypercalls, HptHcall, PaprStatus } from './hcall/HptHypercalls.js';
-export { mapVrma, vrmaSegment, VRMA_VSID, VRMA_VSID_WORD_HI, VRMA_VSID_WORD_LO } from './mmu/Vrma.js';
+export { mapVrma, forEachVrmaEntry, vrmaSegment, VRMA_VSID, VRMA_VSID_WORD_HI, VRMA_VSID_WORD_LO } from './mmu/Vrma.js';
 export { HptResize, ResizeStatus, rehashIndex } from './mmu/HptResize.js';
 export { HptRevmapEntries, HptSlotRmap, RMAP_TYPE_HPT_HI, RMAP_PRESENT_HI, RMAP_REFERENCED_HI, RMAP_CHANGED_HI } from './rmap/HptRevmap.js';
 export type { HptEntryObserver } from './hcall/HptHypercalls.js';

@@ -1,6 +1,7 @@
 import type { TlbShootdown } from '@hvmmu/core';
 import { HashPageTable } from '../mmu/HashPageTable.js';
 import { HptRevmapEntries } from '../rmap/HptRevmap.js';
+import { VRMA_VSID_WORD_HI, VRMA_VSID_WORD_LO } from '../mmu/Vrma.js';
 import type { HptVcpuMmu } from './HptVcpuMmu.js';
 
 /** dword0: KVM's software bit for "the guest believes this valid, the hardware copy is not" (HPTE_V_ABSENT). */
@@ -32,6 +33,8 @@ export class HostHpt {
   readonly real: HashPageTable;
   readonly rev: HptRevmapEntries;
   readonly linkGfn: Float64Array;
+  /** VRMA entries made (0: real mode through the VRMA is not set up yet). */
+  vrmaEntries = 0;
   /** The vCPUs' MMUs, by vCPU id: a tlbie reaches each one's TLB through its SLB. */
   readonly vcpus: (HptVcpuMmu | undefined)[] = [];
 
@@ -138,6 +141,11 @@ export class HostHpt {
     if ((v0Lo & 1) === 0) return; // not valid: no TLB can hold it
     if ((v0Lo & 0x4) !== 0) {
       this.tlbs.flushAll();
+      return;
+    }
+    if (v0Hi === VRMA_VSID_WORD_HI && v0Lo >>> 24 === VRMA_VSID_WORD_LO >>> 24) {
+      // A VRMA entry backs real-mode translations, which only a vCPU in real mode holds.
+      for (const mmu of this.vcpus) if (mmu?.inRealMode) mmu.vcpu.tlb.flushAll();
       return;
     }
     const oneT = (v0Hi & 0x4000_0000) !== 0;

@@ -14,6 +14,8 @@ export const HptMiss = {
   HOST: 2,
   /** Relocation is off, the real address is guest physical, and its host frame is not mapped yet. */
   REAL_MODE: 3,
+  /** Relocation is off and the VRMA is not set up yet (KVM does it before the guest first runs). */
+  VRMA_SETUP: 4,
 } as const;
 
 /** Counters the translators share with the MMU's stats. */
@@ -82,10 +84,17 @@ export class HptVcpuMmu implements Translator {
     private readonly memslots: MemslotTable<PpcHptTypes>,
     private readonly counters: HptTranslatorCounters,
     slbSize: number,
+    realMode: 'vrma' | 'guest-physical',
   ) {
     this.slb = new Slb(slbSize);
-    // A pseries guest under a hypervisor: its real-mode addresses are guest physical.
-    this.regs.virtualHypervisor = true;
+    if (realMode === 'vrma') {
+      // KVM HV: real mode through the VRMA, 4K pages (the host pages backing the RMA).
+      this.regs.vrma = true;
+      this.regs.vrmaPageShift = 12;
+    } else {
+      // A virtual hypervisor: real-mode addresses are guest physical.
+      this.regs.virtualHypervisor = true;
+    }
   }
 
   /** slbmte RS, RB (halves). False, nothing written, where the processor raises a program interrupt. Replacing a valid entry flushes the TLB. */
@@ -137,6 +146,10 @@ export class HptVcpuMmu implements Translator {
     const eaLo = ((vpn % TWO_POW_20) * 4096) >>> 0;
     const r = this.result;
     const hpt = this.hpt;
+    if (regs.vrma && hpt.vrmaEntries === 0 && !(kind === 2 ? regs.ir : regs.dr)) {
+      out.missCode = HptMiss.VRMA_SETUP;
+      return -1;
+    }
     const ok = this.walker.translate(regs, this.slb, hpt.real, eaHi, eaLo, kind, r, true);
     if (ok && r.ptex < 0) return this.realMode(r.ra, kind, out);
     this.counters.searches++;
@@ -156,7 +169,10 @@ export class HptVcpuMmu implements Translator {
       out.cacheable = true;
       return r.ra / 4096;
     }
-    if (r.vector === HptVector.DSI || r.vector === HptVector.ISI) {
+    const v = r.vector;
+    // A relocated search misses with DSI/ISI; a VRMA one with HDSI/HISI (a real-mode access's
+    // fault goes to the hypervisor, which reflects a DSI/ISI when the guest has no entry either).
+    if (v === HptVector.DSI || v === HptVector.ISI || v === HptVector.HDSI || v === HptVector.HISI) {
       // kvmppc_hpte_hv_fault: does the guest view allow it? Then the real entry is the host's business.
       if (this.walker.translate(regs, this.slb, hpt.guest, eaHi, eaLo, kind, this.probe, false)) {
         this.hostMissPtex = this.probe.ptex;

@@ -48,6 +48,7 @@ export const ppcHptBackend: BackendModule<PpcHptTypes> = {
   },
   options: {
     memslotInvalidation: memslotInvalidationOption([MemslotInvalidation.INVALID_RMAP, MemslotInvalidation.FAST_ZAP], MemslotInvalidation.INVALID_RMAP),
+    realMode: OptionSpec.oneOf(['vrma', 'guest-physical'], 'vrma', "real mode through KVM HV's VRMA entries, or guest physical as under a virtual hypervisor"),
     cpu: OptionSpec.oneOf(['power8', 'power9'], 'power8', "the host processor: the real HPT in POWER8's v2.07 HPTE layout or POWER9's v3.0"),
     hptOrder: OptionSpec.integer(
       HPT_MIN_ORDER,

@@ -4,6 +4,7 @@ import {
   FRAME_ZERO,
   GFN_HOST_OUT_OF_MEMORY,
   HvmmuError,
+  HypercallRegisters,
   MemslotFlags,
   MemslotInvalidation,
   MemslotTable,
@@ -26,6 +27,7 @@ import { inject, injectable } from 'tsyringe';
 import { hptePageShifts } from '../format/HptePageSizes.js';
 import { HptHypercalls, PaprStatus, type HptEntryObserver } from '../hcall/HptHypercalls.js';
 import { HptVector } from '../mmu/HptTranslation.js';
+import { forEachVrmaEntry } from '../mmu/Vrma.js';
 import { HptSlotRmap } from '../rmap/HptRevmap.js';
 import { HPTE_R_KEY_HI_HI, HPTE_R_KEY_LO_LO, HPTE_V_ABSENT_LO, HostHpt } from './HostHpt.js';
 import { HostHptStore } from './HostHptStore.js';
@@ -87,12 +89,15 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
     this.hcalls = new HptHypercalls(this.hpt.guest, this);
     this.htab = new HostHptStore(this);
     this.memslotInvalidation = config.backendOptions.memslotInvalidation;
+    this.realMode = config.backendOptions.realMode;
   }
+
+  readonly realMode: PpcHptTypes['options']['realMode'];
 
   // ------------------------------------------------------------ vCPUs
 
   attachVcpu(vcpu: Vcpu<PpcHptTypes>): HptVcpuMmu {
-    const mmu = new HptVcpuMmu(vcpu, this.hpt, this.memslots, this.counters, HPT_SLB_SIZE);
+    const mmu = new HptVcpuMmu(vcpu, this.hpt, this.memslots, this.counters, HPT_SLB_SIZE, this.realMode);
     this.hpt.vcpus[vcpu.id] = mmu;
     return mmu;
   }
@@ -209,6 +214,7 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
   handleFault(vcpu: Vcpu<PpcHptTypes>, _vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue {
     const mmu = vcpu.arch;
     if (missCode === HptMiss.GUEST) return this.deliver(mmu, fault);
+    if (missCode === HptMiss.VRMA_SETUP) return this.setupVrma(fault);
     const write = (access & 1) !== 0;
     let gfn: number;
     let ptex = -1;
@@ -256,11 +262,34 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
     return FaultOutcome.RETRY;
   }
 
+  /**
+   * kvmppc_hv_setup_htab_rma: the VRMA's bolted entries over the memslot at
+   * guest physical 0, entered with H_EXACT as kvmppc_map_vrma does (4K
+   * pages: the host pages backing it), stopping at the first refused. No
+   * memslot at 0: the vCPU cannot run (KVM fails KVM_RUN), an exit.
+   */
+  private setupVrma(fault: FaultInfo): FaultOutcomeValue {
+    const slot = this.memslots.findByGfn(0);
+    if (slot === undefined) return this.exit(fault, FaultKind.NO_MEMORY, 0);
+    const regs = new HypercallRegisters();
+    const made = forEachVrmaEntry(this.hpt.guest.hashMask, slot.npages * 4096, 12, (ptex, v0Hi, v0Lo, r1Hi, r1Lo) => {
+      regs.clear();
+      regs.setArgHalves(0, 0x80, 0).setArg(1, ptex).setArgHalves(2, v0Hi, v0Lo).setArgHalves(3, r1Hi, r1Lo);
+      return this.hcalls.enter(regs) === PaprStatus.H_SUCCESS;
+    });
+    // At least one entry, so a retry cannot come back here (a full group is KVM's "map_vrma failed").
+    this.hpt.vrmaEntries = Math.max(1, made);
+    if (this.trace !== null) this.trace({ kind: 'hpt-vrma-setup', entries: made });
+    return FaultOutcome.RETRY;
+  }
+
   private deliver(mmu: HptVcpuMmu, fault: FaultInfo): FaultOutcomeValue {
     const r = mmu.result;
     this.guestFaults++;
-    const instruction = r.vector === HptVector.ISI || r.vector === HptVector.ISEG || r.vector === HptVector.HISI;
-    fault.deliver(r.vector, r.cause);
+    // A VRMA miss the guest has no entry for is reflected as the plain DSI/ISI (kvmppc_hpte_hv_fault).
+    const vector = r.vector === HptVector.HDSI ? HptVector.DSI : r.vector === HptVector.HISI ? HptVector.ISI : r.vector;
+    const instruction = vector === HptVector.ISI || vector === HptVector.ISEG;
+    fault.deliver(vector, r.cause);
     if (instruction) {
       fault.setWord(HptFaultWord.SRR1, 0, r.cause);
     } else {
@@ -384,6 +413,7 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
       hptRmapBytes: hpt.rmapBytes + slotBytes,
       hptHostFaults: this.hostFaults,
       hptGuestFaults: this.guestFaults,
+      hptVrmaEntries: this.hpt.vrmaEntries,
       hptVmmExits: this.vmmExits,
       hptSearchRefs: this.counters.searchRefs,
       hptSearches: this.counters.searches,

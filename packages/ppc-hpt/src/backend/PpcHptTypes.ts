@@ -16,6 +16,13 @@ export interface PpcHptOptions {
    * boundary; the guest and the HTAB stream always see v2.07).
    */
   readonly cpu: 'power8' | 'power9';
+  /**
+   * Real mode (MSR[IR/DR] off): 'vrma', as KVM HV runs a hash guest — through
+   * the VRMA's bolted HPTEs over the memslot at guest physical 0, made on the
+   * first real-mode access (kvmppc_hv_setup_htab_rma) — or 'guest-physical',
+   * as under a virtual hypervisor (QEMU's pseries TCG).
+   */
+  readonly realMode: 'vrma' | 'guest-physical';
 }
 
 /** The HPT backend's counters in `vm.stats()`. */
@@ -34,6 +41,8 @@ export interface PpcHptStats {
   readonly hptHostFaults: number;
   /** Faults delivered to the guest (DSI, ISI, segment interrupts). */
   readonly hptGuestFaults: number;
+  /** VRMA entries made (kvmppc_map_vrma), 0 until the first real-mode access. */
+  readonly hptVrmaEntries: number;
   /** Exits to the VMM (MMIO, read-only memory, host out of memory). */
   readonly hptVmmExits: number;
   /** HPTEs read by the hardware searches (primary and secondary groups). */

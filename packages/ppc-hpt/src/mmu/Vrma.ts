@@ -30,25 +30,45 @@ export function vrmaSegment(pageShift: number): SegmentPageSize | undefined {
  * 16M), R, C, M, PP 0, the address. Returns the number of entries made.
  */
 export function mapVrma(hpt: HashPageTable, bytes: number, pageShift: number): number {
+  const view = hpt.view;
+  return forEachVrmaEntry(hpt.hashMask, bytes, pageShift, (ptex, v0Hi, v0Lo, r1Hi, r1Lo) => {
+    const at = ptex * 16;
+    view.setUint32(at, v0Hi, false);
+    view.setUint32(at + 4, v0Lo, false);
+    view.setUint32(at + 8, r1Hi, false);
+    view.setUint32(at + 12, r1Lo, false);
+    hpt.markModified(ptex);
+    return true;
+  });
+}
+
+/**
+ * The entries `mapVrma` makes, in order, given to `visit` (which a hypervisor
+ * uses to enter them its own way, as KVM enters them with H_EXACT); stops
+ * early when `visit` returns false (KVM stops at the first entry that fails).
+ * Returns the number of entries made.
+ */
+export function forEachVrmaEntry(
+  hashMask: number,
+  bytes: number,
+  pageShift: number,
+  visit: (ptex: number, v0Hi: number, v0Lo: number, r1Hi: number, r1Lo: number) => boolean,
+): number {
   const sps = vrmaSegment(pageShift);
   if (sps === undefined) throw new HvmmuError('BAD_ARGUMENT', `VRMA page size must be 2^12, 2^16 or 2^24, got 2^${pageShift}`);
   if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes > 2 ** 40)
     throw new HvmmuError('BAD_ARGUMENT', `the VRMA covers at most 1 TiB, got ${String(bytes)} bytes`);
-  const pages = Math.min(Math.ceil(bytes / 2 ** pageShift), hpt.hashMask + 1);
-  const view = hpt.view;
+  const pages = Math.min(Math.ceil(bytes / 2 ** pageShift), hashMask + 1);
   const lp = pageShift === 16 ? 0x1000 : 0;
   // VSID ^ (VSID << 25), the part of the 1T hash that does not depend on the page.
   const vsidHash = (VRMA_VSID ^ (VRMA_VSID << 25)) >>> 0;
   for (let i = 0; i < pages; i++) {
     const addr = i * 2 ** pageShift;
-    const group = ((i ^ vsidHash) & hpt.hashMask) >>> 0;
-    const at = (group * 8 + 7) * 16;
+    const group = ((i ^ vsidHash) & hashMask) >>> 0;
     const avpnLo = (Math.floor(addr / 65536) & ~0x7f) >>> 0;
-    view.setUint32(at, VRMA_VSID_WORD_HI, false);
-    view.setUint32(at + 4, (VRMA_VSID_WORD_LO | 0x10 | (pageShift > 12 ? 0x4 : 0) | avpnLo | 1) >>> 0, false);
-    view.setUint32(at + 8, Math.floor(addr / 0x1_0000_0000), false);
-    view.setUint32(at + 12, ((addr % 0x1_0000_0000) | lp | 0x180 | 0x10) >>> 0, false);
-    hpt.markModified(group * 8 + 7);
+    const v0Lo = (VRMA_VSID_WORD_LO | 0x10 | (pageShift > 12 ? 0x4 : 0) | avpnLo | 1) >>> 0;
+    const r1Lo = ((addr % 0x1_0000_0000) | lp | 0x180 | 0x10) >>> 0;
+    if (!visit(group * 8 + 7, VRMA_VSID_WORD_HI, v0Lo, Math.floor(addr / 0x1_0000_0000), r1Lo)) return i;
   }
   return pages;
 }

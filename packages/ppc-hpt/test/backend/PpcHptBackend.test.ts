@@ -249,6 +249,49 @@ describe('ppc-hpt backend: guest view and real HPT (KVM HV)', () => {
     expect(vcpu.fault.code).toBe(HptCause.NOPTE);
   });
 
+  it('real mode goes through the VRMA KVM sets up on the first real-mode access (kvmppc_hv_setup_htab_rma): bolted 4K entries over memslot 0', () => {
+    const { vm, vcpu } = vmWithSlot(); // memslot 1 at gpa 0, 256 pages; order 18 (2048 groups)
+    vcpu.arch.setRelocation(false, false);
+    expect(vm.stats().hptVrmaEntries).toBe(0);
+    const hpa = vcpu.translate(0x5_0123, Access.WRITE); // real address 0x50123: page 0x50
+    expect(hpa).toBe(vm.memslots.get(1).frameAt(0x50) * 4096 + 0x123);
+    // One entry per page of the slot (fewer pages than groups), each in slot 7 of group i ^ VSID ^ (VSID << 25).
+    expect(vm.stats().hptVrmaEntries).toBe(256);
+    const vsidHash = (0x1ff_ffff ^ (0x1ff_ffff << 25)) >>> 0;
+    const ptex = ((0x50 ^ vsidHash) & vm.arch.hpt.guest.hashMask) * 8 + 7;
+    // Guest view: B = 1T, the VRMA VSID, BOLTED, AVPN 0 (0x50000 < 2^23), V; dword1: gpa 0x50000, R, C, M, PP 0.
+    expect(words(vm.arch.hpt.guest, ptex)).toEqual([0x4000_0000 | (0x1ff_ffff >>> 8), ((0xff << 24) | 0x10 | 1) >>> 0, 0, 0x5_0000 | 0x180 | 0x10]);
+    // Beyond the VRMA (past memslot 0's end): a plain DSI with NOPTE for the guest, DAR the address.
+    expect(vcpu.translate(0x100_0010, Access.READ)).toBe(TRANSLATE_FAULT);
+    expect([vcpu.fault.vector, vcpu.fault.code, vcpu.fault.word(2)]).toEqual([HptVector.DSI, HptCause.NOPTE, 0x100_0010]);
+    // Removing a VRMA entry takes the real-mode translation out of the TLB.
+    const regs = vcpu.hcallRegs;
+    regs.clear();
+    regs.setArg(1, ptex);
+    expect(vcpu.hypercall(HptHcall.H_REMOVE)).toBe(PaprStatus.H_SUCCESS);
+    expect(vcpu.translate(0x5_0123, Access.READ)).toBe(TRANSLATE_FAULT);
+  });
+
+  it('without a memslot at guest physical 0 there is no VRMA: the first real-mode access exits to the VMM', () => {
+    const hv = new Hypervisor({ memoryBytes: 4 << 20 });
+    const vm = hv.createVm({ backend: ppcHptBackend, backendOptions: { hptOrder: 18 } });
+    vm.memslots.create({ id: 1, guestPhysAddr: 0x100_0000, size: 16 * 4096 });
+    const vcpu = vm.createVcpu();
+    vcpu.arch.setRelocation(false, false);
+    expect(vcpu.translate(0x100_0000, Access.READ)).toBe(TRANSLATE_FAULT);
+    expect([vcpu.fault.kind, vcpu.fault.gpa]).toEqual([FaultKind.NO_MEMORY, 0]);
+  });
+
+  it("realMode 'guest-physical' (a virtual hypervisor, as QEMU's pseries TCG): real addresses are guest physical, no VRMA", () => {
+    const hv = new Hypervisor({ memoryBytes: 4 << 20 });
+    const vm = hv.createVm({ backend: ppcHptBackend, backendOptions: { hptOrder: 18, realMode: 'guest-physical' } });
+    vm.memslots.create({ id: 1, guestPhysAddr: 0x100_0000, size: 16 * 4096 });
+    const vcpu = vm.createVcpu();
+    vcpu.arch.setRelocation(false, false);
+    expect(vcpu.translate(0x100_2008, Access.WRITE)).toBe(vm.memslots.get(1).frameAt(2) * 4096 + 8);
+    expect(vm.stats().hptVrmaEntries).toBe(0);
+  });
+
   it('dirty logging is the C bit: a store logs the page, the harvest clears the host C (the guest keeps its C), the next store logs again', () => {
     const { vm, vcpu, side } = vmWithSlot({ flags: MemslotFlags.LOG_DIRTY_PAGES });
     const vpn = SEGMENT_VPN + 2;
