@@ -84,6 +84,7 @@ export function buildProgram(write: ProgramOutput, exit: { code: number } = { co
     .option('--max-pages <n>', 'distinct pages a trace may touch (default 262144)', numberOption('--max-pages'))
     .option('--memory-mib <n>', 'host memory in MiB (default 512)', numberOption('--memory-mib'))
     .option('--tlb-entries <n>', 'TLB entries per vCPU, a power of two (default 1024)', numberOption('--tlb-entries'))
+    .option('--report <file>', 'also write an HTML page with charts of the run (docs/cli.md, "The report")')
     .action(async (o: RunCommandOptions) => {
       exit.code = await runRunCommand(o, write.out);
     });

@@ -1,5 +1,8 @@
 import { existsSync } from 'node:fs';
 import { findBackend } from '../backends/BackendRegistry.js';
+import { startProgress, type ProgressStream } from '../progress/ProgressBar.js';
+import { withOperationProgress, withTranslationProgress, workloadWeight } from '../progress/RunProgress.js';
+import { writeComparisonReport } from '../report/HtmlReport.js';
 import { renderRunReport } from '../report/RunReport.js';
 import { checkExpectation } from '../workloads/ExpectationCheck.js';
 import { checkRunHealth } from '../workloads/RunHealthCheck.js';
@@ -22,7 +25,11 @@ or with --trace a Valgrind Lackey trace of a real program
 
 Exit codes: 0 done; 1 a problem: the workload's "expect" counts differ, or accesses
 hit the retry limit or found no host memory; 2 bad usage or input
-(the message names the file and the operation index and field, or the line).`;
+(the message names the file and the operation index and field, or the line).
+
+With --report FILE.html it also writes a self-contained HTML page with charts of the
+run (docs/cli.md, "The report"). A run that takes more than a second shows a progress
+bar on standard error when that is a terminal (never with --json or when piped).`;
 
 export interface RunCommandOptions {
   readonly backend: string;
@@ -33,6 +40,8 @@ export interface RunCommandOptions {
   readonly maxPages?: number;
   readonly memoryMib?: number;
   readonly tlbEntries?: number;
+  /** Also write the HTML report of the run to this file. */
+  readonly report?: string;
 }
 
 /** What `hvmmu run --json` prints: the result, and the problems found (the expect block's differences, checkRunHealth's findings). */
@@ -52,7 +61,12 @@ function loadWorkload(spec: string): { workload: Workload; source: string } {
  * `hvmmu run`: returns the exit code after writing the report (text or JSON) to `out`. Input the
  * command cannot use is a WorkloadInputError (the caller prints it and exits 2).
  */
-export async function runRunCommand(o: RunCommandOptions, out: (s: string) => void): Promise<number> {
+export async function runRunCommand(
+  o: RunCommandOptions,
+  out: (s: string) => void,
+  progressStream: ProgressStream | undefined = process.stderr,
+): Promise<number> {
+  const startedAt = Date.now();
   if ((o.workload === undefined) === (o.trace === undefined)) {
     throw new WorkloadInputError('hvmmu run', ['give exactly one of --workload <name|file> or --trace <file>']);
   }
@@ -64,11 +78,21 @@ export async function runRunCommand(o: RunCommandOptions, out: (s: string) => vo
   };
   let result: WorkloadRunResult;
   let problems: string[] = [];
+  const stream = o.json === true ? undefined : progressStream;
   if (o.trace !== undefined) {
-    result = await replayLackeyTrace(backend, o.trace, { ...machine, ...(o.maxPages === undefined ? {} : { maxPages: o.maxPages }) });
+    const trace = o.trace;
+    const progress = startProgress(stream, { label: `${backend.id}: ${trace}`, unit: 'translations', startedAt });
+    result = await withTranslationProgress(backend, progress, (b) =>
+      replayLackeyTrace(b, trace, { ...machine, ...(o.maxPages === undefined ? {} : { maxPages: o.maxPages }) }),
+    );
   } else {
     const { workload, source } = loadWorkload(o.workload!);
-    result = runWorkload(backend, workload, { ...machine, source });
+    const progress = startProgress(stream, { label: `${backend.id}: ${source}`, total: workloadWeight(workload), startedAt });
+    try {
+      result = runWorkload(backend, withOperationProgress(workload, progress), { ...machine, source });
+    } finally {
+      progress.stop();
+    }
     problems = checkExpectation(result, workload.expect);
   }
   problems.push(...checkRunHealth(result));
@@ -78,6 +102,10 @@ export async function runRunCommand(o: RunCommandOptions, out: (s: string) => vo
   } else {
     for (const line of renderRunReport(result)) out(`${line}\n`);
     if (problems.length > 0) out(`\nProblems:\n${problems.map((p) => `  ${p}\n`).join('')}`);
+  }
+  if (o.report !== undefined) {
+    writeComparisonReport([result], o.report);
+    if (o.json !== true) out(`\nReport: ${o.report}\n`);
   }
   return problems.length > 0 ? 1 : 0;
 }
