@@ -30,6 +30,9 @@ Exit codes: 0 listed; 1 listed, but the tables have problems (tables outside the
 image, malformed entries skipped, HPTEs no SLB entry reaches) or --max-leaves cut the
 listing; 2 bad usage or input (the message names the file and what was expected).`;
 
+/** MSR for --translate unless given: SF, IR, DR (a 64-bit kernel with relocation on). */
+const DEFAULT_MSR = 0x8000_0000_0000_0030n;
+
 interface InspectOptions {
   arch: string;
   json?: boolean;
@@ -46,9 +49,9 @@ interface InspectOptions {
   lpid: number;
   pid: number;
   quadrants: string;
-  msr: bigint;
-  amr: bigint;
-  iamr: bigint;
+  msr?: bigint;
+  amr?: bigint;
+  iamr?: bigint;
   translate: bigint[];
   htabFormat: HtabFormat | 'auto';
   order?: number;
@@ -113,9 +116,9 @@ export function registerInspectCommand(program: Command, write: { out(s: string)
     .option('--lpid <n>', 'radix: LPID (with --ptcr)', count('--lpid', 0xfff_ffff), 0)
     .option('--pid <n>', 'radix: PID listed at quadrant 0', count('--pid', 0xfff_ffff), 0)
     .option('--quadrants <list>', 'radix: quadrants to list, 0 and/or 3', '0,3')
-    .option('--msr <value>', 'radix, hpt: MSR for --translate (HV 60, PR 14, IR 5, DR 4)', u64('--msr'), 0x8000_0000_0000_0030n)
-    .option('--amr <value>', 'radix, hpt: AMR for --translate', u64('--amr'), 0n)
-    .option('--iamr <value>', 'radix, hpt: IAMR for --translate', u64('--iamr'), 0n)
+    .option('--msr <value>', 'radix, hpt: MSR for --translate (HV 60, PR 14, IR 5, DR 4; default 0x8000000000000030: kernel, relocation on)', u64('--msr'))
+    .option('--amr <value>', 'radix, hpt: AMR for --translate (default 0)', u64('--amr'))
+    .option('--iamr <value>', 'radix, hpt: IAMR for --translate (default 0)', u64('--iamr'))
     .option('--translate <ea>', "radix, hpt: also answer this effective address as QEMU's gva2gpa (repeatable)", u64List('--translate'), [] as bigint[])
     .option(
       '--htab-format <format>',
@@ -199,9 +202,9 @@ async function runInspect(image: string, o: InspectOptions): Promise<{ output: I
       quadrants: [...new Set(quadrants.map((q) => Number(q) as 0 | 3))],
       maxLeaves: o.maxLeaves,
       tree: o.tree === true,
-      msr: o.msr,
-      amr: o.amr,
-      iamr: o.iamr,
+      msr: o.msr ?? DEFAULT_MSR,
+      amr: o.amr ?? 0n,
+      iamr: o.iamr ?? 0n,
       translate: o.translate,
     });
     const summary = { image: `${loaded.layout}, ${loaded.pages} pages`, pid: o.pid, ...r.summary };
@@ -220,7 +223,15 @@ async function runInspect(image: string, o: InspectOptions): Promise<{ output: I
     ...(o.order === undefined ? {} : { order: o.order }),
     bigEndianHeaders: o.bigEndianHeaders === true,
   });
-  const r = inspectHpt(ppc, loaded.hpt, { slb, maxLeaves: o.maxLeaves, tree: o.tree === true, msr: o.msr, amr: o.amr, iamr: o.iamr, translate: o.translate });
+  const r = inspectHpt(ppc, loaded.hpt, {
+    slb,
+    maxLeaves: o.maxLeaves,
+    tree: o.tree === true,
+    msr: o.msr ?? DEFAULT_MSR,
+    amr: o.amr ?? 0n,
+    iamr: o.iamr ?? 0n,
+    translate: o.translate,
+  });
   const summary = { format: loaded.format, ...r.summary };
   const output: InspectCommandOutput = { arch: 'hpt', source: image, summary, mappings: r.mappings, notes: r.notes, translations: r.translations };
   const text = [`POWER HPT: ${summaryLine(summary)}`, ...r.notes.map((n) => `note: ${n}`)];

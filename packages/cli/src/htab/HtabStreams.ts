@@ -14,7 +14,14 @@ export interface HtabWriteOptions {
 
 /** The bytes of `hpt` (whose stream view is `store`) in `format`: a first pass read to its end. */
 export function writeHtab(ppc: PpcHptPackage, hpt: HashPageTable, store: HtabStore, format: HtabFormat, o: HtabWriteOptions = {}): Uint8Array {
-  if (format === 'image') return hpt.bytes.slice();
+  if (format === 'image') {
+    // The guest view: an invalid entry is only invalid. The words H_REMOVE leaves behind in it
+    // are not the guest's (no stream carries them), so the image holds zeros there and a table
+    // loaded back from any stream format is this image byte for byte.
+    const image = hpt.bytes.slice();
+    for (let i = 0; i < image.length; i += 16) if ((image[i + 7]! & 1) === 0) image.fill(0, i, i + 16);
+    return image;
+  }
   const parts: Uint8Array[] = [];
   if (format === 'kvm') {
     const reader = new ppc.KvmHtabReader(store, { headerByteOrder: o.bigEndianHeaders === true ? 'big' : 'little' });

@@ -54,7 +54,7 @@ export function readHtabFile(ppc: PpcHptPackage, file: string, o: HtabReadOption
     if (format === 'qemu') return readQemuSection(ppc, file, bytes);
     return readKvmStream(ppc, file, bytes, o);
   } catch (error) {
-    if (error instanceof HvmmuError && error.code !== 'BAD_ARGUMENT') throw inputError(`'${file}' (${format}): ${error.message}`);
+    if (error instanceof HvmmuError && error.code !== 'BAD_ARGUMENT') throw inputError(`'${file}' (${format}): ${error.message.replace(/^[A-Z_]+: /, '')}`);
     throw error;
   }
 }
