@@ -29,10 +29,11 @@ const TWO_POW_28 = 0x1000_0000;
  * page a V entry's ring belongs to (-1 when not linked).
  */
 export class HostHpt {
-  readonly guest: HashPageTable;
-  readonly real: HashPageTable;
+  // Replaced whole by an HPT resize (`replaceTables`); everything else keeps the HostHpt.
+  guest: HashPageTable;
+  real: HashPageTable;
   readonly rev: HptRevmapEntries;
-  readonly linkGfn: Float64Array;
+  linkGfn: Float64Array;
   /** VRMA entries made (0: real mode through the VRMA is not set up yet). */
   vrmaEntries = 0;
   /** The vCPUs' MMUs, by vCPU id: a tlbie reaches each one's TLB through its SLB. */
@@ -44,10 +45,27 @@ export class HostHpt {
     /** The real HPT's layout: POWER8's (v2.07, as the guest's) or POWER9's (v3.0). */
     format: 'v2.07' | 'v3.0' = 'v2.07',
   ) {
+    this.format = format;
     this.guest = new HashPageTable(order);
     this.real = new HashPageTable(order, undefined, format);
     this.rev = new HptRevmapEntries(this.guest);
     this.linkGfn = new Float64Array(this.guest.entries).fill(-1);
+  }
+
+  private readonly format: 'v2.07' | 'v3.0';
+
+  /**
+   * An HPT resize committed (resize_hpt_pivot): `guest` is the new guest
+   * view; the real HPT is a fresh one of its order, no entry on a ring (the
+   * caller emptied them), so every real entry is made again from the guest
+   * view.
+   */
+  replaceTables(guest: HashPageTable): void {
+    this.guest = guest;
+    this.real = new HashPageTable(guest.order, undefined, this.format);
+    this.rev.retarget(guest);
+    this.linkGfn = new Float64Array(guest.entries).fill(-1);
+    this.tlbs.flushAll();
   }
 
   get bytes(): number {

@@ -48,7 +48,7 @@ export class HptGuestSide implements GuestAddressSpaces<PpcHptTypes> {
   /** Per space: vpn → HPTE index (what is in the HPT now). */
   private readonly inHpt: Map<number, number>[] = [new Map()];
   /** Per HPTE: space · 2^36 + vpn + 1 of the page it holds, 0 if none of ours. */
-  private readonly owner: Float64Array;
+  private owner: Float64Array;
   private readonly current: number[] = [];
   private readonly nextSlbSlot: number[] = [];
   private readonly regs = new HypercallRegisters();
@@ -128,6 +128,24 @@ export class HptGuestSide implements GuestAddressSpaces<PpcHptTypes> {
     const rbHi = Math.floor(esid / 16);
     const rbLo = ((esid % 16) * 0x1000_0000 + 0x0800_0000 + slot) >>> 0;
     return vcpu.arch.slbmte(rbHi, rbLo, Math.floor(vsid / TWO_POW_20), ((vsid % TWO_POW_20) * 4096 + SLB_VSID_KP) >>> 0);
+  }
+
+  /**
+   * Resize the HPT as Linux's pseries_lpar_resize_hpt does:
+   * H_RESIZE_HPT_PREPARE then H_RESIZE_HPT_COMMIT with `order`. On success
+   * every entry this kernel made is gone (none is bolted); its pages come
+   * back on their next hash fault. Returns the PAPR status of the call that
+   * ended it.
+   */
+  resizeHpt(order: number): number {
+    const mmu = this.vm.arch;
+    const prepared = mmu.resizePrepare(0, 0, order);
+    if (prepared !== PaprStatus.H_SUCCESS) return prepared;
+    const committed = mmu.resizeCommit(0, 0, order);
+    if (committed !== PaprStatus.H_SUCCESS) return committed;
+    this.owner = new Float64Array(mmu.hpt.guest.entries);
+    for (const m of this.inHpt) m.clear();
+    return committed;
   }
 
   /** Put the page's HPTE in: primary group, secondary group, else evict from the primary group. */

@@ -27,7 +27,9 @@ import { inject, injectable } from 'tsyringe';
 import { hptePageShifts } from '../format/HptePageSizes.js';
 import { HptHypercalls, PaprStatus, type HptEntryObserver } from '../hcall/HptHypercalls.js';
 import { HptVector } from '../mmu/HptTranslation.js';
-import { forEachVrmaEntry } from '../mmu/Vrma.js';
+import { forEachVrmaEntry, VRMA_VSID_WORD_HI } from '../mmu/Vrma.js';
+import { HptResize, ResizeStatus } from '../mmu/HptResize.js';
+import { HPT_MAX_SUPPORTED_ORDER, HPT_MIN_ORDER } from '../mmu/HashPageTable.js';
 import { HptSlotRmap } from '../rmap/HptRevmap.js';
 import { HPTE_R_KEY_HI_HI, HPTE_R_KEY_LO_LO, HPTE_V_ABSENT_LO, HostHpt } from './HostHpt.js';
 import { HostHptStore } from './HostHptStore.js';
@@ -67,16 +69,30 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
   readonly backendId = 'ppc-hpt';
   readonly arch: PpcHptMmu = this;
   readonly hpt: HostHpt;
-  /** The hash-table hcalls, on this VM's tables. */
-  readonly hcalls: HptHypercalls;
-  /** The guest view for the HTAB stream (`KvmHtabReader` / `KvmHtabWriter`, QEMU's section): writes go through H_ENTER / H_REMOVE. */
-  readonly htab: HostHptStore;
+  /** The hash-table hcalls, on this VM's tables (made anew when a resize replaces them). */
+  get hcalls(): HptHypercalls {
+    return this.hashHcalls;
+  }
+  /**
+   * The guest view for the HTAB stream (`KvmHtabReader` / `KvmHtabWriter`,
+   * QEMU's section): writes go through H_ENTER / H_REMOVE. A resize makes a
+   * new one: a migration in progress starts again over the new table, as
+   * QEMU restarts the HTAB stream after a resize.
+   */
+  get htab(): HostHptStore {
+    return this.htabStore;
+  }
+  private hashHcalls: HptHypercalls;
+  private htabStore: HostHptStore;
+  /** H_RESIZE_HPT_PREPARE / _COMMIT state (the pending order). */
+  private readonly resizer: HptResize;
   readonly memslotInvalidation: PpcHptTypes['options']['memslotInvalidation'];
   private readonly rmapSlots = new Set<Memslot<PpcHptTypes>>();
   private readonly counters: HptTranslatorCounters = { searches: 0, searchRefs: 0 };
   private hostFaults = 0;
   private guestFaults = 0;
   private vmmExits = 0;
+  private resizes = 0;
 
   constructor(
     @inject(MemslotTable) private readonly memslots: MemslotTable<PpcHptTypes>,
@@ -86,8 +102,9 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
     @inject(TRACE_HOOK) private readonly trace: TraceHook | null,
   ) {
     this.hpt = rmapContext.hpt;
-    this.hcalls = new HptHypercalls(this.hpt.guest, this);
-    this.htab = new HostHptStore(this);
+    this.hashHcalls = new HptHypercalls(this.hpt.guest, this);
+    this.htabStore = new HostHptStore(this);
+    this.resizer = new HptResize(this.hpt.guest, HPT_MAX_SUPPORTED_ORDER);
     this.memslotInvalidation = config.backendOptions.memslotInvalidation;
     this.realMode = config.backendOptions.realMode;
   }
@@ -207,6 +224,56 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
       }
     }
     this.hpt.storeReal(ptex, g0Hi, ((g0Lo & ~HPTE_V_ABSENT_LO) | 1) >>> 0, hi >>> 0, lo >>> 0);
+  }
+
+  // ------------------------------------------------------------ resizing
+
+  /**
+   * H_RESIZE_HPT_PREPARE(flags, shift): ready a table of order `shift` (0
+   * cancels). QEMU's limit on the order: the one its RAM would get, plus one
+   * (spapr_hpt_shift_for_ramsize), so a guest cannot make the host allocate
+   * more than twice what its memory warrants; above it H_RESOURCE.
+   */
+  resizePrepare(flagsHi: number, flagsLo: number, shift: number): number {
+    if (shift > this.maxResizeOrder()) return ResizeStatus.H_RESOURCE;
+    return this.resizer.prepare(flagsHi, flagsLo, shift);
+  }
+
+  /**
+   * H_RESIZE_HPT_COMMIT(flags, shift): the guest view's bolted entries move
+   * by KVM's rehash (the others are dropped: the guest faults them back, as
+   * after resize_hpt_rehash), every real entry leaves its ring first (R/C
+   * kept), then the real HPT is made again from the new guest view.
+   */
+  resizeCommit(flagsHi: number, flagsLo: number, shift: number): number {
+    const old = this.resizer.current;
+    const status = this.resizer.commit(flagsHi, flagsLo, shift);
+    if (status !== ResizeStatus.H_SUCCESS || this.resizer.current === old) return status;
+    for (const slot of this.rmapSlots) {
+      const rmap = slot.arch;
+      for (let i = 0; i < slot.npages; i++) if (rmap.present(i)) this.rmapContext.unmapAll(slot, slot.baseGfn + i);
+    }
+    const next = this.resizer.current;
+    this.hpt.replaceTables(next);
+    this.hpt.vrmaEntries = 0;
+    this.hashHcalls = new HptHypercalls(next, this);
+    this.htabStore = new HostHptStore(this);
+    for (let i = 0; i < next.entries; i++) {
+      if (!next.isValid(i)) continue;
+      this.changed(i);
+      // A moved VRMA entry keeps the VRMA set up.
+      if (next.view.getUint32(i * 16, false) === VRMA_VSID_WORD_HI) this.hpt.vrmaEntries++;
+    }
+    this.resizes++;
+    return status;
+  }
+
+  /** The largest order a resize may ask for: QEMU's order for the guest's memory, plus one. */
+  private maxResizeOrder(): number {
+    let bytes = 0;
+    for (const slot of this.memslots.slots()) bytes += slot.npages * 4096;
+    const forRam = Math.max(HPT_MIN_ORDER, Math.ceil(Math.log2(Math.max(bytes, 1))) - 7);
+    return Math.min(HPT_MAX_SUPPORTED_ORDER, forRam + 1);
   }
 
   // ------------------------------------------------------------ faults
@@ -414,6 +481,7 @@ export class PpcHptMmu implements Mmu<PpcHptTypes>, HptEntryObserver {
       hptHostFaults: this.hostFaults,
       hptGuestFaults: this.guestFaults,
       hptVrmaEntries: this.hpt.vrmaEntries,
+      hptResizes: this.resizes,
       hptVmmExits: this.vmmExits,
       hptSearchRefs: this.counters.searchRefs,
       hptSearches: this.counters.searches,

@@ -41,6 +41,8 @@ export interface PpcHptStats {
   readonly hptHostFaults: number;
   /** Faults delivered to the guest (DSI, ISI, segment interrupts). */
   readonly hptGuestFaults: number;
+  /** HPT resizes committed (H_RESIZE_HPT_COMMIT). */
+  readonly hptResizes: number;
   /** VRMA entries made (kvmppc_map_vrma), 0 until the first real-mode access. */
   readonly hptVrmaEntries: number;
   /** Exits to the VMM (MMIO, read-only memory, host out of memory). */

@@ -23,11 +23,19 @@ export const RMAP_CHANGED_HI = 0x80;
  * see), so there is one copy of what the guest wrote.
  */
 export class HptRevmapEntries {
-  readonly entries: number;
-  readonly forw: Uint32Array;
-  readonly back: Uint32Array;
+  entries: number;
+  forw: Uint32Array;
+  back: Uint32Array;
 
-  constructor(readonly guestView: HashPageTable) {
+  constructor(public guestView: HashPageTable) {
+    this.entries = guestView.entries;
+    this.forw = new Uint32Array(this.entries);
+    this.back = new Uint32Array(this.entries);
+  }
+
+  /** After an HPT resize (every ring emptied first): links for the new table's entries. */
+  retarget(guestView: HashPageTable): void {
+    this.guestView = guestView;
     this.entries = guestView.entries;
     this.forw = new Uint32Array(this.entries);
     this.back = new Uint32Array(this.entries);

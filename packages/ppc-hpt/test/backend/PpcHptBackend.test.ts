@@ -292,6 +292,51 @@ describe('ppc-hpt backend: guest view and real HPT (KVM HV)', () => {
     expect(vm.stats().hptVrmaEntries).toBe(0);
   });
 
+  it('H_RESIZE_HPT_PREPARE/COMMIT through the backend: bolted VRMA entries move and still translate, the rest come back on hash faults, the real HPT follows', () => {
+    const { vm, vcpu, side } = vmWithSlot(); // 256 pages at gpa 0: QEMU's order for it is 18, so 19 is the largest a resize may ask
+    const regs = vcpu.hcallRegs;
+    const call = (n: number, shift: number): number => {
+      regs.clear();
+      regs.setArg(0, 0).setArg(1, shift);
+      return vcpu.hypercall(n);
+    };
+    // The VRMA first (real mode), then relocated pages through the guest side.
+    vcpu.arch.setRelocation(false, false);
+    expect(vcpu.translate(0x3000, Access.READ)).not.toBe(TRANSLATE_FAULT);
+    vcpu.arch.setRelocation(true, true);
+    side.loadSegment(vcpu, SEGMENT_VPN);
+    for (let p = 0; p < 16; p++) side.map(0, SEGMENT_VPN + p, 100 + p, GuestRights.WRITE);
+    for (let p = 0; p < 16; p++) expect(vcpu.translate((SEGMENT_VPN + p) * 4096, Access.WRITE)).toBe(vm.memslots.get(1).frameAt(100 + p) * 4096);
+    expect(call(0x370, 19)).toBe(2); // H_CLOSED: no prepare
+    expect(call(0x36c, 20)).toBe(-16); // H_RESOURCE: above the RAM's order + 1
+    expect(call(0x36c, 19)).toBe(PaprStatus.H_SUCCESS);
+    expect(call(0x370, 19)).toBe(PaprStatus.H_SUCCESS);
+    expect(vm.arch.hpt.guest.order).toBe(19);
+    expect(vm.arch.hpt.real.order).toBe(19);
+    const stats = vm.stats();
+    expect([stats.hptResizes, stats.hptVrmaEntries, stats.hptGuestEntries]).toEqual([1, 256, 256]);
+    // A relocated page: its entry was dropped, so a DSI with NOPTE, which the guest's hash fault handler resolves.
+    expect(vcpu.translate((SEGMENT_VPN + 3) * 4096, Access.READ)).toBe(TRANSLATE_FAULT);
+    expect(vcpu.fault.code).toBe(HptCause.NOPTE);
+    // Real mode still translates, through the moved VRMA entries.
+    vcpu.arch.setRelocation(false, false);
+    expect(vcpu.translate(0x3008, Access.WRITE)).toBe(vm.memslots.get(1).frameAt(3) * 4096 + 8);
+  });
+
+  it("the guest side's resizeHpt: its pages come back through hash faults at the same frames", () => {
+    const { vm, vcpu, side } = vmWithSlot();
+    for (let p = 0; p < 8; p++) side.map(0, SEGMENT_VPN + p, 20 + p, GuestRights.WRITE);
+    for (let p = 0; p < 8; p++) vcpu.translate((SEGMENT_VPN + p) * 4096, Access.WRITE);
+    expect(side.resizeHpt(19)).toBe(PaprStatus.H_SUCCESS);
+    for (let p = 0; p < 8; p++) {
+      const va = (SEGMENT_VPN + p) * 4096;
+      let hpa = vcpu.translate(va, Access.WRITE);
+      if (hpa < 0 && side.handleGuestFault(vcpu, vcpu.fault)) hpa = vcpu.translate(va, Access.WRITE);
+      expect(hpa).toBe(vm.memslots.get(1).frameAt(20 + p) * 4096);
+    }
+    expect(vm.arch.inspect().rmap.length).toBe(8);
+  });
+
   it('dirty logging is the C bit: a store logs the page, the harvest clears the host C (the guest keeps its C), the next store logs again', () => {
     const { vm, vcpu, side } = vmWithSlot({ flags: MemslotFlags.LOG_DIRTY_PAGES });
     const vpn = SEGMENT_VPN + 2;

@@ -63,7 +63,15 @@ const host = fc.record({
   page: fc.integer({ min: 0, max: SLOT_PAGES - 1 }),
   readOnly: fc.boolean(),
 });
-const op = fc.oneof({ weight: 6, arbitrary: access }, { weight: 3, arbitrary: enter }, { weight: 2, arbitrary: byIndex }, { weight: 1, arbitrary: host });
+// H_RESIZE_HPT_PREPARE + _COMMIT between the two orders this guest's memory allows (18, 19).
+const resize = fc.record({ kind: fc.constantFrom('resize' as const), order: fc.constantFrom(18, 19) });
+const op = fc.oneof(
+  { weight: 6, arbitrary: access },
+  { weight: 3, arbitrary: enter },
+  { weight: 2, arbitrary: byIndex },
+  { weight: 1, arbitrary: host },
+  { weight: 1, arbitrary: resize },
+);
 
 function setup(cpu: 'power8' | 'power9') {
   const hv = new Hypervisor({ memoryBytes: 4 << 20 });
@@ -88,16 +96,19 @@ describe('ppc-hpt backend against its guest view (differential, random hcalls an
       fc.property(fc.constantFrom('power8' as const, 'power9' as const), fc.array(op, { minLength: 10, maxLength: 80 }), (cpu, ops) => {
         const { vm, vcpu } = setup(cpu);
         const hpt = vm.arch.hpt;
-        const mask = hpt.guest.hashMask;
+        let mask = hpt.guest.hashMask;
         const walker = new HptWalker();
         const oracle = new HptTranslation();
         const regs = vcpu.hcallRegs;
         let readOnly = false;
         // Every entry an operation can reach: the primary and secondary groups of the 16 pages.
-        const candidates: number[] = [];
-        for (let seg = 0; seg < 2; seg++)
-          for (let page = 0; page < 8; page++)
-            for (const sec of [false, true]) for (let k = 0; k < 8; k++) candidates.push(group(seg, page, sec, mask) * 8 + k);
+        const reachable = (): number[] => {
+          const list: number[] = [];
+          for (let seg = 0; seg < 2; seg++)
+            for (let page = 0; page < 8; page++) for (const sec of [false, true]) for (let k = 0; k < 8; k++) list.push(group(seg, page, sec, mask) * 8 + k);
+          return list;
+        };
+        let candidates = reachable();
         for (const o of ops) {
           if (o.kind === 'access') {
             const ea = ((SEGMENTS[o.seg]!.esid << 28) | (o.page << 12) | 0x18) >>> 0;
@@ -160,6 +171,16 @@ describe('ppc-hpt backend against its guest view (differential, random hcalls an
               .setArgHalves(2, 0, v0Lo)
               .setArgHalves(3, r1Hi >>> 0, large ? r1Lo & ~0xff000 : r1Lo);
             vcpu.hypercall(HptHcall.H_ENTER);
+          } else if (o.kind === 'resize') {
+            // KVM's rehash keeps bolted entries only: none of these is bolted, so every entry goes.
+            regs.clear();
+            regs.setArg(1, o.order);
+            expect(vcpu.hypercall(0x36c)).toBe(0);
+            expect(vcpu.hypercall(0x370)).toBe(0);
+            expect(hpt.guest.order).toBe(o.order);
+            mask = hpt.guest.hashMask;
+            candidates = reachable();
+            for (let i = 0; i < hpt.guest.entries; i++) if (hpt.guest.isValid(i)) throw new Error(`HPTE ${i} survived a resize without being bolted`);
           } else if (o.kind === 'remove' || o.kind === 'clearRef' || o.kind === 'clearMod' || o.kind === 'protect' || o.kind === 'bulk') {
             regs.clear();
             const ptex = group(o.seg, o.page, false, mask) * 8 + o.slot;
