@@ -77,6 +77,13 @@ describe('report data', () => {
     expect(categories.every((c) => FAULT_CATEGORIES.includes(c))).toBe(true);
   });
 
+  it('memory references per walk given with a labelled run (the demo knows x86 walks its shadow root) are taken', () => {
+    const data = buildReportData([{ label: 'x86-shadow 4-level', result: x86, refsPerWalk: 4 }, radix], 't');
+    expect(data.runs.map((r) => r.refsPerWalk)).toEqual([4, radix.backendStats['ppcRadixWalkRefs']! / radix.backendStats['ppcRadixWalks']!]);
+    expect(data.runs[0]!.walkRefs).toBeNull();
+    expect(data.walkRefsNotCounted).toEqual([]);
+  });
+
   it('a backend the report does not know gets "not counted", never a made-up 0', () => {
     const data = buildReportData([{ ...x86, backend: 'other-backend' }], 't');
     expect(data.runs[0]!.bytesPerMappedPage).toBeNull();
@@ -99,6 +106,12 @@ describe('the page', () => {
     const data = JSON.parse(json) as { schema: string; runs: { label: string }[] };
     expect(data.schema).toBe('hvmmu-report/1');
     expect(data.runs.map((r) => r.label)).toEqual(['x86-shadow', 'ppc-radix', 'ppc-hpt']);
+  });
+
+  it("is the package's @hvmmu/cli/report entry point", async () => {
+    const entry = await import('@hvmmu/cli/report');
+    expect(entry.writeComparisonReport).toBe(writeComparisonReport);
+    expect(entry.renderHtmlReport).toBe(renderHtmlReport);
   });
 
   it('escapes labels: a label cannot end the data block or inject markup', () => {
@@ -270,6 +283,17 @@ describe('the page in headless Chromium', () => {
     expect(titles('faults')).toEqual(data.faults.map((f) => `${f.label}: ${fmt(f.count)} ${f.category}`));
     expect(titles('faults').slice(0, 4)).toEqual(data.runs.map((r) => `${r.label}: ${fmt(r.hostMmuFaults!)} resolved by the host MMU`));
     expect(data.runs.every((r) => r.hostMmuFaults! > 0)).toBe(true);
+  });
+
+  it('a run given with its references per walk shows them, saying so', async (ctx) => {
+    if (!HAS_CHROMIUM) ctx.skip(NO_CHROMIUM);
+    const file = tempFile('given.html');
+    writeComparisonReport([{ label: 'x86-shadow 4-level', result: x86, refsPerWalk: 4 }], file);
+    const page = await renderInChromium(browser!, file);
+    expect(page.consoleErrors).toEqual([]);
+    expect(page.rendered).toBe(true);
+    expect(page.charts['refs-per-walk']!.bars.map((b) => b.title)).toEqual(['x86-shadow 4-level: 4 memory references per walk (given with the run)']);
+    expect(page.charts['refs-per-walk']!.note).toBe('');
   });
 
   it('a one-run page (hvmmu run --report) renders too', async (ctx) => {

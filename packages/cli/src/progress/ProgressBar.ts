@@ -64,12 +64,12 @@ class TerminalProgress implements Progress {
   update(done: number): void {
     if (this.stopped) return;
     const now = this.clock();
-    if (this.bar === null) {
-      if (now - this.startedAt < this.delayMs) return;
-      this.bar = this.createBar();
-    }
-    const seconds = Math.max((now - this.startedAt) / 1000, 0.001);
-    this.bar.update(this.options.total === undefined ? done : Math.min(done, this.options.total), { rate: formatCount(done / seconds) });
+    if (this.bar === null && now - this.startedAt < this.delayMs) return;
+    const value = this.options.total === undefined ? done : Math.min(done, this.options.total);
+    const payload = { rate: formatCount(done / Math.max((now - this.startedAt) / 1000, 0.001)) };
+    // The first frame already shows where the work is.
+    if (this.bar === null) this.bar = this.createBar(value, payload);
+    else this.bar.update(value, payload);
   }
 
   stop(): void {
@@ -78,7 +78,7 @@ class TerminalProgress implements Progress {
     this.bar?.stop();
   }
 
-  private createBar(): cliProgress.SingleBar {
+  private createBar(value: number, payload: { rate: string }): cliProgress.SingleBar {
     const { label, total, unit } = this.options;
     const unitName = unit ?? 'done';
     const format =
@@ -98,7 +98,7 @@ class TerminalProgress implements Progress {
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total ?? 0, 0, { rate: '0' });
+    bar.start(total ?? 0, value, payload);
     return bar;
   }
 }

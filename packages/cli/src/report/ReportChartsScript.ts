@@ -114,7 +114,10 @@ export const REPORT_CHARTS_SCRIPT = String.raw`
       color: runColor,
       marks: [
         Plot.barX(walked, { x: 'refsPerWalk', y: 'label', fill: 'label',
-          title: function (r) { return r.label + ': ' + num(r.refsPerWalk) + ' memory references per walk (' + num(r.walkRefs) + ' in ' + num(r.walks) + ' walks)'; } }),
+          title: function (r) {
+            return r.label + ': ' + num(r.refsPerWalk) + ' memory references per walk' +
+              (r.walkRefs === null || r.walks === null ? ' (given with the run)' : ' (' + num(r.walkRefs) + ' in ' + num(r.walks) + ' walks)');
+          } }),
         Plot.text(walked, { x: 'refsPerWalk', y: 'label', text: function (r) { return num(r.refsPerWalk); }, dx: 4, textAnchor: 'start' }),
         Plot.ruleX([0])
       ]

@@ -1,10 +1,16 @@
 import type { WorkloadRunResult } from '../workloads/WorkloadRunResult.js';
 import { BACKEND_COST_KEYS, statOrNull, sumStats } from './BackendCostStats.js';
 
-/** A run result with the label the report shows for it (e.g. 'x86-shadow PAE', 'ppc-radix L2'). */
+/**
+ * A run result with the label the report shows for it (e.g. 'x86-shadow PAE', 'ppc-radix L2'),
+ * and optionally the memory references per walk when the caller knows them better than the
+ * backend's counters (x86 counts none: the demo gives the shadow root's level). The demo's
+ * comparison rows have this shape.
+ */
 export interface LabelledRunResult {
   readonly label: string;
   readonly result: WorkloadRunResult;
+  readonly refsPerWalk?: number;
 }
 
 /** What the report is drawn from: plain results (labelled from backend and paging mode) or labelled ones. */
@@ -119,8 +125,8 @@ function ratio(part: number | null, whole: number | null): number | null {
   return part === null || whole === null || whole === 0 ? null : part / whole;
 }
 
-/** A run's report values. */
-export function reportRun(label: string, r: WorkloadRunResult): ReportRun {
+/** A run's report values; `refsPerWalk` given by the caller wins over the backend's counters. */
+export function reportRun(label: string, r: WorkloadRunResult, refsPerWalk?: number): ReportRun {
   const keys = BACKEND_COST_KEYS[r.backend];
   const stats = r.backendStats;
   const tableBytes = keys === undefined ? null : sumStats(stats, keys.tableBytes);
@@ -145,7 +151,7 @@ export function reportRun(label: string, r: WorkloadRunResult): ReportRun {
     bytesPerMappedPage: ratio(hostBytes, r.guest.maps),
     walkRefs,
     walks,
-    refsPerWalk: ratio(walkRefs, walks),
+    refsPerWalk: refsPerWalk !== undefined && Number.isFinite(refsPerWalk) ? refsPerWalk : ratio(walkRefs, walks),
     hostMmuFaults: statOrNull(stats, keys?.hostMmuFaults),
   };
 }
@@ -170,7 +176,10 @@ function faultCounts(run: ReportRun, r: WorkloadRunResult): Record<FaultCategory
 export function buildReportData(entries: readonly ReportEntry[], title: string, now: Date = new Date()): ReportData {
   const labels = reportLabels(entries);
   const results = entries.map((e) => (isLabelled(e) ? e.result : e));
-  const runs = results.map((r, i) => reportRun(labels[i]!, r));
+  const runs = results.map((r, i) => {
+    const entry = entries[i]!;
+    return reportRun(labels[i]!, r, isLabelled(entry) ? entry.refsPerWalk : undefined);
+  });
   const counts = results.map((r, i) => faultCounts(runs[i]!, r));
   const faults: ReportFault[] = [];
   for (const category of FAULT_CATEGORIES) {
