@@ -5,7 +5,7 @@ import { type HptMigrationFigures, runHptMigrationDemo } from '../demo/HptMigrat
 import { TextTable, formatNumber } from '../report/TextTable.js';
 
 export const DEMO_DESCRIPTION = `(default) run one guest workload on every backend configuration — x86 shadow
-paging (a 4-level guest, and a 4-level table under a 5-level host root), the
+paging (a 4-level guest, a 32-bit PAE guest, a 4-level table under a 5-level host root), the
 POWER9 radix host side, the POWER hashed page table (POWER8 and POWER9 real
 HPT) — and compare them side by side; then migrate a hash guest's HPT live.`;
 
@@ -91,7 +91,8 @@ export function renderDemo(d: DemoOutput): string[] {
     `- tables, rmap, B/mapped page: host memory of the tables the hardware walks and of the reverse maps, per page the guest mapped (the HPT is preallocated whole).`,
     `- delete: deleting a memslot of ${formatNumber(c.deletePages)} written pages under each memslot-invalidation strategy (median of 3), in µs.`,
     `- Shadow paging pays for the guest's page-table churn: every write to a shadowed table is trapped and its shadow zapped (hv faults, low TLB hits); radix and HPT guests change their own tables (or call H_ENTER / H_REMOVE) without the hypervisor rebuilding anything.`,
-    `- Not yet in the table: a 32-bit PAE guest (the x86 guest side maps 4-level tables only) and a nested radix L2 (H_ENTER_NESTED is not built yet).`,
+    `- The PAE guest's shadow root is a special page (KVM's pae_root: four PDPTE shadows under one root); its walks read 3 levels.`,
+    `- Not yet in the table: a nested radix L2 (H_ENTER_NESTED is not built yet).`,
   );
   const m = d.hptMigration;
   if (m !== null) {

@@ -50,6 +50,8 @@ export async function compareBackends(configurations: readonly DemoConfiguration
     let backend: Awaited<ReturnType<typeof findBackend>>;
     try {
       backend = await findBackend(c.backendId);
+      if (c.guestSide === 'pae')
+        backend = { ...backend, guestSide: (await import('@hvmmu/x86-shadow')).x86PaeGuestSide as unknown as typeof backend.guestSide };
     } catch (error) {
       skipped.push({ label: c.label, reason: error instanceof Error ? error.message : String(error) });
       continue;

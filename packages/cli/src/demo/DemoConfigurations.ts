@@ -8,6 +8,8 @@ export interface DemoConfiguration {
   readonly about: string;
   /** Levels of the hardware root (x86), for the walk-cost figure. */
   readonly hostRootLevel: number;
+  /** The backend's other guest side to use (x86: 'pae' for a 32-bit PAE guest), instead of its module's. */
+  readonly guestSide?: 'pae';
 }
 
 /**
@@ -24,6 +26,14 @@ export const DEMO_CONFIGURATIONS: readonly DemoConfiguration[] = [
     backendOptions: {},
     about: 'x86 shadow paging of a 4-level guest (KVM arch/x86/kvm/mmu)',
     hostRootLevel: 4,
+  },
+  {
+    label: 'x86 shadow, 32-bit PAE',
+    backendId: 'x86-shadow',
+    backendOptions: {},
+    about: "a 32-bit PAE guest (PDPTEs loaded at MOV CR3): the shadow MMU's PAE special root, KVM's pae_root",
+    hostRootLevel: 3,
+    guestSide: 'pae',
   },
   {
     label: 'x86 shadow, 5-level host',

@@ -72,8 +72,10 @@ export class WorkloadMachine<T extends BackendTypes> {
     });
     const vcpus: Vcpu<T>[] = [];
     try {
-      this.vm.memslots.create({ id: TABLE_AREA_SLOT, guestPhysAddr: TABLE_AREA_GFN * PAGE_SIZE, size: areaPages * PAGE_SIZE });
-      this.guest = guestSide.create(this.vm, { baseGfn: TABLE_AREA_GFN, pages: areaPages });
+      // At TABLE_AREA_GFN, or just below where the guest side needs its tables to end (a 32-bit kernel's reach).
+      const areaGfn = guestSide.tableAreaEndGfn === undefined ? TABLE_AREA_GFN : Math.max(0, guestSide.tableAreaEndGfn - areaPages);
+      this.vm.memslots.create({ id: TABLE_AREA_SLOT, guestPhysAddr: areaGfn * PAGE_SIZE, size: areaPages * PAGE_SIZE });
+      this.guest = guestSide.create(this.vm, { baseGfn: areaGfn, pages: areaPages });
       for (let i = 0; i < options.vcpus; i++) {
         const vcpu = this.vm.createVcpu({ countTlbHits: true });
         this.guest.activate(vcpu, 0);

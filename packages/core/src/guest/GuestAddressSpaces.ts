@@ -70,6 +70,12 @@ export interface GuestSideFactory<T extends BackendTypes = BackendTypes> {
   readonly pagingMode: string;
   /** Guest-physical pages the tables need at most for `mappings` mappings in `spaces` address spaces. */
   tablePagesFor(mappings: number, spaces: number): number;
+  /**
+   * Where the table area must end, when the guest can only reach its tables
+   * below some address (a 32-bit kernel's direct map: x86 PAE, the first
+   * GiB); absent when anywhere will do.
+   */
+  readonly tableAreaEndGfn?: number;
   /** Build the guest side of `vm`, its tables in `area` (which must lie in writable memslots). */
   create(vm: Vm<T>, area: GuestTableArea): GuestAddressSpaces<T>;
 }

@@ -16,6 +16,10 @@ import { GuestPte } from './GuestPageTables.js';
 
 /** Virtual pages a 4-level guest maps here: the lower canonical half (va < 2^47), where a user process lives. */
 export const X86_GUEST_VPN_LIMIT = 2 ** 35;
+/** Virtual pages a 32-bit PAE guest maps here: user space below Linux's 3 GiB split (PAGE_OFFSET 0xc000_0000). */
+export const X86_PAE_GUEST_VPN_LIMIT = 0xc_0000;
+/** The 32-bit kernel's direct map (PAGE_OFFSET), covering the first GiB of guest-physical memory with 2 MiB pages. */
+export const X86_PAE_DIRECT_MAP = 0xc000_0000n;
 /**
  * Where the guest kernel sees guest-physical memory: Linux's direct map (PAGE_OFFSET
  * 0xffff_8880_0000_0000 without KASLR), va = PAGE_OFFSET + gpa, in the upper canonical half
@@ -50,9 +54,19 @@ const LONG_MODE_WRITER: GuestPteContext = {
   pkeActive: false,
   gpteReserved: () => false,
 };
+/** The same for a PAE guest's 8-byte entries. */
+const PAE_WRITER: GuestPteContext = { ...LONG_MODE_WRITER, cpuLevel: 3 };
 
-/** Index of the entry that translates `vpn` in a table of `level` (1 = PT … 4 = PML4), SDM 4.5. */
-function entryIndex(vpn: number, level: number): number {
+/** The two guest paging modes this guest side builds. */
+export type X86GuestSideMode = 'long4' | 'pae';
+
+/**
+ * Index of the entry that translates `vpn` in a table of `level` (1 = PT …
+ * 4 = PML4), SDM 4.5; under PAE the level-3 table is the 4-entry PDPT
+ * (VA bits 31:30, SDM 4.4.1).
+ */
+function entryIndex(vpn: number, level: number, pae: boolean): number {
+  if (pae && level === 3) return Math.floor(vpn / 2 ** 18) % 4;
   // vpn < 2^52: shift in floating point above 32 bits, then mask (the sign-extension bits fall off).
   return Math.floor(vpn / 2 ** (9 * (level - 1))) % 512;
 }
@@ -91,7 +105,13 @@ function directMapPagesFor(pages: number): number {
  * shared area, while a `GuestPageTables` has its own private range.
  */
 export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes> {
-  readonly vpnLimit = X86_GUEST_VPN_LIMIT;
+  readonly vpnLimit: number;
+  /** Table levels (4 in long mode; 3 under PAE: PDPT, PD, PT). */
+  private readonly levels: number;
+  private readonly pae: boolean;
+  /** The kernel's direct map (virtual address of gpa 0). */
+  private readonly directMap: bigint;
+  private readonly writer: GuestPteContext;
   /** PML4 gpa (the CR3 value) of each address space. */
   private readonly roots: number[] = [];
   private readonly baseGfn: number;
@@ -105,7 +125,14 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
   constructor(
     private readonly vm: Vm<X86ShadowTypes>,
     area: GuestTableArea,
+    readonly mode: X86GuestSideMode = 'long4',
   ) {
+    if (mode !== 'long4' && mode !== 'pae') throw new HvmmuError('BAD_ARGUMENT', `the x86 guest side builds 'long4' or 'pae' tables, got ${String(mode)}`);
+    this.pae = mode === 'pae';
+    this.levels = this.pae ? 3 : 4;
+    this.vpnLimit = this.pae ? X86_PAE_GUEST_VPN_LIMIT : X86_GUEST_VPN_LIMIT;
+    this.directMap = this.pae ? X86_PAE_DIRECT_MAP : X86_DIRECT_MAP;
+    this.writer = this.pae ? PAE_WRITER : LONG_MODE_WRITER;
     if (area === null || typeof area !== 'object' || !Number.isSafeInteger(area.baseGfn) || !Number.isSafeInteger(area.pages)) {
       throw new HvmmuError('BAD_ARGUMENT', 'the table area must be { baseGfn, pages } with integers');
     }
@@ -126,6 +153,10 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
     this.baseGfn = area.baseGfn;
     this.endGfn = area.baseGfn + area.pages;
     this.nextGfn = area.baseGfn;
+    if (this.pae) {
+      this.initPae();
+      return;
+    }
     const first2M = area.baseGfn - (area.baseGfn % PAGES_PER_2M);
     const chunks = Math.ceil((this.endGfn - first2M) / PAGES_PER_2M);
     // The PML4, a PDPT per 512 GiB and a PD per GiB the direct map touches (X86_DIRECT_MAP is 512 GiB aligned).
@@ -153,6 +184,33 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
     }
   }
 
+  /**
+   * A PAE guest: a PDPT per address space with all four page directories
+   * allocated with it (Linux's PREALLOCATED_PMDS: PDPTEs are loaded at MOV
+   * CR3, SDM 4.4.1, so they are never changed afterwards); the fourth,
+   * the kernel's, shared by every space and holding the direct map of the
+   * table area with 2 MiB pages (which must then lie in the first GiB).
+   */
+  private initPae(): void {
+    if (this.endGfn > PAGES_PER_1G) {
+      throw new HvmmuError(
+        'BAD_ARGUMENT',
+        `a PAE guest's table area must lie in the first GiB (its kernel maps it at ${hex(Number(X86_PAE_DIRECT_MAP))}), got up to gfn ${hex(this.endGfn)}`,
+      );
+    }
+    if (this.endGfn - this.baseGfn < 5) throw new HvmmuError('GUEST_NO_MEMORY', 'a PAE guest needs 5 table pages: the PDPT and its four page directories');
+    const root = this.allocTable();
+    const kernelPd = this.allocTable();
+    this.kernelEntries.push(3, 0, (kernelPd | GuestPte.P) >>> 0);
+    this.vm.memslots.write64Halves(root + 3 * 8, 0, (kernelPd | GuestPte.P) >>> 0, true);
+    for (let i = 0; i < 3; i++) this.vm.memslots.write64Halves(root + i * 8, 0, (this.allocTable() | GuestPte.P) >>> 0, true);
+    for (let gfn = this.baseGfn - (this.baseGfn % PAGES_PER_2M); gfn < this.endGfn; gfn += PAGES_PER_2M) {
+      const gpa = gfn * PAGE;
+      this.vm.memslots.write64Halves(kernelPd + (gfn / PAGES_PER_2M) * 8, XD_HI, (gpa | KERNEL_TABLE_FLAGS | GuestPte.PS) >>> 0, true);
+    }
+    this.roots.push(root);
+  }
+
   get spaceCount(): number {
     return this.roots.length;
   }
@@ -169,10 +227,19 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
 
   /** The kernel's virtual address of guest-physical `gpa` (in the direct map). */
   directMapAddress(gpa: number): bigint {
-    return X86_DIRECT_MAP + BigInt(gpa);
+    return this.directMap + BigInt(gpa);
   }
 
   createSpace(): number {
+    if (this.pae) {
+      // The PDPT and its three user page directories (PREALLOCATED_PMDS); the kernel's is shared.
+      this.reserve(4);
+      const pdpt = this.allocTable();
+      for (let i = 0; i < 3; i++) this.vm.memslots.write64Halves(pdpt + i * 8, 0, (this.allocTable() | GuestPte.P) >>> 0, true);
+      this.vm.memslots.write64Halves(pdpt + 3 * 8, this.kernelEntries[1]!, this.kernelEntries[2]!, true);
+      this.roots.push(pdpt);
+      return this.roots.length - 1;
+    }
     this.reserve(1);
     const root = this.allocTable();
     // The kernel half is the same in every address space (Linux copies it in pgd_alloc).
@@ -218,14 +285,14 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
     const cr3 = this.roots[space]!;
     const x = vcpu.arch;
     if (!this.activated.includes(vcpu)) {
-      // Long mode with 4-level paging, write protection for the kernel and NX (SDM 9.8.5).
+      // Long mode with 4-level paging (SDM 9.8.5), or 32-bit PAE paging; write protection for the kernel and NX.
       const ok = x.loadControlRegisters({
         cr0: (CR0.PE | CR0.PG | CR0.WP) >>> 0,
         cr3,
         cr4: CR4.PAE,
-        efer: EFER.LME | EFER.NXE,
+        efer: this.pae ? EFER.NXE : EFER.LME | EFER.NXE,
       });
-      if (!ok) throw new HvmmuError('BAD_ARGUMENT', `vCPU ${vcpu.id} refused 4-level long-mode control registers`);
+      if (!ok) throw new HvmmuError('BAD_ARGUMENT', `vCPU ${vcpu.id} refused the ${this.mode} control registers`);
       this.activated.push(vcpu);
       return;
     }
@@ -241,10 +308,10 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
     const vcpu = this.activated[0];
     if (vcpu === undefined) {
       this.vm.memslots.write64Halves(entryGpa, hi, lo, true);
-      this.vm.arch.pages.trackWrite(LONG_MODE_WRITER, entryGpa, 8);
+      this.vm.arch.pages.trackWrite(this.writer, entryGpa, 8);
       return;
     }
-    if (!vcpu.write64(X86_DIRECT_MAP + BigInt(entryGpa), hi, lo, true)) {
+    if (!vcpu.write64(this.directMap + BigInt(entryGpa), hi, lo, true)) {
       throw new HvmmuError('GUEST_NO_MEMORY', `the guest kernel's store to its table entry at gpa ${hex(entryGpa)} faulted (fault kind ${vcpu.fault.kind})`);
     }
   }
@@ -262,8 +329,8 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
   private entryGpa(root: number, vpn: number, level: number, flags: number, create: boolean): number {
     const mem = this.vm.memslots;
     let table = root;
-    for (let l = UPPER_LEVELS + 1; l > level; l--) {
-      const at = table + entryIndex(vpn, l) * 8;
+    for (let l = this.levels; l > level; l--) {
+      const at = table + entryIndex(vpn, l, this.pae) * 8;
       const lo = mem.read64Lo(at, true);
       if ((lo & GuestPte.P) === 0) {
         if (!create) return -1;
@@ -274,15 +341,15 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
         table = (mem.read64Hi(at, true) & 0xfffff) * TWO_POW_32 + ((lo & 0xffff_f000) >>> 0);
       }
     }
-    return table + entryIndex(vpn, level) * 8;
+    return table + entryIndex(vpn, level, this.pae) * 8;
   }
 
   /** Tables the path to vpn's leaf lacks (0..3). */
   private missingTables(root: number, vpn: number): number {
     const mem = this.vm.memslots;
     let table = root;
-    for (let level = UPPER_LEVELS + 1; level > 1; level--) {
-      const at = table + entryIndex(vpn, level) * 8;
+    for (let level = this.levels; level > 1; level--) {
+      const at = table + entryIndex(vpn, level, this.pae) * 8;
       const lo = mem.read64Lo(at, true);
       if ((lo & GuestPte.P) === 0) return level - 1;
       table = (mem.read64Hi(at, true) & 0xfffff) * TWO_POW_32 + ((lo & 0xffff_f000) >>> 0);
@@ -314,8 +381,8 @@ export class X86GuestAddressSpaces implements GuestAddressSpaces<X86ShadowTypes>
   }
 
   private checkVpn(vpn: number): void {
-    if (!Number.isSafeInteger(vpn) || vpn < 0 || vpn >= X86_GUEST_VPN_LIMIT) {
-      throw new HvmmuError('BAD_ARGUMENT', `vpn must be an integer in [0, ${hex(X86_GUEST_VPN_LIMIT)}) (the lower canonical half), got ${String(vpn)}`);
+    if (!Number.isSafeInteger(vpn) || vpn < 0 || vpn >= this.vpnLimit) {
+      throw new HvmmuError('BAD_ARGUMENT', `vpn must be an integer in [0, ${hex(this.vpnLimit)}) (user space), got ${String(vpn)}`);
     }
   }
 }
@@ -343,5 +410,27 @@ export const x86GuestSide: X86GuestSideFactory = {
   },
   create(vm: Vm<X86ShadowTypes>, area: GuestTableArea): X86GuestAddressSpaces {
     return new X86GuestAddressSpaces(vm, area);
+  },
+};
+
+/**
+ * A 32-bit PAE guest side (Linux's 3G/1G split, PREALLOCATED_PMDS): one
+ * PDPT per address space, so the shadow MMU builds its PAE special root
+ * (KVM's pae_root) for each. For a backend module with this guest side:
+ * `{ ...x86ShadowBackend, guestSide: x86PaeGuestSide }`.
+ */
+export const x86PaeGuestSide: X86GuestSideFactory = {
+  pagingMode: 'x86-pae',
+  // The 32-bit kernel reaches its tables through its direct map of the first GiB.
+  tableAreaEndGfn: PAGES_PER_1G,
+  tablePagesFor(mappings: number, spaces: number): number {
+    if (!Number.isSafeInteger(mappings) || mappings < 0 || !Number.isSafeInteger(spaces) || spaces < 1) {
+      throw new HvmmuError('BAD_ARGUMENT', `tablePagesFor takes mappings ≥ 0 and spaces ≥ 1, got ${String(mappings)}, ${String(spaces)}`);
+    }
+    // A PDPT and three page directories per space, the kernel's directory, a page table per mapping at worst.
+    return 4 * spaces + 1 + mappings;
+  },
+  create(vm: Vm<X86ShadowTypes>, area: GuestTableArea): X86GuestAddressSpaces {
+    return new X86GuestAddressSpaces(vm, area, 'pae');
   },
 };
