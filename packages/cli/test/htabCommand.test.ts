@@ -121,6 +121,15 @@ describe('hvmmu htab diff', () => {
     expect(text.out).toMatch(new RegExp(`0x${changed.toString(16)}\\s+changed`));
   });
 
+  it("QEMU's live migration of a churning guest (fixtures/ppc-hpt-live: a first pass, 18 later-pass PARTs, END) ends in the table the stopped migration sends", async () => {
+    const live = new URL('../../../fixtures/ppc-hpt-live/live-htab-section.bin.gz', import.meta.url).pathname;
+    const stopped = new URL('../../../fixtures/ppc-hpt-live/stopped-htab-section.bin.gz', import.meta.url).pathname;
+    const l = JSON.parse(await ok(['htab', 'load', live, '--json'])) as HtabLoadOutput;
+    expect(l).toMatchObject({ format: 'qemu', order: 22, valid: 486, records: 21 });
+    const d = JSON.parse((await cli(['htab', 'diff', live, stopped, '--json'])).out) as HtabDiffOutput;
+    expect(d).toMatchObject({ equal: true, count: 0, a: { valid: 486 }, b: { valid: 486 } });
+  });
+
   it('tables of different orders differ (exit 1)', async () => {
     await ok(['htab', 'save', path('small.img'), '--demo', '--format', 'image']);
     const r = await cli(['htab', 'diff', path('small.img'), SECTION]);
