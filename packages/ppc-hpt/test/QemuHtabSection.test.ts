@@ -60,6 +60,31 @@ describe('spapr/htab section: live migration round trips and hostile records', (
     );
   });
 
+  it("a PART carries first-pass chunks or later-pass chunks, never both (htab_save_iterate), as QEMU's live sections show", () => {
+    const hpt = new HashPageTable(18);
+    fill(hpt, [10, 5000], 1);
+    const writer = new QemuHtabSectionWriter(hpt, { sectionId: 7 });
+    writer.start();
+    const chunkIndexes = (record: Uint8Array): number[] => {
+      // type, section id, the iteration header, then chunks (be32 index, be16 valid, be16 invalid, HPTEs) up to the 0/0 end marker.
+      const v = new DataView(record.buffer, record.byteOffset, record.byteLength);
+      const found: number[] = [];
+      for (let at = 9; ; ) {
+        const index = v.getUint32(at);
+        const nValid = v.getUint16(at + 4);
+        const nInvalid = v.getUint16(at + 6);
+        if (index === 0 && nValid === 0 && nInvalid === 0) return found;
+        found.push(index);
+        at += 8 + 16 * nValid;
+      }
+    };
+    expect(chunkIndexes(writer.iterate(1))).toEqual([10]);
+    fill(hpt, [3], 2);
+    // The first pass ends within this PART's budget: entry 3, changed behind it, waits for the next PART.
+    expect(chunkIndexes(writer.iterate(1000))).toEqual([5000]);
+    expect(chunkIndexes(writer.iterate(1000))).toEqual([3]);
+  });
+
   it('after a complete pass, a later pass with no changes sends nothing: the record is the header and the end marker', () => {
     const hpt = new HashPageTable(18);
     fill(hpt, [0, 1, 2, 500, 16383], 3);

@@ -149,9 +149,17 @@ export class QemuHtabSectionWriter {
       out.u32(NO_HPT);
     } else {
       out.u32(0); // iteration header
-      let sent = 0;
-      if (this.firstPass) sent += this.firstPassChunks(out, limit);
-      if (!this.firstPass && (type === SECTION_END || sent < limit)) this.laterPassChunks(out, type === SECTION_END ? Number.POSITIVE_INFINITY : limit - sent);
+      // htab_save_iterate: a PART carries first-pass chunks or later-pass chunks, never both (the
+      // first pass ending within its budget leaves the rest for the next PART); htab_save_complete:
+      // the END finishes the first pass, then sends one whole later pass.
+      if (type === SECTION_END) {
+        if (this.firstPass) this.firstPassChunks(out, limit);
+        this.laterPassChunks(out, Number.POSITIVE_INFINITY);
+      } else if (this.firstPass) {
+        this.firstPassChunks(out, limit);
+      } else {
+        this.laterPassChunks(out, limit);
+      }
       // End marker.
       out.u32(0);
       out.u32(0);
