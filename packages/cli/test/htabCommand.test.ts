@@ -80,6 +80,22 @@ describe('hvmmu htab save / load round trips', () => {
   });
 });
 
+describe('hvmmu htab load --into-vm', () => {
+  it("loads a table into a VM on ppcHptBackend through its H_ENTER path: the demo guest's entries all go in and the VM's guest view is the table", async () => {
+    await ok(['htab', 'save', path('vm.kvm'), '--demo', '--format', 'kvm']);
+    const r = JSON.parse(await ok(['htab', 'load', path('vm.kvm'), '--into-vm', '--json'])) as HtabLoadOutput;
+    expect(r.vm).toMatchObject({ memslotMib: 64, valid: 270, differing: 0 });
+  });
+
+  it("QEMU's capture: its 16M and 64K pages over a memslot are refused as KVM refuses them on a 4 KiB-page host (exit 2, the byte named); with no memslot (MMIO) all 480 go in", async () => {
+    const refused = await cli(['htab', 'load', SECTION, '--into-vm']);
+    expect(refused.code).toBe(EXIT.USAGE);
+    expect(refused.err).toMatch(/cannot be loaded into the VM \(memslot of 64 MiB at 0\): HTAB record at byte \d+: HPTE \d+ is refused by the host/);
+    const r = JSON.parse(await ok(['htab', 'load', SECTION, '--into-vm', '--vm-memory-mib', '0', '--json'])) as HtabLoadOutput;
+    expect(r.vm).toMatchObject({ memslotMib: 0, valid: 480, differing: 0 });
+  });
+});
+
 describe('hvmmu htab diff', () => {
   it("QEMU's section against itself and against the decoded image: equal, exit 0", async () => {
     const r = await cli(['htab', 'diff', SECTION, SECTION]);

@@ -5,6 +5,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { inputError } from '../inspect/InspectInput.js';
 import { loadPpcHpt } from '../inspect/PpcPackages.js';
 import { buildDemoHpt } from '../htab/DemoHptGuest.js';
+import { type IntoVmResult, loadIntoVm } from '../htab/HtabIntoVm.js';
 import { parseHtabFormat, readHtabFile, type HtabFormat, type HtabReadOptions, type LoadedHtab } from '../htab/HtabTableInput.js';
 import { diffHtabs, validCount, writeHtab, type HtabDifference } from '../htab/HtabStreams.js';
 
@@ -32,6 +33,8 @@ export interface HtabLoadOutput {
   /** HPTEs the stream carried (valid ones; an image: every entry). */
   readonly entriesCarried: number;
   readonly out: string | null;
+  /** --into-vm: the table loaded into a VM on ppcHptBackend, or null. */
+  readonly vm: IntoVmResult | null;
 }
 
 /** What `hvmmu htab diff --json` prints. */
@@ -157,11 +160,19 @@ or input (a malformed stream is refused, naming the byte).\n\n${FORMATS_TEXT}`,
       )
       .argument('<file>', 'the stream or image to read')
       .option('--out <file>', 'write the loaded table as a raw image (2^order bytes)')
+      .option('--into-vm', 'also load it into a VM on ppcHptBackend through its HTAB store (every entry through H_ENTER)')
+      .option(
+        '--vm-memory-mib <n>',
+        "the VM's memslot at guest physical 0, in MiB (default 64; 0: no memslot, every page MMIO)",
+        integer('--vm-memory-mib', 0, 1024),
+        64,
+      )
       .option('--json', 'print the result as JSON (docs/cli.md, "hvmmu htab")'),
-  ).action(async (file: string, o: ReadFlags & { out?: string; json?: boolean }) => {
+  ).action(async (file: string, o: ReadFlags & { out?: string; json?: boolean; intoVm?: boolean; vmMemoryMib: number }) => {
     const ppc = await loadPpcHpt('hvmmu htab');
     const loaded = readHtabFile(ppc, file, readOptions(o));
     if (o.out !== undefined) writeOutput(o.out, loaded.hpt.bytes);
+    const vm = o.intoVm === true ? loadIntoVm(ppc, loaded.hpt, file, o.vmMemoryMib) : null;
     const result: HtabLoadOutput = {
       file,
       format: loaded.format,
@@ -171,6 +182,7 @@ or input (a malformed stream is refused, naming the byte).\n\n${FORMATS_TEXT}`,
       records: loaded.records,
       entriesCarried: loaded.entriesCarried,
       out: o.out ?? null,
+      vm,
     };
     if (o.json === true) write.out(`${JSON.stringify(result, null, 2)}\n`);
     else {
@@ -180,8 +192,14 @@ or input (a malformed stream is refused, naming the byte).\n\n${FORMATS_TEXT}`,
           (o.out === undefined ? '' : `; table written to ${o.out}`) +
           '\n',
       );
+      if (vm !== null) {
+        write.out(
+          `loaded into a VM on ppcHptBackend (memslot ${vm.memslotMib} MiB): ${vm.streamBytes} bytes of KVM records, ${vm.valid} valid in its guest view, ` +
+            (vm.differing === 0 ? 'identical to the table\n' : `${vm.differing} entries differ from the table\n`),
+        );
+      }
     }
-    exit.code = 0;
+    exit.code = vm !== null && vm.differing > 0 ? 1 : 0;
   });
 
   withReadOptions(
