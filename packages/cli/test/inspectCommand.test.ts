@@ -363,6 +363,55 @@ describe('hvmmu inspect on hand-built raw images', () => {
   });
 });
 
+describe('hvmmu inspect: exit 1 when the listing is complete but the tables have problems, or when it was cut', () => {
+  it('HPTEs no SLB entry reaches, a table outside the image, --max-leaves', async () => {
+    const slb = JSON.parse(readFileSync(fixture('ppc-hpt/slb.json'), 'utf8')) as Record<string, { esidWord: string; vsidWord: string }[]>;
+    const text = slb.user.find((e) => e.esidWord === '18000000')!; // the 256M segment of the program text only
+    const hpt = await cli(['inspect', fixture('ppc-hpt/htab-section.bin.gz'), '--arch', 'hpt', '--slbe', `${text.esidWord},${text.vsidWord}`, '--json']);
+    expect(hpt.code).toBe(EXIT.PROBLEM);
+    const out = JSON.parse(hpt.out) as InspectCommandOutput;
+    expect(out.summary.listed as number).toBeGreaterThan(0);
+    expect((out.summary.listed as number) + (out.summary.withoutSegment as number)).toBe(480);
+    expect(out.notes[0]).toMatch(/valid HPTEs have no SLB entry with their VSID/);
+
+    const image = new Uint8Array(0x4000);
+    new DataView(image.buffer).setUint32(0x1000, 0x0800_0000 | 0x7, true); // PML4[0] → a PDPT at 128 MiB, past the image
+    const x86 = await cli([
+      'inspect',
+      tmp('short.raw', image),
+      '--arch',
+      'x86',
+      '--cr0',
+      '0x80000011',
+      '--cr3',
+      '0x1000',
+      '--cr4',
+      '0x20',
+      '--efer',
+      '0x500',
+      '--json',
+    ]);
+    expect(x86.code).toBe(EXIT.PROBLEM);
+    expect(JSON.parse(x86.out).summary).toMatchObject({ leaves: 0, missingTables: 1 });
+
+    const radix = await cli([
+      'inspect',
+      fixture('ppc-radix/tables.bin.gz'),
+      '--arch',
+      'radix',
+      '--pate',
+      '0x8000000000000000,0x800000007e00000c',
+      '--pid',
+      '2',
+      '--max-leaves',
+      '100',
+      '--json',
+    ]);
+    expect(radix.code).toBe(EXIT.PROBLEM);
+    expect(JSON.parse(radix.out).summary).toMatchObject({ leaves: 100, truncated: true });
+  });
+});
+
 describe('hvmmu inspect: bad input exits 2 with a message naming the file and what was expected', () => {
   const x86 = ['--arch', 'x86', '--cr0', '0x80050033', '--cr3', '0x100062000', '--cr4', '0x750ef0', '--efer', '0xd01'];
   const pate = ['--arch', 'radix', '--pate', '0x8000000000000000,0x800000007e00000c', '--pid', '2'];

@@ -123,6 +123,10 @@ export function inspectRadix(radix: PpcRadixPackage, memory: GuestMemory, image:
   let badEntries = 0;
   let truncated = false;
   for (const quadrant of o.quadrants) {
+    if (mappings.length >= o.maxLeaves) {
+      truncated = true;
+      break;
+    }
     const pid = quadrant === 0 ? o.pid : 0;
     const entryGra = prtb + BigInt(pid) * 16n;
     const entryRa = gra2ra(Number(entryGra));
@@ -135,7 +139,7 @@ export function inspectRadix(radix: PpcRadixPackage, memory: GuestMemory, image:
     }
     const listing = radix.enumerateRadixTree(memory, Number(prte0 >> 32n), Number(prte0 & 0xffff_ffffn), {
       quadrant,
-      maxLeaves: Math.max(1, o.maxLeaves - mappings.length),
+      maxLeaves: o.maxLeaves - mappings.length,
       ...(partitionRoot !== 0n ? { tableAddress: gra2ra } : {}),
     });
     entriesRead += listing.entriesRead;
