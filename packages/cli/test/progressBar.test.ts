@@ -144,15 +144,15 @@ const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const HAS_MAIN = existsSync(MAIN);
 const NO_MAIN = `${MAIN} is missing: npm run build first (npm test does)`;
 const HAS_SCRIPT = spawnSync('script', ['--version']).status === 0;
-// A run of about two seconds: long enough for the bar (which waits one).
-const LONG_RUN = ['run', '--backend', 'x86-shadow', '--workload', 'random:accesses=1000000'];
+// A run of about three seconds: long enough for the bar (which waits one).
+const LONG_RUN = ['run', '--backend', 'x86-shadow', '--workload', 'random:accesses=1500000'];
 
 describe('hvmmu run, built, in a child process', () => {
   it('piped: standard output and standard error have no progress-bar bytes', (ctx) => {
     if (!HAS_MAIN) ctx.skip(NO_MAIN);
     const r = spawnSync(process.execPath, [MAIN, ...LONG_RUN], { encoding: 'utf8' });
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('hvmmu run: random:accesses=1000000 on x86-shadow');
+    expect(r.stdout).toContain('hvmmu run: random:accesses=1500000 on x86-shadow');
     expect(hasBarBytes(r.stdout)).toBe(false);
     expect(r.stderr).toBe('');
   });
@@ -167,11 +167,11 @@ describe('hvmmu run, built, in a child process', () => {
       return r.stdout;
     };
     const text = inTerminal(LONG_RUN);
-    expect(text).toMatch(/x86-shadow: random:accesses=1000000 \[[░█]+\] \d+%/u);
+    expect(text).toMatch(/x86-shadow: random:accesses=1500000 \[[░█]+\] \d+%/u);
     expect(text).toContain('\u001b[2K');
     const json = inTerminal([...LONG_RUN, '--json']);
     // A terminal turns \n into \r\n; nothing else may be there.
     expect(hasBarBytes(json.replaceAll('\r\n', '\n'))).toBe(false);
-    expect((JSON.parse(json) as { accesses: number }).accesses).toBe(1_000_000);
+    expect((JSON.parse(json) as { accesses: number }).accesses).toBe(1_500_000);
   });
 });
