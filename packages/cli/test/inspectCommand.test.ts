@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -312,6 +312,27 @@ describe('hvmmu inspect on hand-built raw images', () => {
     expect(tree.out).toContain('        PTE[16] 8000000000008007 leaf 0x10000 -> 0x8000 4K X------UW');
     const info = await cli(['inspect', file, '--arch', 'x86', ...regs, '--info-tlb']);
     expect(info.out).toBe('0000000000010000: 0000000000008000 X------UW\n0000000000200000: 0000000000200000 --P-----W\n');
+  });
+
+  it('x86: a large raw image (a 5 GiB pmemsave, here 3 GiB sparse) is read page by page as the walk needs it', async () => {
+    const file = tmp('big.raw', '');
+    truncateSync(file, 3 * 2 ** 30);
+    const fd = openSync(file, 'r+');
+    const entry = (value: number): Buffer => {
+      const b = Buffer.alloc(8);
+      b.writeUInt32LE(value >>> 0, 0);
+      return b;
+    };
+    // CR3 at 2 GiB + 4 KiB; PML4[0] → PDPT at 2.5 GiB; PDPT[1] → 1 GiB page at 1 GiB.
+    writeSync(fd, entry(0xa000_0000 | 0x7), 0, 8, 0x8000_1000);
+    writeSync(fd, entry(0x4000_0000 | 0x80 | 0x7), 0, 8, 0xa000_0000 + 8);
+    closeSync(fd);
+    const r = await cli(['inspect', file, '--arch', 'x86', '--cr0', '0x80000011', '--cr3', '0x80001000', '--cr4', '0x20', '--efer', '0x500', '--json']);
+    expect(r.err).toBe('');
+    const out = JSON.parse(r.out) as InspectCommandOutput;
+    expect(out.summary).toMatchObject({ leaves: 1, missingTables: 0, image: `raw, ${(3 * 2 ** 30) / 4096} pages` });
+    expect(out.mappings.map((m) => [m.va, m.pa, m.pageSize, m.user])).toEqual([['0x40000000', '0x40000000', '1G', 'rwx']]);
+    rmSync(file);
   });
 
   it('radix: a guest under a radix hypervisor (PTCR, LPID 1): the 2-D walk puts every table and leaf through the partition-scoped tree', async () => {

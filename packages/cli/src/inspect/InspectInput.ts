@@ -1,7 +1,7 @@
 // Reading what `hvmmu inspect` and `hvmmu htab` are given: files (gzipped or not), memory images
 // in two layouts, and 64-bit register values. Every problem is a BAD_ARGUMENT HvmmuError whose
 // message names the file or option and what was expected (the program exits 2 on it).
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { FlatGuestMemory, type GuestMemory, HvmmuError, SparsePageMemory } from '@hvmmu/core';
 
@@ -54,6 +54,9 @@ export interface LoadedImage {
  */
 export function loadGuestImage(file: string, layout: ImageLayout): LoadedImage {
   if (layout !== 'raw' && layout !== 'pages' && layout !== 'auto') throw inputError(`--layout must be raw, pages or auto, got '${String(layout)}'`);
+  // A large raw image (a `pmemsave` of gigabytes) is read a page at a time as the walk needs it.
+  const lazy = layout !== 'pages' ? LazyRawImage.open(file, layout === 'auto') : null;
+  if (lazy !== null) return { memory: lazy, layout: 'raw', bytes: lazy.fileBytes, pages: Math.ceil(lazy.fileBytes / PAGE) };
   const bytes = readInputFile(file, 'the memory image');
   if (bytes.length === 0) throw inputError(`the memory image '${file}' is empty`);
   const chosen = layout === 'auto' ? (looksLikePageRecords(bytes) ? 'pages' : 'raw') : layout;
@@ -74,6 +77,66 @@ export function loadGuestImage(file: string, layout: ImageLayout): LoadedImage {
     pages.set(gpa, bytes.subarray(at + 8, at + RECORD));
   }
   return { memory: new SparsePageMemory(pages), layout: 'pages', bytes: pages.size * PAGE, pages: pages.size };
+}
+
+/** Raw images above this size are read lazily. */
+const LAZY_FROM_BYTES = 64 << 20;
+/** Distinct pages a lazy image keeps (256 MiB): a walk of real tables reads a few hundred. */
+const LAZY_MAX_PAGES = 1 << 16;
+
+/**
+ * A raw memory image too large to read whole (a 5 GiB `pmemsave` of a 64-bit guest): each 4 KiB
+ * page is read from the file the first time a walk resolves an address in it and kept, so
+ * offsets stay valid for the whole walk. Not for gzipped files (they are read whole).
+ */
+class LazyRawImage implements GuestMemory {
+  readonly view: DataView;
+  private readonly bytes: Uint8Array;
+  private readonly slotOfPage = new Map<number, number>();
+
+  private constructor(
+    private readonly file: string,
+    private readonly fd: number,
+    readonly fileBytes: number,
+  ) {
+    this.bytes = new Uint8Array(Math.min(LAZY_MAX_PAGES, Math.ceil(fileBytes / PAGE)) * PAGE);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  /** The image as a lazy one when it is a large plain (not gzipped) file, else null. */
+  static open(file: string, maybeRecords: boolean): LazyRawImage | null {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch {
+      return null; // readInputFile reports why
+    }
+    const size = fstatSync(fd).size;
+    const magic = new Uint8Array(2);
+    readSync(fd, magic, 0, 2, 0);
+    // Whole page records may be records ('auto' looks at them read whole).
+    if (size < LAZY_FROM_BYTES || (maybeRecords && size % RECORD === 0) || (magic[0] === 0x1f && magic[1] === 0x8b)) {
+      closeSync(fd);
+      return null;
+    }
+    return new LazyRawImage(file, fd, size);
+  }
+
+  resolve(gpa: number, _write: boolean): number {
+    if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa >= this.fileBytes) return -1;
+    const inPage = gpa % PAGE;
+    const page = gpa - inPage;
+    let slot = this.slotOfPage.get(page);
+    if (slot === undefined) {
+      slot = this.slotOfPage.size;
+      if ((slot + 1) * PAGE > this.bytes.length) {
+        throw inputError(`the walk of '${this.file}' needs more than ${LAZY_MAX_PAGES} distinct pages of it (a table loop or hostile tables?)`);
+      }
+      readSync(this.fd, this.bytes, slot * PAGE, Math.min(PAGE, this.fileBytes - page), page);
+      this.slotOfPage.set(page, slot);
+    }
+    return slot * PAGE + inPage;
+  }
 }
 
 function looksLikePageRecords(bytes: Uint8Array): boolean {
