@@ -277,7 +277,7 @@ describe('the page in headless Chromium', () => {
         .map((r) => `${r.label}: ${fmt(r.refsPerWalk!)} memory references per walk (${fmt(r.walkRefs!)} in ${fmt(r.walks!)} walks)`),
     );
     expect(titles('refs-per-walk').map((t) => t.slice(0, t.indexOf(':')))).toEqual(['ppc-radix', 'ppc-hpt', 'ppc-hpt POWER9']);
-    expect(page.charts['refs-per-walk']!.note).toBe('Not counted by the backend of: x86-shadow.');
+    expect(page.charts['refs-per-walk']!.note).toBe('Left out (its backend counts no walk references, or it made no walk): x86-shadow.');
 
     // Faults: one bar per run in every category shown, host-MMU faults first.
     expect(titles('faults')).toEqual(data.faults.map((f) => `${f.label}: ${fmt(f.count)} ${f.category}`));
@@ -294,6 +294,21 @@ describe('the page in headless Chromium', () => {
     expect(page.rendered).toBe(true);
     expect(page.charts['refs-per-walk']!.bars.map((b) => b.title)).toEqual(['x86-shadow 4-level: 4 memory references per walk (given with the run)']);
     expect(page.charts['refs-per-walk']!.note).toBe('');
+  });
+
+  it('a run with nothing to chart (no access, no page mapped) renders with its notes and no error', async (ctx) => {
+    if (!HAS_CHROMIUM) ctx.skip(NO_CHROMIUM);
+    const backend = await findBackend('ppc-hpt');
+    const empty = runWorkload(backend, parseWorkload({ version: 1, name: 'empty', operations: [{ op: 'createMemslot', slot: 0, gfn: 0, pages: 4 }] }, 'empty'));
+    const file = tempFile('empty.html');
+    writeComparisonReport([empty], file);
+    const page = await renderInChromium(browser!, file);
+    expect(page.consoleErrors).toEqual([]);
+    expect(page.rendered).toBe(true);
+    expect(page.charts['tlb-hit-rate']!.bars).toEqual([]);
+    expect(page.charts['faults']!.note).toBe('No faults in any run.');
+    expect(page.charts['bytes-per-page']!.note).toBe('Left out (its backend counts no table bytes, or it mapped no page): ppc-hpt.');
+    expect(page.charts['refs-per-walk']!.note).toBe('No run here has memory references per walk (its backend counts none, or it made no walk).');
   });
 
   it('a one-run page (hvmmu run --report) renders too', async (ctx) => {

@@ -4,7 +4,8 @@
  * "LABEL: VALUE …" (what a pointer shows, and what the report test reads back). When it is done
  * it sets `data-rendered="true"` on <body>; an error is shown on the page and on the console.
  *
- * Kept as text (not compiled from TypeScript) so the page runs exactly this.
+ * Kept as text (not compiled from TypeScript) so the page runs exactly this; String.raw, so a
+ * backslash added to it one day reaches the page as written.
  */
 export const REPORT_CHARTS_SCRIPT = String.raw`
 (function () {
@@ -86,7 +87,7 @@ export const REPORT_CHARTS_SCRIPT = String.raw`
       Plot.ruleX([0])
     ]
   }));
-  if (data.bytesNotCounted.length > 0) note('bytes-per-page', 'Not counted by the backend of: ' + data.bytesNotCounted.join(', ') + '.');
+  if (data.bytesNotCounted.length > 0) note('bytes-per-page', 'Left out (its backend counts no table bytes, or it mapped no page): ' + data.bytesNotCounted.join(', ') + '.');
 
   // Accesses per second.
   show('accesses-per-second', Plot.plot({
@@ -105,7 +106,7 @@ export const REPORT_CHARTS_SCRIPT = String.raw`
   // Memory references per walk (hash: HPTEs read per search).
   var walked = data.runs.filter(function (r) { return r.refsPerWalk !== null; });
   if (walked.length === 0) {
-    note('refs-per-walk', 'No backend here counts its walks\' memory references.');
+    note('refs-per-walk', 'No run here has memory references per walk (its backend counts none, or it made no walk).');
   } else {
     show('refs-per-walk', Plot.plot({
       width: width, marginLeft: marginLeft, marginRight: 20, insetRight: 60, height: height(walked.length),
@@ -122,7 +123,7 @@ export const REPORT_CHARTS_SCRIPT = String.raw`
         Plot.ruleX([0])
       ]
     }));
-    if (data.walkRefsNotCounted.length > 0) note('refs-per-walk', 'Not counted by the backend of: ' + data.walkRefsNotCounted.join(', ') + '.');
+    if (data.walkRefsNotCounted.length > 0) note('refs-per-walk', 'Left out (its backend counts no walk references, or it made no walk): ' + data.walkRefsNotCounted.join(', ') + '.');
   }
 
   document.body.setAttribute('data-rendered', 'true');

@@ -89,9 +89,9 @@ export interface ReportData {
   /** Only the categories some run has a non-zero count in, every run in each. */
   readonly faults: readonly ReportFault[];
   readonly bytes: readonly ReportBytesPart[];
-  /** Labels of runs whose backend counts no walk references (left out of that chart). */
+  /** Labels of runs with no references per walk (their backend counts none, or they made no walk): left out of that chart. */
   readonly walkRefsNotCounted: readonly string[];
-  /** Labels of runs whose backend reports no table or rmap bytes (left out of that chart). */
+  /** Labels of runs with no bytes per mapped page (their backend reports no table or rmap bytes, or they mapped nothing): left out of that chart. */
   readonly bytesNotCounted: readonly string[];
 }
 
