@@ -266,6 +266,23 @@ describe('hvmmu inspect --arch hpt on the POWER8 capture (fixtures/ppc-hpt)', ()
     expect(checked).toBe(5320);
   });
 
+  it('--sdr1: the same HPT in a memory image at HTABORG (bare metal) lists the same 480 mappings', async () => {
+    const table = gunzipSync(readFileSync(fixture('ppc-hpt/htab.bin.gz')));
+    const ram = new Uint8Array(32 << 20);
+    ram.set(table, 16 << 20);
+    const file = tmp('ram-with-hpt.raw', ram);
+    const args = ['--arch', 'hpt', '--slb', slb, '--slb-key', 'kernel', '--json'];
+    const fromRam = JSON.parse((await cli(['inspect', file, ...args, '--sdr1', '0x1000006'])).out) as InspectCommandOutput;
+    const fromImage = JSON.parse((await cli(['inspect', fixture('ppc-hpt/htab.bin.gz'), ...args])).out) as InspectCommandOutput;
+    expect(fromRam.summary).toMatchObject({ format: 'memory image, SDR1 0x1000006', order: 24, valid: 480, listed: 480 });
+    expect(fromRam.mappings).toEqual(fromImage.mappings);
+    const outside = await cli(['inspect', file, ...args, '--sdr1', '0x2000006']);
+    expect(outside.code).toBe(EXIT.USAGE);
+    expect(outside.err).toMatch(
+      /the HPT SDR1 0x2000006 names \(0x2000000, 16777216 bytes\) is not all in the memory image '.*ram-with-hpt.raw': 0x2000000 is missing/,
+    );
+  });
+
   it('--slbe entries and --translate; --tree groups HPTEs under their SLB slot and PTEG', async () => {
     const entries = (JSON.parse(readFileSync(slb, 'utf8')) as Record<string, { esidWord: string; vsidWord: string }[]>).user;
     const args = ['inspect', fixture('ppc-hpt/htab-section.bin.gz'), '--arch', 'hpt'];

@@ -3,7 +3,8 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { hex, inputError, loadGuestImage, parseU64, parseU64Pair, type ImageLayout } from '../inspect/InspectInput.js';
 import type { InspectMapping, InspectResult } from '../inspect/InspectResult.js';
-import { loadPpcHpt, loadPpcRadix } from '../inspect/PpcPackages.js';
+import { loadPpcHpt, loadPpcRadix, type PpcHptPackage } from '../inspect/PpcPackages.js';
+import type { HashPageTable } from '@hvmmu/ppc-hpt';
 import { inspectHpt, readSlb } from '../inspect/hpt/HptTableInspector.js';
 import { inspectRadix } from '../inspect/radix/RadixTableInspector.js';
 import { listX86Tables, qemuInfoTlbLine, x86Mapping } from '../inspect/x86/X86TableInspector.js';
@@ -56,6 +57,7 @@ interface InspectOptions {
   htabFormat: HtabFormat | 'auto';
   order?: number;
   bigEndianHeaders?: boolean;
+  sdr1?: bigint;
   slb?: string;
   slbKey?: string;
   slbe: string[];
@@ -134,6 +136,7 @@ export function registerInspectCommand(program: Command, write: { out(s: string)
     )
     .option('--order <n>', 'hpt: table order of a KVM stream (default: the smallest holding its indexes)', count('--order', 64))
     .option('--big-endian-headers', "hpt: a KVM stream's record headers are big-endian")
+    .option('--sdr1 <value>', "hpt: IMAGE is guest memory holding the HPT at SDR1's HTABORG, 2^(18+HTABSIZE) bytes (bare metal, powernv)", u64('--sdr1'))
     .option('--slb <file>', 'hpt: the SLB as JSON (an array of {slot, esidWord, vsidWord}, or an object of such arrays)')
     .option('--slb-key <name>', 'hpt: which SLB of an --slb object (e.g. user, kernel)')
     .option('--slbe <esid,vsid>', 'hpt: one SLB entry, the slbmte RB and RS words in hex (repeatable)', (t: string, p: string[]) => [...p, t], [] as string[])
@@ -218,11 +221,14 @@ async function runInspect(image: string, o: InspectOptions): Promise<{ output: I
   const ppc = await loadPpcHpt('hvmmu inspect --arch hpt');
   const slb = readSlb(o.slb, o.slbKey, o.slbe);
   if (slb.length === 0) throw inputError('--arch hpt needs the SLB: --slb FILE (JSON) or one --slbe ESID,VSID per entry');
-  const loaded = readHtabFile(ppc, image, {
-    format: o.htabFormat,
-    ...(o.order === undefined ? {} : { order: o.order }),
-    bigEndianHeaders: o.bigEndianHeaders === true,
-  });
+  const loaded =
+    o.sdr1 !== undefined
+      ? { hpt: hptFromMemory(ppc, image, o.layout, o.sdr1), format: `memory image, SDR1 ${hex(o.sdr1)}` }
+      : readHtabFile(ppc, image, {
+          format: o.htabFormat,
+          ...(o.order === undefined ? {} : { order: o.order }),
+          bigEndianHeaders: o.bigEndianHeaders === true,
+        });
   const r = inspectHpt(ppc, loaded.hpt, {
     slb,
     maxLeaves: o.maxLeaves,
@@ -245,6 +251,28 @@ async function runInspect(image: string, o: InspectOptions): Promise<{ output: I
   );
   text.push(...translationLines(r.translations));
   return { output, text, problem: r.summary.truncated === true || (r.summary.withoutSegment as number) > 0 || (r.summary.foreignPageSize as number) > 0 };
+}
+
+/** The HPT SDR1 names (HTABORG bits 59:18, HTABSIZE bits 4:0; POWER ISA v2.07 Book III 5.7.7.1) out of a memory image. */
+function hptFromMemory(ppc: PpcHptPackage, image: string, layout: ImageLayout, sdr1: bigint): HashPageTable {
+  const htabSize = Number(sdr1 & 0x1fn);
+  const order = 18 + htabSize;
+  if (order > ppc.HPT_MAX_SUPPORTED_ORDER)
+    throw inputError(`--sdr1 ${hex(sdr1)}: HTABSIZE ${htabSize} is a table of 2^${order} bytes, more than the 2^${ppc.HPT_MAX_SUPPORTED_ORDER} read here`);
+  const org = sdr1 & 0x0fff_ffff_fffc_0000n & ~((1n << BigInt(order)) - 1n);
+  const memory = loadGuestImage(image, layout).memory;
+  const bytes = new Uint8Array(2 ** order);
+  for (let at = 0; at < bytes.length; at += 4096) {
+    const gpa = org + BigInt(at);
+    const off = gpa > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : memory.resolve(Number(gpa), false);
+    if (off < 0 || off + 4096 > memory.view.byteLength) {
+      throw inputError(
+        `the HPT SDR1 ${hex(sdr1)} names (${hex(org)}, ${bytes.length} bytes) is not all in the memory image '${image}': ${hex(gpa)} is missing`,
+      );
+    }
+    bytes.set(new Uint8Array(memory.view.buffer, memory.view.byteOffset + off, 4096), at);
+  }
+  return new ppc.HashPageTable(order, bytes);
 }
 
 function translationLines(list: readonly { ea: string; ra: string | null }[]): string[] {
