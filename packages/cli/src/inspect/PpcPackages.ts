@@ -9,8 +9,9 @@ async function load<T>(name: string, why: string, importer: () => Promise<T>): P
   try {
     return await importer();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+    // The loader's error, or one wrapping it (a bundler's or test runner's loader).
+    const codes = [(error as NodeJS.ErrnoException).code, ((error as { cause?: NodeJS.ErrnoException }).cause ?? {}).code];
+    if (codes.includes('ERR_MODULE_NOT_FOUND') || codes.includes('MODULE_NOT_FOUND')) {
       throw inputError(`${why} needs the package ${name}, which is not installed (npm install ${name})`);
     }
     throw error;
