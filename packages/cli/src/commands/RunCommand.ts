@@ -27,9 +27,10 @@ Exit codes: 0 done; 1 a problem: the workload's "expect" counts differ, or acces
 hit the retry limit or found no host memory; 2 bad usage or input
 (the message names the file and the operation index and field, or the line).
 
-With --report FILE.html it also writes a self-contained HTML page with charts of the
-run (docs/cli.md, "The report"). A run that takes more than a second shows a progress
-bar on standard error when that is a terminal (never with --json or when piped).`;
+With --report FILE.html it also writes a self-contained HTML page charting the
+run (docs/cli.md, "The report"). A run that takes more than a second shows a
+progress bar on standard error when that is a terminal (never with --json or
+when piped).`;
 
 export interface RunCommandOptions {
   readonly backend: string;
