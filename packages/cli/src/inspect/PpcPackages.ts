@@ -10,7 +10,7 @@ async function load<T>(name: string, why: string, importer: () => Promise<T>): P
     return await importer();
   } catch (error) {
     // The loader's error, or one wrapping it (a bundler's or test runner's loader).
-    const codes = [(error as NodeJS.ErrnoException).code, ((error as { cause?: NodeJS.ErrnoException }).cause ?? {}).code];
+    const codes = [(error as NodeJS.ErrnoException).code, (error as { cause?: NodeJS.ErrnoException }).cause?.code];
     if (codes.includes('ERR_MODULE_NOT_FOUND') || codes.includes('MODULE_NOT_FOUND')) {
       throw inputError(`${why} needs the package ${name}, which is not installed (npm install ${name})`);
     }
