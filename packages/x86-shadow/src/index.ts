@@ -26,4 +26,12 @@ export { loadPdptes } from './walker/loadPdptes.js';
 export { enumerateMappings, type EnumerateMappingsOptions } from './walker/enumerateMappings.js';
 export { MappingList, type MappingRun } from './walker/MappingList.js';
 export { GuestPageTables, GuestPte, type GuestMapping, type X86GuestPagingMode } from './guest/GuestPageTables.js';
-export { x86GuestSide, x86PaeGuestSide, X86GuestAddressSpaces, X86_GUEST_VPN_LIMIT, X86_PAE_GUEST_VPN_LIMIT, type X86GuestSideFactory, type X86GuestSideMode } from './guest/X86GuestSide.js';
+export {
+  x86GuestSide,
+  x86PaeGuestSide,
+  X86GuestAddressSpaces,
+  X86_GUEST_VPN_LIMIT,
+  X86_PAE_GUEST_VPN_LIMIT,
+  type X86GuestSideFactory,
+  type X86GuestSideMode,
+} from './guest/X86GuestSide.js';
