@@ -54,8 +54,12 @@ export function buildProgram(write: ProgramOutput, exit: { code: number } = { co
     .description(DEMO_DESCRIPTION)
     .option('--workload <name>', `a built-in workload (default ${DEMO_WORKLOAD})`)
     .option('--json', 'print the comparison as JSON (schema hvmmu-demo/1)')
-    .action(async (o: { workload?: string; json?: boolean }) => {
-      await runDemoCommand({ ...(o.workload === undefined ? {} : { workload: o.workload }), json: o.json === true }, write.out);
+    .option('--report <file>', 'also write an HTML page with charts comparing the backends (docs/cli.md, "The report")')
+    .action(async (o: { workload?: string; json?: boolean; report?: string }) => {
+      await runDemoCommand(
+        { ...(o.workload === undefined ? {} : { workload: o.workload }), ...(o.report === undefined ? {} : { report: o.report }), json: o.json === true },
+        write.out,
+      );
     });
 
   program

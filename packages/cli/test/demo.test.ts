@@ -77,3 +77,35 @@ describe('hvmmu demo (text)', () => {
     expect(text).toMatch(/converged: the destination's valid entries equal the source's/);
   });
 });
+
+describe('hvmmu demo --report', () => {
+  it('writes the comparison as the HTML report: one run per configuration, the walk costs the demo measured (x86 too)', async () => {
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const file = join(mkdtempSync(join(tmpdir(), 'hvmmu-demo-')), 'report.html');
+    let text = '';
+    expect(await run(['demo', '--report', file], { out: (s) => (text += s), err: () => {} })).toBe(0);
+    expect(text).toContain(`The report: ${file}`);
+    const html = readFileSync(file, 'utf8');
+    const block = /<script type="application\/json" id="hvmmu-report-data">([\s\S]*?)<\/script>/.exec(html);
+    expect(block).not.toBeNull();
+    const data = JSON.parse(block![1]!) as { schema: string; runs: { label: string; refsPerWalk: number | null }[] };
+    expect(data.schema).toBe('hvmmu-report/1');
+    expect(data.runs.map((r) => r.label)).toEqual([
+      'x86 shadow, 4-level',
+      'x86 shadow, 32-bit PAE',
+      'x86 shadow, 5-level host',
+      'ppc radix, L1',
+      'ppc hpt, POWER8',
+      'ppc hpt, POWER9',
+    ]);
+    expect(data.runs.slice(0, 3).map((r) => r.refsPerWalk)).toEqual([4, 3, 5]);
+  });
+
+  it('a report file that cannot be written is bad input (exit 2), named', async () => {
+    let err = '';
+    expect(await run(['demo', '--report', '/nonexistent-dir/x/report.html'], { out: () => {}, err: (s) => (err += s) })).toBe(2);
+    expect(err).toContain('/nonexistent-dir/x/report.html');
+  });
+});

@@ -2,6 +2,7 @@ import { BACKEND_METRICS } from '../demo/BackendMetrics.js';
 import { type Comparison, compareBackends } from '../demo/BackendComparison.js';
 import { DEMO_CONFIGURATIONS } from '../demo/DemoConfigurations.js';
 import { type HptMigrationFigures, runHptMigrationDemo } from '../demo/HptMigrationDemo.js';
+import { writeComparisonReport } from '../report/HtmlReport.js';
 import { TextTable, formatNumber } from '../report/TextTable.js';
 
 export const DEMO_DESCRIPTION = `(default) run one guest workload on every backend configuration — x86 shadow
@@ -17,6 +18,8 @@ export const DEMO_DELETE_PAGES = 2048;
 export interface DemoCommandOptions {
   readonly workload?: string;
   readonly json?: boolean;
+  /** Also write the comparison as a self-contained HTML page with charts (writeComparisonReport). */
+  readonly report?: string;
 }
 
 /** What `hvmmu demo --json` prints. */
@@ -30,11 +33,20 @@ export async function runDemoCommand(o: DemoCommandOptions, out: (s: string) => 
   const comparison = await compareBackends(DEMO_CONFIGURATIONS, o.workload ?? DEMO_WORKLOAD, DEMO_DELETE_PAGES);
   const hptMigration = (await runHptMigrationDemo()) ?? null;
   const output: DemoOutput = { schema: 'hvmmu-demo/1', comparison, hptMigration };
+  if (o.report !== undefined) {
+    // x86 counts no walk references: the demo gives its shadow root's levels.
+    writeComparisonReport(
+      comparison.rows.map((r) => ({ label: r.label, result: r.result, refsPerWalk: r.refsPerWalk })),
+      o.report,
+      { title: `hvmmu demo: ${comparison.workload} on every backend` },
+    );
+  }
   if (o.json === true) {
     out(`${JSON.stringify(output, null, 2)}\n`);
     return output;
   }
   for (const line of renderDemo(output)) out(`${line}\n`);
+  if (o.report !== undefined) out(`\nThe report: ${o.report}\n`);
   return output;
 }
 
