@@ -32,7 +32,17 @@ export {
 } from './nested/NestedGuests.js';
 export { decodeTlbInvalidate, apPageShift, tlbieP1, TlbieScope, TlbieRic, type TlbInvalidateRequest } from './nested/TlbInvalidate.js';
 export { ShadowLeaf, makeShadowLeaf } from './nested/ShadowLeaf.js';
-export { HvGuestState, HvGuestStateField, hvGuestStateSize, HV_GUEST_STATE_VERSION, H_P2, PT_REGS_BYTES, type L1Reader } from './nested/HvGuestState.js';
+export {
+  HvGuestState,
+  HvGuestStateField,
+  PtRegsField,
+  hvGuestStateSize,
+  HV_GUEST_STATE_VERSION,
+  H_P2,
+  PT_REGS_BYTES,
+  type L1Reader,
+} from './nested/HvGuestState.js';
+export { L1PartitionWalk, L1WalkStatus, type L1DoublewordReader } from './nested/L1PartitionWalk.js';
 export { L1NestedHost, NestedHcall, type L1Machine, type L1NestedInit } from './nested/L1NestedHost.js';
 export { ppcRadixBackend, RADIX_PAGING_MODE, RADIX_GUEST_LPID } from './backend/PpcRadixBackend.js';
 export { PpcRadixMmu, PPC_RADIX_BACKEND_ID } from './backend/PpcRadixMmu.js';
@@ -49,3 +59,15 @@ export { RadixInvalidRmapOps } from './backend/RadixInvalidRmapOps.js';
 export { RadixRmapContext, type RadixRmapCounters } from './backend/RadixRmapContext.js';
 export { RadixSlotRmap } from './backend/RadixSlotRmap.js';
 export { radixGuestSide, RadixGuestAddressSpaces, RADIX_GUEST_VPN_LIMIT, type RadixGuestSideFactory } from './guest/RadixGuestSide.js';
+export {
+  NestedHv,
+  NestedRun,
+  NestedHcallStatus,
+  NestedTrap,
+  NESTED_NR_CPUS,
+  COPY_TOFROM_GUEST_MAX,
+  type NestedExit,
+  type NestedHvCounters,
+  type L1PageSource,
+} from './backend/NestedHv.js';
+export { NestedHypercallHandler, NESTED_HCALLS, RADIX_PAPR_ABI } from './backend/NestedHypercallHandler.js';

@@ -1,3 +1,4 @@
+import type { HypercallRegisters } from '../hcall/HypercallRegisters.js';
 import type { Memslot } from '../memslot/Memslot.js';
 import type { MemslotListener } from '../memslot/MemslotListener.js';
 import type { BackendTypes } from '../vm/BackendTypes.js';
@@ -40,6 +41,24 @@ export interface Mmu<T extends BackendTypes = BackendTypes> extends MemslotListe
    * writable memory backs gpa. Backends that never answer EMULATE omit it.
    */
   emulateWrite?(vcpu: Vcpu<T>, gpa: number, data: Uint8Array, from: number, len: number): boolean;
+
+  /**
+   * Take a hypercall before the VM's handlers see it, or return null to let
+   * them. A backend running a nested guest on the vCPU returns non-null:
+   * the nested guest's hypercall is an exit to its own hypervisor (POWER
+   * nested HV: L0 reflects an L2's `sc 1` to L1, which sees its
+   * H_ENTER_NESTED complete with trap 0xc00). Backends without nested
+   * guests omit it.
+   */
+  interceptHypercall?(vcpu: Vcpu<T>, number: number, regs: HypercallRegisters): number | null;
+
+  /**
+   * The VM is being destroyed: every vCPU is detached and `zapAll` has run;
+   * release what outlives mappings (POWER nested HV: every nested guest,
+   * its shadow LPID and tree, as kvmhv_release_all_nested). Its memslots are
+   * deleted after this. Optional.
+   */
+  teardown?(): void;
 
   /** Clear accessed state of every mapping of [startGfn, endGfn); true if any was young (clear_young). */
   ageGfnRange(slot: Memslot<T>, startGfn: number, endGfn: number): boolean;

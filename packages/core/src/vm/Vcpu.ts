@@ -156,6 +156,9 @@ export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAcc
       }
       this.tableMisses++;
       fault.clear();
+      // Recorded before the handler runs too, so a handler that must store the faulting
+      // address itself (a nested guest's exit writing HDAR to its hypervisor) has it byte-exact.
+      fault.setAccess(vpn, offset, access);
       memslots.hostOutOfMemory = false;
       let outcome: number;
       try {
@@ -191,6 +194,11 @@ export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAcc
   /** Issue hypercall `number` with the arguments already placed in `hcallRegs`; returns the status. */
   hypercall(number: number): number {
     if (this.released) this.throwReleased();
+    // A nested guest's hypercall belongs to its own hypervisor, not to this VM's handlers.
+    if (this.mmu.interceptHypercall !== undefined) {
+      const status = this.mmu.interceptHypercall(this, number, this.hcallRegs);
+      if (status !== null) return status;
+    }
     return this.hypercalls.dispatch(this, number, this.hcallRegs);
   }
 

@@ -223,6 +223,7 @@ export class Vm<T extends BackendTypes = BackendTypes> {
       v.release();
     }
     this.mmu.zapAll();
+    this.mmu.teardown?.();
     for (const slot of [...this.memslots.slots()]) this.memslots.delete(slot.id);
     this.memslots.close();
     this.destroyed = true;

@@ -7,8 +7,8 @@ export const PARTITION_TABLE_PATS = 4;
 export const PARTITION_TABLE_BYTES = 1 << (PARTITION_TABLE_PATS + 12);
 /** A root directory: 2^13 entries of 8 bytes (POWER9 requires NLS 13 at the root of a 52-bit tree). */
 export const ROOT_DIRECTORY_BYTES = 8 << 13;
-/** Root directories one space holds: L1's, and room for the shadow trees of nested guests. */
-export const DEFAULT_ROOT_DIRECTORIES = 16;
+/** Root directories one space holds: L1's, and the shadow trees of up to 63 nested guests at once (one shadow LPID each). */
+export const DEFAULT_ROOT_DIRECTORIES = 64;
 
 /**
  * L0's real address space as the radix walker reads it: host memory, whose

@@ -35,6 +35,8 @@ export class PartitionScopedTree {
   /** The guest's process table as it registered it (PATE dw1 without GR: PRTB | PRTS). */
   private processTableHi = 0;
   private processTableLo = 0;
+  /** PATE dw1 is written as given (a nested guest's shadow entry copies L1's dw1 verbatim). */
+  private dw1Verbatim = false;
   private readonly view: DataView;
   /** Host real address of this tree's root directory (a window of `space`). */
   readonly rootDirectoryBase: number;
@@ -81,6 +83,18 @@ export class PartitionScopedTree {
     if (this.isReady) this.writePate();
   }
 
+  /**
+   * A shadow tree's PATE dw1: L1's partition-table entry dw1 for the L2,
+   * copied verbatim (kvmhv_update_ptbl_cache), so the processor walks the
+   * L2's own process table in L2 real space through this tree.
+   */
+  setVerbatimDw1(hi: number, lo: number): void {
+    this.dw1Verbatim = true;
+    this.processTableHi = hi >>> 0;
+    this.processTableLo = lo >>> 0;
+    if (this.isReady) this.writePate();
+  }
+
   get processTable(): [number, number] {
     return [this.processTableHi, this.processTableLo >>> 0];
   }
@@ -88,7 +102,8 @@ export class PartitionScopedTree {
   /** The PATE's two doublewords as halves ([dw0Hi, dw0Lo, dw1Hi, dw1Lo]). */
   pate(): [number, number, number, number] {
     const root = this.rootDirectoryBase;
-    return [(radixRootHi(root) | PATE0_HR_HI) >>> 0, radixRootLo(root, ROOT_NLS), (PATE1_GR_HI | this.processTableHi) >>> 0, this.processTableLo >>> 0];
+    const dw1Hi = this.dw1Verbatim ? this.processTableHi : PATE1_GR_HI | this.processTableHi;
+    return [(radixRootHi(root) | PATE0_HR_HI) >>> 0, radixRootLo(root, ROOT_NLS), dw1Hi >>> 0, this.processTableLo >>> 0];
   }
 
   private writePate(): void {

@@ -1,5 +1,7 @@
 import {
   HOST_MEMORY,
+  HYPERCALL_ABI,
+  HYPERCALL_HANDLER,
   MMU,
   MemslotInvalidation,
   OptionSpec,
@@ -19,14 +21,15 @@ import type { PpcRadixTypes } from './PpcRadixTypes.js';
 import { RadixInvalidRmapOps } from './RadixInvalidRmapOps.js';
 import { RadixNormalRmapOps } from './RadixNormalRmapOps.js';
 import { RadixRmapContext } from './RadixRmapContext.js';
+import { NESTED_HCALLS, NestedHypercallHandler, RADIX_PAPR_ABI } from './NestedHypercallHandler.js';
 
 /** The paging mode of a radix guest (POWER ISA v3.0 radix, any of 4K/64K/2M/1G process-scoped pages). */
 export const RADIX_PAGING_MODE = 'radix';
 
 /**
  * Each VM has its own partition table (its own PTCR) in which the guest is
- * LPID 1, as KVM would hand out an LPID; LPID 0 is the host's. Shadow LPIDs
- * for nested guests would be the table's other entries.
+ * LPID 1, as KVM would hand out an LPID; LPID 0 is the host's. The shadow
+ * LPIDs of its nested guests are the table's next entries.
  */
 export const RADIX_GUEST_LPID = 1;
 
@@ -44,9 +47,9 @@ export const ppcRadixBackend: BackendModule<PpcRadixTypes> = {
     readOnlyMemslots: true,
     hostInvalidation: true,
     memslotInvalidation: [MemslotInvalidation.INVALID_RMAP, MemslotInvalidation.FAST_ZAP],
-    hypercallAbi: 'none',
+    hypercallAbi: RADIX_PAPR_ABI.name,
     translationContexts: 'many',
-    features: { radixGuest: true, partitionPageShifts: [12], nestedGuests: false },
+    features: { radixGuest: true, partitionPageShifts: [12], nestedGuests: true },
   },
   options: {
     memslotInvalidation: memslotInvalidationOption([MemslotInvalidation.INVALID_RMAP, MemslotInvalidation.FAST_ZAP], MemslotInvalidation.INVALID_RMAP),
@@ -54,6 +57,10 @@ export const ppcRadixBackend: BackendModule<PpcRadixTypes> = {
       ['vmm-exit', 'guest-dsi'] as const,
       'vmm-exit',
       "a store to a READONLY memslot: 'vmm-exit' (FaultKind.READ_ONLY) or 'guest-dsi' (KVM-HV's DSI with ISSTORE | PROTFAULT)",
+    ),
+    nestedHv: OptionSpec.boolean(
+      false,
+      'nested HV for the guest (KVM_CAP_PPC_NESTED_HV): off, the nested hcalls return H_FUNCTION as in KVM and QEMU by default',
     ),
   },
   register(container: DependencyContainer, _config: VmConfig<PpcRadixTypes['options']>): void {
@@ -67,6 +74,10 @@ export const ppcRadixBackend: BackendModule<PpcRadixTypes> = {
     container.register(RMAP_OPS, { useFactory: instanceCachingFactory((c) => new RadixInvalidRmapOps(c.resolve(RadixRmapContext))) });
     container.registerSingleton(PpcRadixMmu);
     container.register(MMU, { useToken: PpcRadixMmu });
+    container.register(HYPERCALL_ABI, { useValue: RADIX_PAPR_ABI });
+    for (const h of NESTED_HCALLS) {
+      container.register(HYPERCALL_HANDLER, { useFactory: (c) => new NestedHypercallHandler(h.number, h.name, c.resolve(PpcRadixMmu)) });
+    }
   },
   guestSide: radixGuestSide,
 };

@@ -12,6 +12,7 @@ import {
   VM_CONFIG,
   type FaultInfo,
   type FaultOutcomeValue,
+  type HypercallRegisters,
   type MappingLeaf,
   type Memslot,
   type MemslotChange,
@@ -34,6 +35,7 @@ import type { PpcRadixOptions, PpcRadixStats, PpcRadixTypes } from './PpcRadixTy
 import { RadixContexts } from './RadixContexts.js';
 import { deliverRadixInterrupt } from './RadixFaultWords.js';
 import { RadixMissCode } from './RadixMissCode.js';
+import { NestedHv, NestedTrap, type L1PageSource } from './NestedHv.js';
 import { RadixRmapContext } from './RadixRmapContext.js';
 import { RadixSlotRmap } from './RadixSlotRmap.js';
 import { RadixVcpuMmu } from './RadixVcpuMmu.js';
@@ -78,7 +80,7 @@ const LEAF_WRITE = RADIX_PTE.READ_WRITE | RADIX_PTE.C;
  * go through the slot's rmap table (`RadixRmapOps`).
  */
 @injectable()
-export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
+export class PpcRadixMmu implements Mmu<PpcRadixTypes>, L1PageSource {
   readonly backendId = PPC_RADIX_BACKEND_ID;
   readonly arch: PpcRadixMmu = this;
   readonly options: PpcRadixOptions;
@@ -86,6 +88,8 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
   /** The nested rmap's node pool, shared by every slot of the VM. */
   readonly nestedNodes = new NestedRmapNodes();
   private readonly vcpuMmus: (RadixVcpuMmu | undefined)[] = [];
+  /** Nested HV: the L2 guests of this L1, their shadow trees, and the four nested hcalls. */
+  readonly nested: NestedHv;
   /** Slots holding radix slot data (live ones, and one being deleted until its commit). */
   private readonly rmapSlots = new Set<Memslot<PpcRadixTypes>>();
   private readonly c = {
@@ -117,12 +121,22 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
   ) {
     this.options = config.backendOptions;
     this.contexts = new RadixContexts(translationContexts, tlbs);
+    this.nested = new NestedHv(tree, memslots, tlbs, this.contexts, this, trace, this.options.nestedHv);
+    rmapContext.nested = this.nested;
+  }
+
+  get readOnlyStore(): PpcRadixOptions['readOnlyStore'] {
+    return this.options.readOnlyStore;
+  }
+
+  get vcpuMmuList(): readonly (RadixVcpuMmu | undefined)[] {
+    return this.vcpuMmus;
   }
 
   // ------------------------------------------------------------ vCPUs
 
   attachVcpu(vcpu: Vcpu<PpcRadixTypes>): RadixVcpuMmu {
-    const mmu = new RadixVcpuMmu(vcpu as Vcpu, this.tree, this.tree.space, this.contexts, this.memslots);
+    const mmu = new RadixVcpuMmu(vcpu as Vcpu, this.tree, this.tree.space, this.contexts, this.memslots, this.nested);
     this.vcpuMmus[vcpu.id] = mmu;
     return mmu;
   }
@@ -130,6 +144,7 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
   detachVcpu(vcpu: Vcpu<PpcRadixTypes>): void {
     const mmu = this.vcpuMmus[vcpu.id];
     if (mmu !== undefined) {
+      this.nested.abandonRun(mmu);
       this.c.walks += mmu.walks;
       this.c.walkRefs += mmu.walkRefs;
     }
@@ -193,7 +208,7 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
     const walk = vcpu.arch.lastWalk;
     switch (missCode) {
       case RadixMissCode.NO_PARTITION_TABLE:
-        if (!this.tree.ensureReady()) {
+        if (!vcpu.arch.activeTree.ensureReady()) {
           this.c.hostOutOfMemory++;
           fault.exit(FaultKind.HOST_OUT_OF_MEMORY, -1);
           return FaultOutcome.DONE;
@@ -204,7 +219,7 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
         this.deliverToGuest(walk, walk.cause, fault);
         return FaultOutcome.DONE;
       case RadixMissCode.PARTITION:
-        return this.partitionFault(walk, fault);
+        return vcpu.arch.nested !== null ? this.nested.l2Fault(vcpu.arch, walk, fault) : this.partitionFault(walk, fault);
       default:
         throw new HvmmuError('BACKEND_INVALID', `radix MMU: unknown miss code ${missCode}`);
     }
@@ -265,7 +280,8 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
    * (a store only if the leaf allows writing). A set C is where this
    * backend logs the page dirty.
    */
-  private handleSetRc(slot: Memslot<PpcRadixTypes>, gfn: number, writing: boolean): boolean {
+  /** @internal (also the nested fault's, for L1's leaf) */
+  handleSetRc(slot: Memslot<PpcRadixTypes>, gfn: number, writing: boolean): boolean {
     const off = this.rmapContext.leafOf(gfn);
     if (off < 0) return false;
     if (writing && (this.tree.loAt(off) & RADIX_PTE.READ_WRITE) === 0) return false;
@@ -276,7 +292,8 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
   }
 
   /** kvmppc_book3s_instantiate_page + kvmppc_create_pte for a 4 KiB leaf. */
-  private instantiatePage(slot: Memslot<PpcRadixTypes>, gfn: number, writing: boolean, fault: FaultInfo): FaultOutcomeValue {
+  /** @internal (also the nested fault's, for L1's leaf) */
+  instantiatePage(slot: Memslot<PpcRadixTypes>, gfn: number, writing: boolean, fault: FaultInfo): FaultOutcomeValue {
     const memslots = this.memslots;
     const seq = memslots.invalidationSeq;
     const hfn = memslots.gfnToHfn(slot, gfn, writing);
@@ -318,6 +335,26 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
     this.c.instantiations++;
     if (this.trace !== null) this.trace({ kind: 'radix-instantiate', gfn, hfn, writable: (lo & RADIX_PTE.READ_WRITE) !== 0 });
     return FaultOutcome.RETRY;
+  }
+
+  // ------------------------------------------------------------ nested guests
+
+  /**
+   * An L2's hypercall (`sc 1` while the vCPU runs it) is L1's business: the
+   * run ends with trap 0xc00 and L1's H_ENTER_NESTED completes, the L2's r3
+   * (the number) and r4..r12 (`regs`' arguments) in the pt_regs written
+   * back. Returns what the H_ENTER_NESTED returned; null while L1 runs.
+   */
+  interceptHypercall(vcpu: Vcpu<PpcRadixTypes>, number: number, _regs: HypercallRegisters): number | null {
+    const mmu = vcpu.arch;
+    if (mmu.nested === null) return null;
+    this.nested.pendingHcall = number;
+    return this.nested.completeEntry(mmu, NestedTrap.SYSCALL, null).status;
+  }
+
+  /** VM teardown (kvmhv_release_all_nested): every nested guest released, every shadow LPID freed. */
+  teardown(): void {
+    this.nested.releaseAll();
   }
 
   // ------------------------------------------------------------ memslot hooks
@@ -402,6 +439,8 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
    */
   zapAll(): void {
     this.tree.free();
+    // The nested rmap lists go below, so no shadow entry derived from a freed leaf may stay.
+    this.nested.clearAllShadows();
     for (const slot of this.rmapSlots) RadixSlotRmap.of(slot).nested.freeAll();
     for (const mmu of this.vcpuMmus) mmu?.invalidateTableCaches();
     this.tlbs.flushAll();
@@ -421,6 +460,11 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
     }
     let nestedBytes = this.nestedNodes.bytes;
     for (const slot of this.rmapSlots) nestedBytes += RadixSlotRmap.of(slot).bytes;
+    const n = this.nested;
+    const nc = n.counters;
+    const shadow = n.shadowSizes();
+    let nestedEntries = this.nestedNodes.inUse;
+    for (const slot of this.rmapSlots) nestedEntries += RadixSlotRmap.of(slot).nested.slotsInUse;
     const tablePages = this.tree.tablePages + this.tree.space.windowFrames;
     return {
       ppcRadixTablePages: tablePages,
@@ -447,6 +491,18 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes> {
       ppcRadixZapAlls: c.zapAlls,
       ppcRadixInvalidSlotWarnings: r.invalidSlotWarnings,
       ppcRadixContexts: this.contexts.size,
+      ppcRadixNestedGuests: n.guests.allLive().length,
+      ppcRadixShadowTablePages: shadow.tablePages,
+      ppcRadixShadowLeaves: shadow.leaves,
+      ppcRadixNestedEnters: nc.enters,
+      ppcRadixNestedExits: nc.exits,
+      ppcRadixL2Faults: nc.l2Faults,
+      ppcRadixL2Reflected: nc.reflected,
+      ppcRadixShadowInserts: nc.shadowInserts,
+      ppcRadixShadowRcUpdates: nc.shadowRcUpdates,
+      ppcRadixShadowUnmaps: nc.shadowUnmaps,
+      ppcRadixShadowFlushes: nc.shadowInvalidations,
+      ppcRadixNestedRmapEntries: nestedEntries,
     };
   }
 

@@ -18,6 +18,13 @@ export interface PpcRadixOptions {
    * guest, as kvmppc_book3s_radix_page_fault does.
    */
   readonly readOnlyStore: RadixReadOnlyStore;
+  /**
+   * Nested HV for the guest (KVM_CAP_PPC_NESTED_HV, QEMU's cap-nested-hv):
+   * with it off (the default, as in KVM and QEMU) H_SET_PARTITION_TABLE,
+   * H_ENTER_NESTED, H_TLB_INVALIDATE and H_COPY_TOFROM_GUEST return
+   * H_FUNCTION.
+   */
+  readonly nestedHv: boolean;
 }
 
 /** The radix backend's counters in `vm.stats()`. */
@@ -56,6 +63,24 @@ export interface PpcRadixStats {
   readonly ppcRadixInvalidSlotWarnings: number;
   /** Translation contexts (PID, mode) in use besides the default one. */
   readonly ppcRadixContexts: number;
+  /** Nested guests not yet released, and the shadow LPIDs in use for them. */
+  readonly ppcRadixNestedGuests: number;
+  /** L2 shadow trees: table pages below their roots, and present leaves (4 KiB each). */
+  readonly ppcRadixShadowTablePages: number;
+  readonly ppcRadixShadowLeaves: number;
+  /** H_ENTER_NESTED calls that started an L2, and the exits that completed them. */
+  readonly ppcRadixNestedEnters: number;
+  readonly ppcRadixNestedExits: number;
+  /** L2 partition-scoped faults, those reflected to L1 (HDSI/HISI exits), shadow entries made, and R/C set in them. */
+  readonly ppcRadixL2Faults: number;
+  readonly ppcRadixL2Reflected: number;
+  readonly ppcRadixShadowInserts: number;
+  readonly ppcRadixShadowRcUpdates: number;
+  /** Shadow entries removed one by one (host invalidation through the nested rmap, tlbie of a page), and whole shadow trees emptied. */
+  readonly ppcRadixShadowUnmaps: number;
+  readonly ppcRadixShadowFlushes: number;
+  /** Nested rmap entries (live list entries; stale ones included). */
+  readonly ppcRadixNestedRmapEntries: number;
 }
 
 /** What only the radix backend offers. */
@@ -64,8 +89,8 @@ export interface PpcRadixFeatures {
   readonly radixGuest: true;
   /** log2 of the partition-scoped leaf sizes L0 builds (4 KiB: core's host frames). */
   readonly partitionPageShifts: readonly number[];
-  /** Nested HV (L2 guests) through this backend: not yet (the building blocks are in `nested/`). */
-  readonly nestedGuests: false;
+  /** Nested HV: L2 guests under L1 through H_ENTER_NESTED (with the `nestedHv` option). */
+  readonly nestedGuests: true;
 }
 
 /** The radix backend's types, carried to `vm.arch`, `vcpu.arch`, `vm.stats()` and `slot.arch`. */

@@ -12,6 +12,8 @@ export const RadixMode = {
   IAMR_EXEC: 16,
 } as const;
 const MODES = 32;
+/** Keys of one partition: (2^32 PIDs + real mode) × the modes, below 2^38; 4096 LPIDs stay below 2^53. */
+const LPID_STRIDE = 2 ** 38;
 /** The mode every vCPU starts in, with PID 0: relocation on, AMR/IAMR open. */
 const DEFAULT_KEY = RadixMode.IR | RadixMode.DR;
 
@@ -33,14 +35,17 @@ export class RadixContexts implements TranslationContextOwner {
     private readonly tlbs: TlbShootdown,
   ) {}
 
-  /** The key of (pid, mode): real mode ignores the PID. */
-  static key(pid: number, mode: number): number {
-    return ((mode & (RadixMode.IR | RadixMode.DR)) === 0 ? 0 : pid + 1) * MODES + mode;
+  /**
+   * The key of (pid, mode) in partition `lpid` (0: the guest itself; a
+   * nested guest's shadow LPID otherwise): real mode ignores the PID.
+   */
+  static key(pid: number, mode: number, lpid = 0): number {
+    return lpid * LPID_STRIDE + ((mode & (RadixMode.IR | RadixMode.DR)) === 0 ? 0 : pid + 1) * MODES + mode;
   }
 
-  /** The context id for (pid, mode), allocating one on first use. */
-  contextFor(pid: number, mode: number): number {
-    const key = RadixContexts.key(pid, mode);
+  /** The context id for (pid, mode) in partition `lpid` (see `key`), allocating one on first use. */
+  contextFor(pid: number, mode: number, lpid = 0): number {
+    const key = RadixContexts.key(pid, mode, lpid);
     if (key === MODES + DEFAULT_KEY) return DEFAULT_CONTEXT;
     const known = this.byKey.get(key);
     if (known !== undefined) {
@@ -72,6 +77,15 @@ export class RadixContexts implements TranslationContextOwner {
     const first = (pid + 1) * MODES;
     if (pid === 0) this.tlbs.flushContext(DEFAULT_CONTEXT);
     for (const [key, id] of this.byKey) if (key >= first && key < first + MODES) this.tlbs.flushContext(id);
+  }
+
+  /**
+   * Every context of partition `lpid` (a nested guest's shadow LPID): what
+   * a tlbie of the whole LPID drops, on every vCPU.
+   */
+  flushLpid(lpid: number): void {
+    const first = lpid * LPID_STRIDE;
+    for (const [key, id] of this.byKey) if (key >= first && key < first + LPID_STRIDE) this.tlbs.flushContext(id);
   }
 
   /** Contexts allocated besides the default one. */

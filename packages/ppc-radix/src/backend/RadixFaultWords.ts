@@ -12,6 +12,8 @@ export const RadixFaultWord = {
   CAUSE: 0,
   SRR1: 1,
   DAR: 2,
+  /** An exit to the nested guest's hypervisor (HDSI/HISI): ASDR, the guest real address (or the failing table entry's). DAR then holds HDAR. */
+  ASDR: 3,
 } as const;
 
 /** Deliver interrupt `vector` with `cause` and the faulting EA (as DAR for data interrupts). */

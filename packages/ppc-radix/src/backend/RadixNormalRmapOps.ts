@@ -14,16 +14,16 @@ export class RadixNormalRmapOps implements RadixRmapOps {
     return this.context.unmapLeaf(slot, gfn);
   }
 
-  age(_slot: Memslot<PpcRadixTypes>, gfn: number): boolean {
-    return this.context.age(gfn);
+  age(slot: Memslot<PpcRadixTypes>, gfn: number): boolean {
+    return this.context.age(slot, gfn);
   }
 
   testAge(_slot: Memslot<PpcRadixTypes>, gfn: number): boolean {
     return this.context.testAge(gfn);
   }
 
-  clearDirty(_slot: Memslot<PpcRadixTypes>, gfn: number): boolean {
-    return this.context.clearDirty(gfn);
+  clearDirty(slot: Memslot<PpcRadixTypes>, gfn: number): boolean {
+    return this.context.clearDirty(slot, gfn);
   }
 
   setPte(slot: Memslot<PpcRadixTypes>, gfn: number, _hfn: number): boolean {

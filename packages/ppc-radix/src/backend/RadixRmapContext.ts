@@ -1,5 +1,6 @@
 import type { Memslot, TlbShootdown, TraceHook } from '@hvmmu/core';
 import { RADIX_PTE } from '../format/RadixEntry.js';
+import type { NestedHv } from './NestedHv.js';
 import type { PartitionScopedTree } from './PartitionScopedTree.js';
 import type { PpcRadixTypes } from './PpcRadixTypes.js';
 import { RadixSlotRmap } from './RadixSlotRmap.js';
@@ -12,7 +13,7 @@ export interface RadixRmapCounters {
   aged: number;
   /** Leaves whose C was cleared to re-arm dirty logging. */
   dirtyReprotects: number;
-  /** Nested rmap entries detached by an unmap (no L2 shadow table exists yet to remove them from). */
+  /** Nested rmap entries detached by an unmap (each names an L2 shadow entry, removed if it still maps the page). */
   nestedDetached: number;
   /** Operations that must never reach an invalid slot (warned, nothing done). */
   invalidSlotWarnings: number;
@@ -24,6 +25,8 @@ export interface RadixRmapCounters {
  */
 export class RadixRmapContext {
   readonly counters: RadixRmapCounters = { unmaps: 0, aged: 0, dirtyReprotects: 0, nestedDetached: 0, invalidSlotWarnings: 0 };
+  /** The VM's nested HV (set by the MMU once made): where the nested rmap's entries lead. */
+  nested: NestedHv | null = null;
 
   constructor(
     readonly tree: PartitionScopedTree,
@@ -41,7 +44,8 @@ export class RadixRmapContext {
    * kvmppc_unmap_pte for L1's leaf of gfn: clear it, tlbie the page (here:
    * drop every TLB entry on its host frame, on every vCPU — a partition-scoped
    * tlbie removes the combined translations through that guest real page),
-   * then kvmhv_remove_nest_rmap_range: detach gfn's nested rmap list. The
+   * then kvmhv_remove_nest_rmap_range: detach gfn's nested rmap list and
+   * remove every L2 shadow entry it names that still maps the frame. The
    * dirty bit needs no transfer from C: this backend logs a page when it
    * sets C (see `PpcRadixMmu`). False if no leaf maps gfn.
    */
@@ -54,18 +58,29 @@ export class RadixRmapContext {
     this.counters.unmaps++;
     const index = gfn - slot.baseGfn;
     if (index >= 0 && index < slot.npages) {
-      this.counters.nestedDetached += RadixSlotRmap.of(slot).nested.detachAll(index, ignoreNested);
+      this.counters.nestedDetached +=
+        this.nested !== null ? this.nested.removeNestedRange(slot, index, hfn) : RadixSlotRmap.of(slot).nested.detachAll(index, ignoreNested);
     }
     return true;
   }
 
-  /** kvm_age_radix: clear R; no flush (a cached translation may keep the page young unseen, as KVM's "XXX need to flush tlb here?"). */
-  age(gfn: number): boolean {
+  /**
+   * kvm_age_radix: clear R; no flush (a cached translation may keep the page
+   * young unseen, as KVM's "XXX need to flush tlb here?"); then R in the L2
+   * shadow entries gfn's nested rmap names (kvmhv_update_nest_rmap_rc_list).
+   */
+  age(slot: Memslot<PpcRadixTypes>, gfn: number): boolean {
     const off = this.leafOf(gfn);
     if (off < 0 || (this.tree.loAt(off) & RADIX_PTE.R) === 0) return false;
     this.tree.updateLo(off, RADIX_PTE.R, 0);
     this.counters.aged++;
+    this.updateNested(slot, gfn, this.tree.hfnAt(off), RADIX_PTE.R);
     return true;
+  }
+
+  private updateNested(slot: Memslot<PpcRadixTypes>, gfn: number, hfn: number, clear: number): void {
+    const index = gfn - slot.baseGfn;
+    if (this.nested !== null && index >= 0 && index < slot.npages) this.nested.clearNestedRc(slot, index, hfn, clear);
   }
 
   testAge(gfn: number): boolean {
@@ -73,13 +88,19 @@ export class RadixRmapContext {
     return off >= 0 && (this.tree.loAt(off) & RADIX_PTE.R) !== 0;
   }
 
-  /** Clear C and tlbie: the next store raises the R/C fault and is logged again. */
-  clearDirty(gfn: number): boolean {
+  /**
+   * Clear C and tlbie: the next store raises the R/C fault and is logged
+   * again; C goes from the L2 shadow entries the nested rmap names too
+   * (kvm_radix_test_clear_dirty), so an L2's store is caught as well.
+   */
+  clearDirty(slot: Memslot<PpcRadixTypes>, gfn: number): boolean {
     const off = this.leafOf(gfn);
     if (off < 0 || (this.tree.loAt(off) & RADIX_PTE.C) === 0) return false;
     this.tree.updateLo(off, RADIX_PTE.C, 0);
-    this.tlbs.flushHostFrame(this.tree.hfnAt(off));
+    const hfn = this.tree.hfnAt(off);
+    this.tlbs.flushHostFrame(hfn);
     this.counters.dirtyReprotects++;
+    this.updateNested(slot, gfn, hfn, RADIX_PTE.C);
     return true;
   }
 
@@ -89,5 +110,5 @@ export class RadixRmapContext {
   }
 }
 
-/** No nested guest exists yet whose shadow entry an L1 unmap would remove. */
+/** Before the MMU is made there is no nested guest whose shadow entry an unmap would remove. */
 function ignoreNested(): void {}

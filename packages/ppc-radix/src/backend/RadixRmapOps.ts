@@ -14,10 +14,9 @@ export interface RadixRmapOps extends RmapStrategy {
   /** kvm_unmap_radix: kvmppc_unmap_pte on gfn's leaf (clear, tlbie, remove the nested rmap range). */
   unmap(slot: Memslot<PpcRadixTypes>, gfn: number): boolean;
   /**
-   * kvm_age_radix: clear R of gfn's leaf; true if it was set. (KVM also
-   * clears R in the L2 shadow entries gfn's nested rmap names,
-   * kvmhv_update_nest_rmap_rc_list; there are none until nested guests are
-   * wired to this backend.)
+   * kvm_age_radix: clear R of gfn's leaf, and in the L2 shadow entries
+   * gfn's nested rmap names (kvmhv_update_nest_rmap_rc_list); true if it
+   * was set.
    */
   age(slot: Memslot<PpcRadixTypes>, gfn: number): boolean;
   /** kvm_test_age_radix: R of gfn's leaf, changing nothing. */

@@ -5,6 +5,7 @@ import { RadixRegisters } from '../walk/RadixRegisters.js';
 import { RadixAccess, RadixTranslation } from '../walk/RadixTranslation.js';
 import { RadixWalker } from '../walk/RadixWalker.js';
 import type { HostRealSpace } from './HostRealSpace.js';
+import type { NestedExit, NestedHv, NestedRun } from './NestedHv.js';
 import type { PartitionScopedTree } from './PartitionScopedTree.js';
 import { RadixContexts, RadixMode } from './RadixContexts.js';
 import { RadixMissCode } from './RadixMissCode.js';
@@ -44,6 +45,14 @@ export class RadixVcpuMmu implements Translator {
   /** Walks and the table entries they read (process, partition and table entries). */
   walks = 0;
   walkRefs = 0;
+  /** The L2 this vCPU runs (from H_ENTER_NESTED to its exit), or null while it runs L1. */
+  nested: NestedRun | null = null;
+  /** How the last H_ENTER_NESTED of this vCPU completed. */
+  lastNestedExit: NestedExit | null = null;
+  /** MSR[LE] of L1: the byte order of the hv_guest_state and pt_regs it hands H_ENTER_NESTED (ppc64el: little). */
+  littleEndian = true;
+  /** The partition-scoped tree the vCPU translates under: L1's, or the running L2's shadow tree. */
+  activeTree: PartitionScopedTree;
   private readonly walker: RadixWalker;
 
   constructor(
@@ -52,7 +61,9 @@ export class RadixVcpuMmu implements Translator {
     space: HostRealSpace,
     private readonly contexts: RadixContexts,
     private readonly guestMemory: GuestMemory,
+    private readonly nestedHv: NestedHv,
   ) {
+    this.activeTree = tree;
     // POWER9 raises a storage interrupt when R or C must be set (KVM resolves the partition-scoped ones),
     // and keeps partition- and process-table entries cached until a tlbie with RIC 2 (POWER ISA v3.0 Book III 6.10).
     this.walker = new RadixWalker(space, { rc: 'fault', cacheTableEntries: true });
@@ -65,7 +76,7 @@ export class RadixVcpuMmu implements Translator {
   }
 
   translate(vpn: number, access: number, out: TranslationResult): number {
-    if (!this.tree.ready) {
+    if (!this.activeTree.ready) {
       out.missCode = RadixMissCode.NO_PARTITION_TABLE;
       return -1;
     }
@@ -181,6 +192,60 @@ export class RadixVcpuMmu implements Translator {
     return radixDebugTranslate(this.guestMemory, regs, ea);
   }
 
+  /** Whether the vCPU runs a nested guest (an L2) now. */
+  get inL2(): boolean {
+    return this.nested !== null;
+  }
+
+  /** MSR[LE] of L1 (the byte order H_ENTER_NESTED reads and writes the L2 state in). */
+  setLittleEndian(littleEndian: boolean): void {
+    if (typeof littleEndian !== 'boolean') throw new HvmmuError('BAD_ARGUMENT', 'MSR[LE] is a boolean');
+    this.vcpu.checkAlive();
+    this.littleEndian = littleEndian;
+  }
+
+  /**
+   * End the running L2's run with interrupt `trap` — what the embedding
+   * program reports for exits that are not translation faults (0x980 HDEC,
+   * 0x500 external, 0xc00 an L2 hypercall it handled itself, ...): the L2's
+   * state is written back to L1 memory, the vCPU runs L1 again, and L1's
+   * H_ENTER_NESTED completes with r3 = trap (`vcpu.hcallRegs.ret(0)`).
+   * Translation faults L1 must see end the run by themselves (the access
+   * returns a fault with destination HYPERVISOR).
+   */
+  exitNested(trap: number): NestedExit {
+    this.vcpu.checkAlive();
+    if (!Number.isInteger(trap) || trap <= 0 || trap > 0xfff0 || trap % 0x20 !== 0) {
+      throw new HvmmuError('BAD_ARGUMENT', `an L2 exit is an interrupt vector (a multiple of 0x20 in 0x20..0xfff0), got ${String(trap)}`);
+    }
+    if (this.nested === null) throw new HvmmuError('BAD_ARGUMENT', `vCPU ${this.vcpu.id} is not running a nested guest`);
+    return this.nestedHv.completeEntry(this, trap, null);
+  }
+
+  /** @internal Switch to the L2 of `run` (H_ENTER_NESTED succeeded). */
+  enterL2(run: NestedRun, pid: number, ir: boolean, dr: boolean): void {
+    this.nested = run;
+    this.activeTree = run.tree;
+    this.regs.lpidr = run.guest.shadowLpid;
+    this.regs.pidr = pid >>> 0;
+    this.regs.ir = ir;
+    this.regs.dr = dr;
+    this.switchContext();
+  }
+
+  /** @internal Back to L1 (the L2's run ended). */
+  leaveL2(): void {
+    const run = this.nested;
+    if (run === null) return;
+    this.nested = null;
+    this.activeTree = this.tree;
+    this.regs.lpidr = this.tree.lpid;
+    this.regs.pidr = run.l1Pid;
+    this.regs.ir = run.l1Ir;
+    this.regs.dr = run.l1Dr;
+    this.switchContext();
+  }
+
   /** A partition- or process-table entry changed (tlbie RIC 2): forget the walker's cached table entries. */
   invalidateTableCaches(): void {
     this.walker.invalidateTableCaches();
@@ -188,6 +253,7 @@ export class RadixVcpuMmu implements Translator {
 
   /** Re-select the context after a register write; also after the context was revoked. */
   switchContext(): void {
-    this.vcpu.setContext(this.contexts.contextFor(this.regs.pidr, this.mode));
+    const run = this.nested;
+    this.vcpu.setContext(this.contexts.contextFor(this.regs.pidr, this.mode, run === null ? 0 : run.guest.shadowLpid));
   }
 }

@@ -54,6 +54,24 @@ export function hvGuestStateSize(version: number): number {
 /** struct pt_regs (64-bit): 32 GPRs, nip, msr, orig_gpr3, ctr, link, xer, ccr, softe, trap, dar, dsisr, result. */
 export const PT_REGS_BYTES = 44 * 8;
 
+/** Byte offsets in struct pt_regs (Linux arch/powerpc/include/uapi/asm/ptrace.h, 64-bit). */
+export const PtRegsField = {
+  /** gpr[n] is at gpr + 8n. */
+  gpr: 0,
+  nip: 256,
+  msr: 264,
+  origGpr3: 272,
+  ctr: 280,
+  link: 288,
+  xer: 296,
+  ccr: 304,
+  softe: 312,
+  trap: 320,
+  dar: 328,
+  dsisr: 336,
+  result: 344,
+} as const;
+
 /** Reads L1 memory: `bytes` bytes at L1 real address `gpa`, or null if not all of it is L1 memory. */
 export type L1Reader = (gpa: number, bytes: number) => Uint8Array | null;
 
@@ -95,6 +113,15 @@ export class HvGuestState {
 
   set64(offset: number, value: bigint): void {
     this.view.setBigUint64(offset, BigInt.asUintN(64, value), this.littleEndian);
+  }
+
+  /** A 64-bit field of the register block by byte offset (PtRegsField). */
+  reg64(offset: number): bigint {
+    return new DataView(this.regs.buffer, this.regs.byteOffset, this.regs.byteLength).getBigUint64(offset, this.littleEndian);
+  }
+
+  setReg64(offset: number, value: bigint): void {
+    new DataView(this.regs.buffer, this.regs.byteOffset, this.regs.byteLength).setBigUint64(offset, BigInt.asUintN(64, value), this.littleEndian);
   }
 
   /**

@@ -19,12 +19,12 @@ export interface NestedGuestHost {
   l1MemoryCovers(gpa: number, bytes: number): boolean;
   /** The big-endian doubleword at L1 real address gpa, or null if no memory backs it. */
   readL1(gpa: number): [number, number] | null;
-  /** A new, empty shadow partition-scoped tree; returns its root's PATE dw0 (without HR). */
-  allocShadowTable(): [number, number];
+  /** A new, empty shadow partition-scoped tree for shadow LPID `shadowLpid`; returns its root's PATE dw0 (without HR). */
+  allocShadowTable(shadowLpid: number): [number, number];
   /** Empty a shadow tree (every shadow entry gone) and flush the shadow LPID's TLB entries. */
   clearShadowTable(root: [number, number], shadowLpid: number): void;
   /** Free a shadow tree (kvmppc_free_pgtable_radix + pgd_free). */
-  freeShadowTable(root: [number, number]): void;
+  freeShadowTable(root: [number, number], shadowLpid: number): void;
   /** Write the shadow partition-table entry for `lpid` (L0's own partition table). */
   setShadowPate(lpid: number, dw0: [number, number], dw1: [number, number]): void;
 }
@@ -51,6 +51,8 @@ export class NestedGuest {
   ) {}
 }
 
+const NO_GUESTS: readonly NestedGuest[] = [];
+
 /** A creation begun outside the lock (`beginCreate`), to be finished by `finishCreate`. */
 export interface PendingNestedGuest {
   readonly l1Lpid: number;
@@ -71,6 +73,14 @@ export interface PendingNestedGuest {
  */
 export class NestedGuests {
   private readonly table = new Map<number, NestedGuest>();
+  /**
+   * Every guest not yet released, by L1 LPID: the table's, and any removed
+   * from it while still referenced (an L2 vCPU still running after L1's RIC 2
+   * flush). Host invalidation finds shadow entries through this, so a
+   * removed-but-running guest's shadow tree is not missed (KVM looks only in
+   * the table, which the fact sheet flags as a gap).
+   */
+  private readonly live = new Map<number, NestedGuest[]>();
   /** The highest L1 LPID in use, -1 if none (KVM's max_nested_lpid). */
   maxLpid = -1;
   /** L1's partition-table register as H_SET_PARTITION_TABLE gave it (0: nesting off). */
@@ -136,7 +146,10 @@ export class NestedGuests {
     if (!this.inRange(l1Lpid)) return null;
     const shadowLpid = this.lpids.alloc();
     if (shadowLpid < 0) return null;
-    const guest = new NestedGuest(l1Lpid, shadowLpid, this.host.allocShadowTable());
+    const guest = new NestedGuest(l1Lpid, shadowLpid, this.host.allocShadowTable(shadowLpid));
+    const list = this.live.get(l1Lpid);
+    if (list === undefined) this.live.set(l1Lpid, [guest]);
+    else list.push(guest);
     return { l1Lpid, guest };
   }
 
@@ -163,6 +176,18 @@ export class NestedGuests {
   /** The guest L1 calls `l1Lpid`, without taking a reference (for paths under the lock). */
   find(l1Lpid: number): NestedGuest | undefined {
     return this.table.get(l1Lpid);
+  }
+
+  /** Guests for `l1Lpid` not yet released (at most a few: the table's and removed ones still running); empty if none. */
+  liveGuests(l1Lpid: number): readonly NestedGuest[] {
+    return this.live.get(l1Lpid) ?? NO_GUESTS;
+  }
+
+  /** Every guest not yet released. */
+  allLive(): NestedGuest[] {
+    const out: NestedGuest[] = [];
+    for (const list of this.live.values()) out.push(...list);
+    return out;
   }
 
   /** kvmhv_put_nested: drop a reference; the last one releases the guest. */
@@ -244,7 +269,13 @@ export class NestedGuests {
   private release(guest: NestedGuest): void {
     if (guest.released) return;
     guest.released = true;
-    this.host.freeShadowTable(guest.shadowRoot);
+    const list = this.live.get(guest.l1Lpid);
+    if (list !== undefined) {
+      const i = list.indexOf(guest);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.live.delete(guest.l1Lpid);
+    }
+    this.host.freeShadowTable(guest.shadowRoot, guest.shadowLpid);
     this.host.setShadowPate(guest.shadowLpid, [0, 0], [0, 0]);
     this.lpids.free(guest.shadowLpid);
   }

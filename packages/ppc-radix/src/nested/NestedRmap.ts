@@ -123,6 +123,18 @@ export class NestedRmapSlots {
     if (!Number.isSafeInteger(npages) || npages < 1) throw new HvmmuError('BAD_ARGUMENT', `a memslot has at least one page, got ${String(npages)}`);
   }
 
+  /**
+   * Slots holding at least one entry: with the nodes in use, the number of
+   * entries (a list of k entries is k - 1 nodes and its inline terminator).
+   * Counted on demand (stats; not a hot path).
+   */
+  get slotsInUse(): number {
+    if (this.hi === null) return 0;
+    let n = 0;
+    for (let i = 0; i < this.npages; i++) if (this.hi[i] !== 0 || this.lo![i] !== 0) n++;
+    return n;
+  }
+
   /** Bytes the slot words take (0 until the first insert). */
   get bytes(): number {
     return this.hi === null ? 0 : this.npages * 8;
@@ -187,6 +199,30 @@ export class NestedRmapSlots {
     }
     out.push(decodeNestedRmapEntry(wHi, wLo & ~1));
     return out;
+  }
+
+  /**
+   * Visit every entry of a slot without changing it (for_each_nest_rmap_safe
+   * as kvmhv_update_nest_rmap_rc_list walks it: the list keeps its shape).
+   */
+  forEachEntry(page: number, visit: (lpid: number, gfn: number) => void): number {
+    this.checkPage(page);
+    if (this.hi === null) return 0;
+    let wHi = this.hi[page]!;
+    let wLo = this.lo![page]!;
+    if (wHi === 0 && wLo === 0) return 0;
+    let n = 0;
+    while ((wLo & 1) === 0) {
+      const node = (wLo >>> 1) - 1;
+      const eHi = this.nodes.entryHi(node);
+      const eLo = this.nodes.entryLo(node);
+      wHi = this.nodes.nextHi(node);
+      wLo = this.nodes.nextLo(node);
+      visit(eHi >>> 20, (eHi & 0xf_ffff) * 0x10_0000 + (eLo >>> 12));
+      n++;
+    }
+    visit(wHi >>> 20, (wHi & 0xf_ffff) * 0x10_0000 + (wLo >>> 12));
+    return n + 1;
   }
 
   /**

@@ -1,0 +1,123 @@
+/** How a software walk of L1's partition-scoped tree for an L2 ended (KVM's return values). */
+export const L1WalkStatus = {
+  OK: 0,
+  /** -EINVAL: a malformed tree (root size, NLS, misaligned table, a leaf at the root or a directory at the bottom). */
+  BAD_TREE: 1,
+  /** -ENOENT: an invalid entry on the way. */
+  NO_ENTRY: 2,
+  /** -EFAULT: a table entry in memory that is not L1's (`entryAddr` names it). */
+  BAD_ADDRESS: 3,
+} as const;
+
+/** Reads a big-endian doubleword of L1 memory into `hi`/`lo`; false when no memory backs it. */
+export interface L1DoublewordReader {
+  hi: number;
+  lo: number;
+  read64(gpa: number, littleEndian: boolean): boolean;
+}
+
+const TWO_POW_32 = 0x1_0000_0000;
+const P9_BITS = [5, 9, 9, 13] as const;
+
+/**
+ * KVM's software walk of the partition-scoped tree L1 keeps in its own
+ * memory for an L2 (book3s_64_mmu_radix.c kvmppc_mmu_walk_radix_tree, called
+ * from kvmhv_translate_addr_nested with L1's cached PATE dw0): L2 real
+ * address → L1 real address, with the leaf's permissions and R/C. Unlike
+ * the hardware walk (`RadixWalker`), a table entry L1 memory does not back
+ * is an error of its own (-EFAULT, reported to L1 as PRTABLE_FAULT with the
+ * entry's address), and the tree must be the 52-bit shape KVM supports.
+ * At most four reads: bounded whatever L1 wrote.
+ *
+ * Reused for every walk; the fields hold the last result.
+ */
+export class L1PartitionWalk {
+  status: number = L1WalkStatus.OK;
+  /** The leaf (hi, lo) on success. */
+  leafHi = 0;
+  leafLo = 0;
+  /** log2 of the leaf's page size. */
+  shift = 0;
+  /** The L1 real address the L2 address maps to (hi, lo). */
+  raHi = 0;
+  raLo = 0;
+  /** BAD_ADDRESS: the failing entry's L1 real address. */
+  entryAddr = 0;
+  /** Entries read. */
+  reads = 0;
+
+  constructor(private readonly memory: L1DoublewordReader) {}
+
+  /**
+   * Walk the tree rooted at PATE dw0 (`rootHi`, `rootLo`) for L2 real address
+   * (`gHi`, `gLo`). True on success (a leaf; no permission checked here).
+   */
+  walk(rootHi: number, rootLo: number, gHi: number, gLo: number): boolean {
+    this.reads = 0;
+    // RTS: bits 62..61 (RTS1) and 7..5 (RTS2) of dw0; a 52-bit tree only (RTS + 31 = 52).
+    const rts = (((rootHi >>> 29) & 3) << 3) | ((rootLo >>> 5) & 7);
+    if (rts + 31 !== 52) return this.fail(L1WalkStatus.BAD_TREE);
+    let offset = 52;
+    let baseHi = rootHi & 0x0fff_ffff;
+    let baseLo = (rootLo & 0xffff_ff00) >>> 0;
+    let bits = rootLo & 0x1f;
+    let hi = 0;
+    let lo = 0;
+    let level = 3;
+    for (; level >= 0; level--) {
+      // POWER9's shapes only (p9_supported_radix_bits): NLS 13, 9, 9, then 9 or 5 (4K or 64K pages).
+      if (level === 0 ? bits !== 5 && bits !== 9 : bits !== P9_BITS[level]) return this.fail(L1WalkStatus.BAD_TREE);
+      offset -= bits;
+      // The table base must be aligned to the table's size (2^(bits + 3) bytes).
+      const alignMask = 2 ** (bits + 3) - 1;
+      if (bits + 3 <= 32 ? (baseLo & alignMask) !== 0 : baseLo !== 0 || (baseHi & (2 ** (bits + 3 - 32) - 1)) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
+      const index = indexBits(gHi, gLo, offset, bits);
+      const addr = baseHi * TWO_POW_32 + baseLo + index * 8;
+      this.reads++;
+      if (!this.memory.read64(addr, false)) {
+        this.entryAddr = addr;
+        return this.fail(L1WalkStatus.BAD_ADDRESS);
+      }
+      hi = this.memory.hi;
+      lo = this.memory.lo;
+      if ((hi & 0x8000_0000) === 0) return this.fail(L1WalkStatus.NO_ENTRY);
+      if ((hi & 0x4000_0000) !== 0) break;
+      baseHi = hi & 0x0fff_ffff;
+      baseLo = (lo & 0xffff_ff00) >>> 0;
+      bits = lo & 0x1f;
+    }
+    // A leaf is needed, and not in the root (512 GiB pages are not supported).
+    if (level < 0 || level === 3) return this.fail(L1WalkStatus.BAD_TREE);
+    this.leafHi = hi >>> 0;
+    this.leafLo = lo >>> 0;
+    this.shift = offset;
+    // RPN (bits 56..12) above the page offset, the L2 address's bits below it.
+    let raHi = hi & 0x01ff_ffff;
+    let raLo = lo & 0xffff_f000;
+    if (offset >= 32) {
+      const m = 2 ** (offset - 32) - 1;
+      raHi = (raHi & ~m) | (gHi & m);
+      raLo = gLo;
+    } else {
+      const m = 2 ** offset - 1;
+      raLo = (raLo & ~m) | (gLo & m);
+    }
+    this.raHi = raHi >>> 0;
+    this.raLo = raLo >>> 0;
+    this.status = L1WalkStatus.OK;
+    return true;
+  }
+
+  private fail(status: number): false {
+    this.status = status;
+    return false;
+  }
+}
+
+/** Bits [offset, offset + bits) of the 64-bit address (hi, lo). */
+function indexBits(hi: number, lo: number, offset: number, bits: number): number {
+  const mask = 2 ** bits - 1;
+  if (offset >= 32) return (hi >>> (offset - 32)) & mask;
+  if (offset + bits <= 32) return (lo >>> offset) & mask;
+  return ((lo >>> offset) | (hi << (32 - offset))) & mask;
+}
