@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Access, FaultDestination, Hypervisor, TRANSLATE_FAULT, type Vcpu, type Vm } from '@hvmmu/core';
+import { Access, FaultDestination, FaultKind, Hypervisor, MemslotFlags, TRANSLATE_FAULT, type GuestMemory, type Vcpu, type Vm } from '@hvmmu/core';
 import {
   Dsisr,
   HvGuestStateField,
@@ -9,7 +9,9 @@ import {
   NestedTrap,
   PATE0_HR_HI,
   PtRegsField,
+  RADIX_PTE,
   RadixTreeBuilder,
+  tlbieP1,
   ppcRadixBackend,
   type PpcRadixTypes,
   type RadixTree,
@@ -89,6 +91,53 @@ function startRealModeL2(): Setup {
   expect(s.l1.setEntry(L2_LPID, pateDw0(s.l2Tree), 0n)).toBe(0);
   writeL2State(s.vm, L2_LPID, 0n);
   expect(enter(s)).toBe(NestedHcallStatus.H_SUCCESS);
+  return s;
+}
+
+/** H_TLB_INVALIDATE from L1: RIC/PRS/R in r4, the LPID in r5, RB in r6. */
+function tlbInvalidate(s: Setup, ric: number, is: number, lpid: number, rb = 0): number {
+  s.vcpu.hcallRegs.clear();
+  s.vcpu.hcallRegs
+    .setArg(0, tlbieP1(ric, 0, 1))
+    .setArg(1, lpid)
+    .setArg(2, rb | (is << 10));
+  return s.vcpu.hypercall(NestedHcall.H_TLB_INVALIDATE);
+}
+
+/** L2 real memory as L1's tree for the L2 lays it out (L2 real p → L1 real 4 MiB + p, for the first MiB). */
+function l2RealMemory(vm: Vm<PpcRadixTypes>): GuestMemory {
+  return {
+    view: vm.memslots.view,
+    resolve: (gpa: number, write: boolean) => (gpa >= 0 && gpa < MiB ? vm.memslots.resolve(L2_BASE + gpa, write) : -1),
+  };
+}
+
+function shadowLeafLo(s: Setup, l2Gfn: number): number {
+  const g = s.vm.arch.nested.guests.find(L2_LPID)!;
+  const tree = s.vm.arch.nested.shadowTree(g.shadowLpid)!;
+  const off = tree.pteOffset(l2Gfn);
+  return tree.isLeaf(off) ? tree.loAt(off) : -1;
+}
+
+/**
+ * Start L2 5 with relocation on (MSR[IR] = MSR[DR] = 1) in process 7, whose
+ * tree (in L2 real memory [512 KiB, 1 MiB)) maps EA 64K → L2 real 128K
+ * (read-write) and EA 128K → L2 real 192K (privileged, read-only).
+ */
+function startVirtualModeL2(): Setup {
+  const s = setup();
+  expect(s.l1.init(8)).toMatchObject({ ok: true });
+  const l2b = new RadixTreeBuilder(l2RealMemory(s.vm), 512 * 1024, 512 * 1024);
+  const prtb = l2b.createProcessTable(0);
+  const proc = l2b.createTree('64k');
+  proc.map(0x1_0000, 0x2_0000, 16, { read: true, write: true });
+  proc.map(0x2_0000, 0x3_0000, 16, { read: true, privileged: true });
+  prtb.setProcess(7, proc);
+  const [pHi, pLo] = prtb.pointer();
+  const dw1 = (BigInt((pHi | 0x8000_0000) >>> 0) << 32n) | BigInt(pLo); // PATE1 GR: a radix guest
+  expect(s.l1.setEntry(L2_LPID, pateDw0(s.l2Tree), dw1)).toBe(0);
+  writeL2State(s.vm, L2_LPID, 0x30n, { pidr: 7n });
+  expect(enter(s)).toBe(0);
   return s;
 }
 
@@ -186,6 +235,141 @@ describe('nested HV on the radix backend', () => {
     const dv = new DataView(b.buffer);
     expect(dv.getBigUint64(0, true)).toBe(4n);
     expect(dv.getBigUint64(8, true)).toBe(0x1234n);
+  });
+
+  it('an L2 with relocation on: its own process-scoped tree in L2 real memory, walked in two dimensions under the shadow tree', () => {
+    const s = startVirtualModeL2();
+    const slot = s.vm.memslots.get(0);
+    const hpa = s.vcpu.translate(0x1_0abc, Access.USER | Access.WRITE);
+    expect(hpa).not.toBe(TRANSLATE_FAULT);
+    expect(Math.floor(hpa / 4096)).toBe(slot.frames[(L2_BASE + 0x2_0000) >> 12]);
+    expect(hpa % 4096).toBe(0xabc);
+    // A privileged page refuses a user access: the L2's own DSI, delivered to it — the L2 keeps running.
+    expect(s.vcpu.translate(0x2_0000, Access.USER)).toBe(TRANSLATE_FAULT);
+    expect(s.vcpu.fault.destination).toBe(FaultDestination.GUEST);
+    expect(s.vcpu.fault.vector).toBe(0x300);
+    expect(s.vcpu.arch.inL2).toBe(true);
+    // The L2's table pages were shadowed too (each 2-D walk reads them through the shadow tree).
+    expect(s.vm.stats().ppcRadixShadowLeaves).toBeGreaterThanOrEqual(4);
+  });
+
+  it('H_TLB_INVALIDATE of one L2 page removes its shadow entry only; IS 2 RIC 0 empties the tree; RIC 2 with a cleared entry removes the guest', () => {
+    const s = startRealModeL2();
+    for (const a of [0x1000, 0x2000, 0x3000]) expect(s.vcpu.translate(a, Access.WRITE)).not.toBe(TRANSLATE_FAULT);
+    s.vcpu.arch.exitNested(NestedTrap.HDEC);
+    expect(s.vm.stats().ppcRadixShadowLeaves).toBe(3);
+    // IS 0, AP 0 (4K), EPN of L2 real 0x2000.
+    expect(tlbInvalidate(s, 0, 0, L2_LPID, 0x2000)).toBe(0);
+    expect(shadowLeafLo(s, 2)).toBe(-1);
+    expect(shadowLeafLo(s, 1)).not.toBe(-1);
+    expect(tlbInvalidate(s, 0, 2, L2_LPID)).toBe(0);
+    expect(s.vm.stats().ppcRadixShadowLeaves).toBe(0);
+    expect(s.vm.arch.nested.guests.size).toBe(1);
+    // Invalid forms: IS 0 with RIC 2, IS 1, R = 0.
+    expect(tlbInvalidate(s, 2, 0, L2_LPID)).toBe(NestedHcallStatus.H_PARAMETER);
+    expect(tlbInvalidate(s, 0, 1, L2_LPID)).toBe(NestedHcallStatus.H_PARAMETER);
+    expect(s.l1.clearEntry(L2_LPID)).toBe(0);
+    expect(s.vm.arch.nested.guests.size).toBe(0);
+    expect(s.vm.arch.nested.lpids.inUse).toBe(1);
+  });
+
+  it('H_COPY_TOFROM_GUEST reads and writes L2 memory through the shadow tree, and refuses what is not there', () => {
+    // The L2's EA 64K (process 7) is L2 real 128K, L1 real 4 MiB + 128K; touching it shadows that 4 KiB page.
+    const s = startVirtualModeL2();
+    expect(s.vcpu.translate(0x1_0000, Access.USER | Access.WRITE)).not.toBe(TRANSLATE_FAULT);
+    s.vcpu.arch.exitNested(NestedTrap.HDEC);
+    s.vm.memslots.writeBytes(L2_BASE + 0x2_0ff0, new Uint8Array([1, 2, 3, 4]));
+    const copy = (to: number, from: number, ea: number, n: number, pid = 7): number => {
+      s.vcpu.hcallRegs.clear();
+      s.vcpu.hcallRegs.setArg(0, L2_LPID).setArg(1, pid).setArg(2, ea).setArg(3, to).setArg(4, from).setArg(5, n);
+      return s.vcpu.hypercall(NestedHcall.H_COPY_TOFROM_GUEST);
+    };
+    expect(copy(0x10_0000, 0, 0x1_0ff0, 4)).toBe(0);
+    const got = new Uint8Array(4);
+    s.vm.memslots.readBytes(0x10_0000, got);
+    expect([...got]).toEqual([1, 2, 3, 4]);
+    s.vm.memslots.writeBytes(0x10_0100, new Uint8Array([9, 8]));
+    expect(copy(0, 0x10_0100, 0x1_0000, 2)).toBe(0);
+    s.vm.memslots.readBytes(L2_BASE + 0x2_0000, got);
+    expect([...got.subarray(0, 2)]).toEqual([9, 8]);
+    // Crossing into a page the shadow tree lacks: H_NOT_FOUND, nothing written.
+    s.vm.memslots.writeBytes(0x10_0000, new Uint8Array(8));
+    expect(copy(0x10_0000, 0, 0x1_0ffc, 8)).toBe(NestedHcallStatus.H_NOT_FOUND);
+    s.vm.memslots.readBytes(0x10_0000, got);
+    expect([...got]).toEqual([0, 0, 0, 0]);
+    // PID 0 has no process-table entry in this L2: nothing translates.
+    expect(copy(0x10_0000, 0, 0x1_0ff0, 4, 0)).toBe(NestedHcallStatus.H_NOT_FOUND);
+    expect(copy(0x10_0000, 0x10_0100, 0x1_0000, 2)).toBe(NestedHcallStatus.H_PARAMETER);
+    expect(copy(0, 0, 0x1_0000, 2)).toBe(NestedHcallStatus.H_PARAMETER);
+    expect(copy(0x10_0000, 0, 2 ** 52, 2)).toBe(NestedHcallStatus.H_PARAMETER);
+    expect(copy(0x10_0000, 0, 0x1_0000, 8 * MiB)).toBe(NestedHcallStatus.H_NO_MEM);
+    expect(copy(0x10_0000, 0, 0x1_0000, 4, 7)).toBe(0);
+    s.vcpu.hcallRegs.setArg(0, 6);
+    expect(s.vcpu.hypercall(NestedHcall.H_COPY_TOFROM_GUEST)).toBe(NestedHcallStatus.H_PARAMETER); // no L2 6
+  });
+
+  it('aging and dirty-log harvests clear R and C in the L2 shadow entries the nested rmap names', () => {
+    const s = setup();
+    s.vm.memslots.setFlags(0, MemslotFlags.LOG_DIRTY_PAGES);
+    expect(s.l1.init(8)).toMatchObject({ ok: true });
+    expect(s.l1.setEntry(L2_LPID, pateDw0(s.l2Tree), 0n)).toBe(0);
+    writeL2State(s.vm, L2_LPID, 0n);
+    expect(enter(s)).toBe(0);
+    const page = (L2_BASE >> 12) + 6;
+    s.vm.memslots.getDirtyLog(0);
+    expect(s.vcpu.translate(0x6000, Access.WRITE)).not.toBe(TRANSLATE_FAULT);
+    // Logging: the L2's store went through the R/C fault and set C in L0's leaf: logged.
+    expect(s.vm.memslots.getDirtyLog(0)[page >> 5]! & (1 << (page & 31))).not.toBe(0);
+    expect(shadowLeafLo(s, 6) & RADIX_PTE.C).toBe(0); // harvested: C cleared in the shadow as well
+    expect(s.vcpu.translate(0x6008, Access.WRITE)).not.toBe(TRANSLATE_FAULT);
+    expect(s.vm.memslots.getDirtyLog(0)[page >> 5]! & (1 << (page & 31))).not.toBe(0);
+    const hfn = s.vm.memslots.get(0).frames[page]!;
+    expect(shadowLeafLo(s, 6) & RADIX_PTE.R).not.toBe(0);
+    expect(s.vm.ageHostRange(hfn, hfn + 1)).toBe(true);
+    expect(shadowLeafLo(s, 6) & RADIX_PTE.R).toBe(0);
+    expect(s.vm.testAgeHostRange(hfn, hfn + 1)).toBe(false);
+    // The next L2 access sets R again, in L0's leaf and the shadow.
+    expect(s.vcpu.translate(0x6000, Access.READ)).not.toBe(TRANSLATE_FAULT);
+    expect(s.vm.testAgeHostRange(hfn, hfn + 1)).toBe(true);
+  });
+
+  it('deleting the memslot behind an L2 tears down its shadow entries; the L2 then exits to the VMM', () => {
+    for (const memslotInvalidation of ['invalid-rmap', 'fast-zap'] as const) {
+      const hv = new Hypervisor({ memoryBytes: 64 * MiB });
+      const vm = hv.createVm({ backend: ppcRadixBackend, backendOptions: { nestedHv: true, memslotInvalidation } });
+      vm.memslots.create({ id: 0, guestPhysAddr: 0, size: 4 * MiB });
+      vm.memslots.create({ id: 1, guestPhysAddr: 4 * MiB, size: 12 * MiB });
+      const vcpu = vm.createVcpu();
+      const builder = new RadixTreeBuilder(vm.memslots, ARENA, 4 * MiB);
+      const l1 = new L1NestedHost({
+        hcall(number, args) {
+          for (const [i, a] of args.entries()) vcpu.hcallRegs.setArgHalves(i, Number(a >> 32n), Number(a & 0xffff_ffffn));
+          return vcpu.hypercall(number);
+        },
+        alloc: (bytes) => builder.allocate(bytes),
+        write: (gpa, bytes) => vm.memslots.writeBytes(gpa, bytes),
+      });
+      const tree = builder.createTree('4k');
+      tree.map(0, 0x1000, 12, { read: true, write: true }); // L2 real 0 → L1 4 KiB (slot 0)
+      tree.map(0x1000, L2_BASE, 12, { read: true, write: true }); // L2 real 4 KiB → L1 4 MiB (slot 1)
+      expect(l1.init(8)).toMatchObject({ ok: true });
+      expect(l1.setEntry(L2_LPID, pateDw0(tree), 0n)).toBe(0);
+      const s: Setup = { vm, vcpu, l1, builder, l2Tree: tree };
+      writeL2State(vm, L2_LPID, 0n);
+      expect(enter(s)).toBe(0);
+      expect(vcpu.translate(0x10, Access.WRITE)).not.toBe(TRANSLATE_FAULT);
+      expect(vcpu.translate(0x1010, Access.WRITE)).not.toBe(TRANSLATE_FAULT);
+      expect(vm.stats().ppcRadixShadowLeaves).toBe(2);
+      vm.memslots.delete(0);
+      // Slot 0's page is gone from the shadow (fast-zap empties every shadow tree).
+      expect(shadowLeafLo(s, 0)).toBe(-1);
+      if (memslotInvalidation === 'invalid-rmap') expect(shadowLeafLo(s, 1)).not.toBe(-1);
+      expect(vcpu.translate(0x10, Access.READ)).toBe(TRANSLATE_FAULT);
+      expect(vcpu.fault.kind).toBe(FaultKind.NO_MEMORY);
+      expect(vcpu.fault.gpa).toBe(0x1010);
+      expect(vcpu.arch.inL2).toBe(true);
+      expect(vcpu.translate(0x1010, Access.READ)).not.toBe(TRANSLATE_FAULT);
+    }
   });
 
   it('VM teardown releases every nested guest and shadow LPID, running or not', () => {
