@@ -152,6 +152,16 @@ export class RadixTree {
     return [(0x4000_0000 | (Math.floor(this.root / TWO_POW_32) & RADIX_NLB_HI)) >>> 0, ((this.root % TWO_POW_32) | (0b101 << 5) | this.levels[0]!) >>> 0];
   }
 
+  /**
+   * This tree as a partition-table entry's dw0 (HR set: a radix partition),
+   * what an L1 hypervisor writes for an L2 whose partition-scoped tree it is
+   * (`L1NestedHost.setEntry`).
+   */
+  pateDw0(): bigint {
+    const [hi, lo] = this.rootEntry();
+    return (BigInt((hi | PATE0_HR_HI) >>> 0) << 32n) | BigInt(lo);
+  }
+
   /** Page sizes (log2) a leaf may have in this tree: the base page, 2M, 1G. */
   get pageShifts(): readonly number[] {
     return [52 - this.levels[0]! - this.levels[1]!, 52 - this.levels[0]! - this.levels[1]! - this.levels[2]!, 52 - this.levels.reduce((a, b) => a + b, 0)];

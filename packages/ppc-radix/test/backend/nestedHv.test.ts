@@ -53,9 +53,12 @@ function setup(nestedHv = true): Setup {
   return { vm, vcpu, l1, builder, l2Tree };
 }
 
+/** PATE dw0 for an L2 whose partition-scoped tree is `tree`, assembled by hand: HR | RTS | RPDB | RPDS. */
 function pateDw0(tree: RadixTree): bigint {
   const [hi, lo] = tree.rootEntry();
-  return (BigInt((hi | PATE0_HR_HI) >>> 0) << 32n) | BigInt(lo);
+  const dw0 = (BigInt((hi | PATE0_HR_HI) >>> 0) << 32n) | BigInt(lo);
+  expect(tree.pateDw0()).toBe(dw0);
+  return dw0;
 }
 
 /** Write an hv_guest_state (version 2) and pt_regs for the L2, little-endian as a ppc64el L1 does. */
