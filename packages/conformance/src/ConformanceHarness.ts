@@ -119,6 +119,14 @@ export interface ConformanceHarness {
   readonly dataRegion: DataRegion;
   /** How the backend's rmap relates to its leaves (default `one-per-leaf`; a nested rmap is `names-every-leaf`). */
   readonly rmapModel?: RmapModelName;
+  /**
+   * The guest is a nested guest (POWER: an L2 run by an L1 through
+   * H_ENTER_NESTED): its hypercalls are its own hypervisor's — they end its
+   * run and complete that hypervisor's entry call — so a number no handler
+   * of the VM serves gets no unknown-function status; the suite checks
+   * instead that the call changes no mapping.
+   */
+  readonly nestedGuest?: boolean;
   /** Host memory per test hypervisor, bytes (default 4 MiB). */
   readonly hostMemoryBytes?: number;
   /** Guest physical address bits for the suite's VMs (default: core's 52). */

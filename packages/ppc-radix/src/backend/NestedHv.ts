@@ -6,8 +6,10 @@ import {
   type FaultInfo,
   type FaultOutcomeValue,
   type HypercallRegisters,
+  type MappingLeaf,
   type Memslot,
   type MemslotTable,
+  type RmapRecord,
   type TlbShootdown,
   type TraceHook,
 } from '@hvmmu/core';
@@ -229,7 +231,8 @@ export class NestedHv implements NestedGuestHost {
     this.dropTableCaches();
   }
 
-  private dropTableCaches(): void {
+  /** Every vCPU's walker forgets its cached partition- and process-table entries (a tlbie with RIC 2). */
+  dropTableCaches(): void {
     for (const m of this.pages.vcpuMmuList) m?.invalidateTableCaches();
   }
 
@@ -299,15 +302,15 @@ export class NestedHv implements NestedGuestHost {
     const req = decodeTlbInvalidate(regs.argLo[0]!, regs.argLo[1]!, regs.argHi[2]!, regs.argLo[2]!);
     if (req === null) return H_PARAMETER;
     if (req.scope === TlbieScope.PAGE) {
-      const guest = this.guests.get(req.lpid, false);
-      if (guest === null) return H_SUCCESS;
-      const tree = this.trees.get(guest.shadowLpid);
-      if (tree !== undefined) {
+      // Every guest of the LPID not yet released: also one removed from the table while a vCPU still runs it
+      // (KVM looks only in the table, and that vCPU's L2 would keep the translation L1 just invalidated).
+      for (const guest of this.guests.liveGuests(req.lpid)) {
+        const tree = this.trees.get(guest.shadowLpid);
+        if (tree === undefined) continue;
         const first = req.addrHi * TWO_POW_20 + req.addrLo / PAGE;
         const pages = 2 ** (req.pageShift - 12);
         for (let gfn = first; gfn < first + pages && gfn < PARTITION_GFN_LIMIT; gfn++) this.clearShadowLeaf(tree, gfn);
       }
-      this.guests.put(guest);
       return H_SUCCESS;
     }
     this.guests.flush(req.scope === TlbieScope.ALL ? 'all' : req.lpid, req.ric);
@@ -687,6 +690,59 @@ export class NestedHv implements NestedGuestHost {
       if (tree.isLeaf(off) && tree.hfnAt(off) === hfn && (tree.loAt(off) & clear) !== 0) {
         tree.updateLo(off, clear, 0);
         this.tlbs.flushHostFrame(hfn);
+      }
+    }
+  }
+
+  /**
+   * The shadow leaves and the nested rmap's records, for `PpcRadixMmu.inspect`
+   * (the conformance suite's `names-every-leaf` model). A shadow leaf is
+   * filed under the L1 page L1's tree for the L2 maps it to now (walked in
+   * software, as the fault did); its handle is its entry's host real
+   * address / 8 like L1's leaves. An rmap entry names the shadow leaf of
+   * (LPID, L2 frame) in each guest not yet released that has one; a stale
+   * entry (no such leaf) names a handle no leaf has (negative). Not a hot path.
+   */
+  snapshot(slots: readonly Memslot<PpcRadixTypes>[], leaves: MappingLeaf[], rmap: RmapRecord[]): void {
+    let stale = -1;
+    for (const g of this.guests.allLive()) {
+      const tree = this.trees.get(g.shadowLpid);
+      if (tree === undefined) continue;
+      tree.forEachLeaf((l2Gfn, off) => {
+        const hfn = tree.hfnAt(off);
+        let gfn = -1;
+        if (this.l1Walk.walk(g.l1GrToHrHi, g.l1GrToHrLo, Math.floor(l2Gfn / TWO_POW_20), ((l2Gfn % TWO_POW_20) * PAGE) >>> 0)) {
+          gfn = this.l1Walk.raHi * TWO_POW_20 + (this.l1Walk.raLo >>> 12);
+        }
+        const slot = slots.find((sl) => gfn >= sl.baseGfn && gfn < sl.baseGfn + sl.npages);
+        const lo = tree.loAt(off);
+        leaves.push({
+          entry: off / 8,
+          slotId: slot?.id ?? -1,
+          gfn,
+          level: 1,
+          pages: 1,
+          hfn,
+          writable: (lo & RADIX_PTE.READ_WRITE) !== 0 && (lo & RADIX_PTE.C) !== 0,
+        });
+      });
+    }
+    for (const slot of slots) {
+      const nested = RadixSlotRmap.of(slot).nested;
+      if (nested.bytes === 0) continue;
+      for (let i = 0; i < slot.npages; i++) {
+        for (const [lpid, l2Gfn] of nested.entries(i)) {
+          let named = false;
+          for (const g of this.guests.liveGuests(lpid)) {
+            const tree = this.trees.get(g.shadowLpid);
+            const off = tree === undefined ? -1 : tree.pteOffset(l2Gfn);
+            if (tree !== undefined && tree.isLeaf(off)) {
+              rmap.push({ slotId: slot.id, gfn: slot.baseGfn + i, level: 1, entry: off / 8 });
+              named = true;
+            }
+          }
+          if (!named) rmap.push({ slotId: slot.id, gfn: slot.baseGfn + i, level: 1, entry: stale-- });
+        }
       }
     }
   }

@@ -520,7 +520,9 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes>, L1PageSource {
    * handle is its entry's host real address / 8; its slot is the one
    * holding its gfn. On radix the rmap of an L1 leaf is the tree's own gfn
    * index (KVM keeps no list for it), so each leaf's record is the (slot,
-   * gfn) it is filed under, which a leaf outside every slot lacks.
+   * gfn) it is filed under, which a leaf outside every slot lacks. Nested
+   * guests add their shadow leaves and the nested rmap's records
+   * (`NestedHv.snapshot`: the `names-every-leaf` model).
    */
   inspect(): MmuSnapshot {
     const leaves: MappingLeaf[] = [];
@@ -541,6 +543,7 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes>, L1PageSource {
       });
       if (slot !== undefined) rmap.push({ slotId: slot.id, gfn, level: 1, entry });
     });
+    this.nested.snapshot(slots, leaves, rmap);
     const registers = this.vcpuMmus.map((m): Readonly<Record<string, number>> => (m === undefined ? {} : { ...m.registers() }));
     return { leaves, rmap, registers };
   }

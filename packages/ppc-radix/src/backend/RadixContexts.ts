@@ -65,17 +65,17 @@ export class RadixContexts implements TranslationContextOwner {
     this.byKey.delete(key);
   }
 
-  /** tlbie for one page of one PID (RIC 0, PRS 1, IS 0): that page in every context of the PID, on every vCPU. */
-  flushPidPage(pid: number, vpn: number): void {
-    const first = (pid + 1) * MODES;
-    if (pid === 0) this.tlbs.flushPage(DEFAULT_CONTEXT, vpn);
+  /** tlbie for one page of one PID (RIC 0, PRS 1, IS 0) in partition `lpid` (0: the guest itself): that page in every context of the PID, on every vCPU. */
+  flushPidPage(pid: number, vpn: number, lpid = 0): void {
+    const first = lpid * LPID_STRIDE + (pid + 1) * MODES;
+    if (pid === 0 && lpid === 0) this.tlbs.flushPage(DEFAULT_CONTEXT, vpn);
     for (const [key, id] of this.byKey) if (key >= first && key < first + MODES) this.tlbs.flushPage(id, vpn);
   }
 
-  /** tlbie for a whole PID (IS 1 with PRS 1): every context of the PID. */
-  flushPid(pid: number): void {
-    const first = (pid + 1) * MODES;
-    if (pid === 0) this.tlbs.flushContext(DEFAULT_CONTEXT);
+  /** tlbie for a whole PID (IS 1 with PRS 1) in partition `lpid` (0: the guest itself): every context of the PID. */
+  flushPid(pid: number, lpid = 0): void {
+    const first = lpid * LPID_STRIDE + (pid + 1) * MODES;
+    if (pid === 0 && lpid === 0) this.tlbs.flushContext(DEFAULT_CONTEXT);
     for (const [key, id] of this.byKey) if (key >= first && key < first + MODES) this.tlbs.flushContext(id);
   }
 

@@ -222,6 +222,26 @@ export class RadixVcpuMmu implements Translator {
     return this.nestedHv.completeEntry(this, trap, null);
   }
 
+  /**
+   * tlbie of one page of process `pid` (RIC 0, PRS 1, IS 0) issued by the
+   * partition this vCPU runs: L1's (as `vm.arch.guestTlbiePage`) or, while
+   * it runs an L2, the L2's — the processor applies a guest's tlbie to its
+   * own LPID, here the shadow LPID. Every vCPU's TLB drops the page.
+   */
+  tlbiePage(pid: number, vpn: number): void {
+    this.vcpu.checkAlive();
+    const run = this.nested;
+    this.contexts.flushPidPage(pid, vpn, run === null ? 0 : run.guest.shadowLpid);
+  }
+
+  /** tlbie of a whole process (PRS 1, IS 1) by the partition this vCPU runs; RIC 2 also drops cached process-table entries. */
+  tlbiePid(pid: number, ric: 0 | 2 = 0): void {
+    this.vcpu.checkAlive();
+    if (ric === 2) this.nestedHv.dropTableCaches();
+    const run = this.nested;
+    this.contexts.flushPid(pid, run === null ? 0 : run.guest.shadowLpid);
+  }
+
   /** @internal Switch to the L2 of `run` (H_ENTER_NESTED succeeded). */
   enterL2(run: NestedRun, pid: number, ir: boolean, dr: boolean): void {
     this.nested = run;
