@@ -44,7 +44,7 @@ if [ -e node_modules/vitest ] || [ -e node_modules/fast-check ]; then echo "pack
 cp "$HERE/all-packages.mjs" . && node all-packages.mjs
 npx --no-install hvmmu help >/dev/null
 npx --no-install hvmmu demo > demo.txt
-for row in 'x86 shadow, 4-level' 'ppc radix, L1' 'ppc hpt, POWER8' 'converged: the destination'; do
+for row in 'x86 shadow, 4-level' 'ppc radix, L1' 'ppc radix, nested L2' 'A host invalidation under the running L2' 'ppc hpt, POWER8' 'converged: the destination'; do
   grep -q "$row" demo.txt || { echo "pack smoke: the demo printed no '$row'" >&2; exit 1; }
 done
 echo "pack smoke: ok"

@@ -20,6 +20,7 @@ describe('hvmmu demo: one workload compared on every backend', async () => {
       'x86 shadow, 32-bit PAE',
       'x86 shadow, 5-level host',
       'ppc radix, L1',
+      'ppc radix, nested L2',
       'ppc hpt, POWER8',
       'ppc hpt, POWER9',
     ]);
@@ -45,10 +46,44 @@ describe('hvmmu demo: one workload compared on every backend', async () => {
     // A warm 4-level process-scoped walk through a 4-level partition-scoped tree: at most 24 references (POWER ISA v3.0 6.7.11), more than a 1-D walk.
     expect(rows[3]!.refsPerWalk).toBeGreaterThan(4);
     expect(rows[3]!.refsPerWalk).toBeLessThanOrEqual(31);
-    for (const r of rows.slice(4)) {
+    // The nested L2's walks are 2-D walks too, their partition scope the shadow tree.
+    expect(rows[4]!.refsPerWalk).toBeGreaterThan(4);
+    expect(rows[4]!.refsPerWalk).toBeLessThanOrEqual(31);
+    for (const r of rows.slice(5)) {
       expect(r.refsPerWalk).toBeGreaterThanOrEqual(1);
       expect(r.refsPerWalk).toBeLessThanOrEqual(16);
     }
+  });
+
+  it('runs the radix guest as a nested L2 too: L0 resolves its first touches into shadow entries, the few L1 must see are reflected to it and resolved', () => {
+    const l1 = rows[3]!;
+    const l2 = rows[4]!;
+    const s = l2.result.backendStats;
+    expect(l2.backend).toBe('ppc-radix');
+    expect(l2.backendOptions).toEqual({ nestedHv: true });
+    // L1 maps its L2's memory 2 MiB at a time: a handful of exits, each resolved.
+    expect(l2.hypervisorFaultsReflected).toBe(l2.result.faults.hypervisor);
+    expect(l2.result.faults.hypervisor).toBeGreaterThan(0);
+    expect(l2.result.faults.hypervisor).toBeLessThan(20);
+    expect(l2.result.faults.hypervisorResolved).toBe(l2.result.faults.hypervisor);
+    expect(s['ppcRadixL2Reflected']).toBe(l2.result.faults.hypervisor);
+    // Every other L2 fault L0 resolved: as many as the L1's partition-scoped faults (the same pages, first touched once each).
+    expect(l2.hypervisorFaults).toBe(s['ppcRadixL2Faults']! - s['ppcRadixL2Reflected']! + s['ppcRadixPartitionFaults']!);
+    expect(l2.hypervisorFaults).toBe(l1.hypervisorFaults);
+    expect(l2.rmapEntries).toBe(s['ppcRadixNestedRmapEntries']);
+    expect(l2.rmapEntries).toBeGreaterThan(0);
+    expect(l2.tableBytes).toBe(s['ppcRadixTableBytes']! + s['ppcRadixShadowTablePages']! * 4096);
+    expect(l1.hypervisorFaultsReflected).toBe(0);
+  });
+
+  it('shows a host invalidation under the running L2: the shadow leaf goes through the nested rmap, the L2 stays, L0 alone faults it back', () => {
+    const n = d.nestedInvalidation!;
+    expect(n.rmapEntriesNamed).toBe(1);
+    expect(n.l0MappingsDropped).toBe(1);
+    expect(n.shadowLeavesAfter).toBe(n.shadowLeavesBefore - 1);
+    expect(n.stillInL2).toBe(true);
+    expect(n.shadowLpid).toBeGreaterThan(0);
+    expect(n.refault).toEqual({ l2Faults: 1, reflectedToL1: 0, l0Instantiations: 1, shadowInserts: 1, sameFrame: true, bytesKept: true });
   });
 
   it('measures a memslot delete under every strategy each backend offers', () => {
@@ -73,7 +108,10 @@ describe('hvmmu demo (text)', () => {
     let text = '';
     expect(await run(['demo'], { out: (s) => (text += s), err: () => {} })).toBe(0);
     expect(text).toContain('x86 shadow, 4-level');
+    expect(text).toMatch(/ppc radix, nested L2 .* \+ \d+ to L1/);
     expect(text).toContain('What the columns say:');
+    expect(text).toMatch(/A host invalidation under the running L2/);
+    expect(text).toMatch(/the vCPU stayed in the L2/);
     expect(text).toMatch(/converged: the destination's valid entries equal the source's/);
   });
 });
@@ -90,17 +128,25 @@ describe('hvmmu demo --report', () => {
     const html = readFileSync(file, 'utf8');
     const block = /<script type="application\/json" id="hvmmu-report-data">([\s\S]*?)<\/script>/.exec(html);
     expect(block).not.toBeNull();
-    const data = JSON.parse(block![1]!) as { schema: string; runs: { label: string; refsPerWalk: number | null }[] };
+    const data = JSON.parse(block![1]!) as {
+      schema: string;
+      runs: { label: string; refsPerWalk: number | null; tableBytes: number | null; hostMmuFaults: number | null }[];
+    };
     expect(data.schema).toBe('hvmmu-report/1');
     expect(data.runs.map((r) => r.label)).toEqual([
       'x86 shadow, 4-level',
       'x86 shadow, 32-bit PAE',
       'x86 shadow, 5-level host',
       'ppc radix, L1',
+      'ppc radix, nested L2',
       'ppc hpt, POWER8',
       'ppc hpt, POWER9',
     ]);
     expect(data.runs.slice(0, 3).map((r) => r.refsPerWalk)).toEqual([4, 3, 5]);
+    // The nested L2's host-MMU figures are the demo's: its shadow tree beside L0's tree, the L2 faults L0 resolved.
+    const l2 = data.runs[4]!;
+    expect(l2.tableBytes).toBeGreaterThan(data.runs[3]!.tableBytes!);
+    expect(l2.hostMmuFaults).toBeGreaterThan(0);
   });
 
   it('a report file that cannot be written is bad input (exit 2), named', async () => {

@@ -59,6 +59,7 @@ describe('hvmmu run', () => {
       guest: 0,
       guestResolved: 0,
       hypervisor: 0,
+      hypervisorResolved: 0,
       vmm: 0,
       vmmByKind: { noMemory: 0, readOnly: 0, emulate: 0, retryLimit: 0, hostOutOfMemory: 0 },
     });

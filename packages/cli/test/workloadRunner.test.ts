@@ -42,6 +42,7 @@ describe('runWorkload: counts against hand-computed expectations', () => {
       guest: 0,
       guestResolved: 0,
       hypervisor: 0,
+      hypervisorResolved: 0,
       vmm: 0,
       vmmByKind: { noMemory: 0, readOnly: 0, emulate: 0, retryLimit: 0, hostOutOfMemory: 0 },
     });
@@ -272,5 +273,31 @@ describe('runWorkload refuses what it cannot run, naming the operation', () => {
       nestingBackend as unknown as BackendModule<BackendTypes>,
     );
     expect(calls).toEqual(['enter 1 5', 'exit 1']);
+  });
+
+  it('a guest side that is its guest’s hypervisor (a radix L2 under its L1) gets the faults reflected to it, and the access runs again once resolved', async () => {
+    const { ppcRadixBackend, radixNestedGuestSide } = await import('@hvmmu/ppc-radix');
+    const nested = { ...ppcRadixBackend, guestSide: radixNestedGuestSide } as unknown as BackendModule<BackendTypes>;
+    const workload = parseWorkload(
+      {
+        version: 1,
+        operations: [slot(8), { op: 'map', vpn: BASE, gfn: 0, count: 8 }, { op: 'access', kind: 'write', vpn: BASE, count: 8, repeat: 2 }],
+      },
+      'test',
+    );
+    const r = runWorkload(nested, workload, { ...MEM, backendOptions: { nestedHv: true } });
+    expect(r.accesses).toBe(16);
+    // The L2's first access comes back to L1 twice: its tables' 2 MiB (past L1's own window), then its data's. L1 maps each and resumes it.
+    expect(r.faults).toEqual({
+      guest: 0,
+      guestResolved: 0,
+      hypervisor: 2,
+      hypervisorResolved: 2,
+      vmm: 0,
+      vmmByKind: { noMemory: 0, readOnly: 0, emulate: 0, retryLimit: 0, hostOutOfMemory: 0 },
+    });
+    expect(r.backendStats['ppcRadixL2Reflected']).toBe(2);
+    expect(r.backendStats['ppcRadixNestedEnters']).toBe(3);
+    expect(r.backendStats['ppcRadixShadowLeaves']).toBeGreaterThanOrEqual(8);
   });
 });

@@ -58,7 +58,14 @@ export { RadixNormalRmapOps } from './backend/RadixNormalRmapOps.js';
 export { RadixInvalidRmapOps } from './backend/RadixInvalidRmapOps.js';
 export { RadixRmapContext, type RadixRmapCounters } from './backend/RadixRmapContext.js';
 export { RadixSlotRmap } from './backend/RadixSlotRmap.js';
-export { radixGuestSide, RadixGuestAddressSpaces, RADIX_GUEST_VPN_LIMIT, type RadixGuestSideFactory } from './guest/RadixGuestSide.js';
+export { radixGuestSide, RadixGuestAddressSpaces, RADIX_GUEST_VPN_LIMIT, type RadixGuestSideFactory, type RadixGuestMachine } from './guest/RadixGuestSide.js';
+export {
+  radixNestedGuestSide,
+  RadixNestedGuestAddressSpaces,
+  RADIX_NESTED_L2_LPID,
+  type RadixNestedGuestSideFactory,
+  type RadixNestedL1Counters,
+} from './guest/RadixNestedGuestSide.js';
 export {
   NestedHv,
   NestedRun,

@@ -14,7 +14,10 @@ export interface ComparisonRow {
   readonly backendOptions: Readonly<Record<string, unknown>>;
   readonly result: WorkloadRunResult;
   readonly tlbHitRate: number;
+  /** Faults the host MMU resolved itself (x86 shadow faults; radix partition-scoped faults, and a nested L2's L0 resolved; HPT host faults). */
   readonly hypervisorFaults: number;
+  /** Faults reflected to the guest's hypervisor (a nested L2's L1, which mapped the page and resumed it): `result.faults.hypervisor`. */
+  readonly hypervisorFaultsReflected: number;
   readonly refsPerWalk: number;
   readonly tableBytes: number;
   readonly rmapEntries: number;
@@ -52,12 +55,14 @@ export async function compareBackends(configurations: readonly DemoConfiguration
       backend = await findBackend(c.backendId);
       if (c.guestSide === 'pae')
         backend = { ...backend, guestSide: (await import('@hvmmu/x86-shadow')).x86PaeGuestSide as unknown as typeof backend.guestSide };
+      else if (c.guestSide === 'radix-nested')
+        backend = { ...backend, guestSide: (await import('@hvmmu/ppc-radix')).radixNestedGuestSide as unknown as typeof backend.guestSide };
     } catch (error) {
       skipped.push({ label: c.label, reason: error instanceof Error ? error.message : String(error) });
       continue;
     }
-    const metrics = BACKEND_METRICS[c.backendId];
-    if (metrics === undefined) throw new Error(`demo: no metrics for backend ${c.backendId}`);
+    const metrics = BACKEND_METRICS[c.metrics ?? c.backendId];
+    if (metrics === undefined) throw new Error(`demo: no metrics for ${c.metrics ?? c.backendId}`);
     const result = runWorkload(backend, workload, { backendOptions: c.backendOptions, source: workloadSpec });
     const s = result.backendStats;
     const deleteMicros: Record<string, number> = {};
@@ -72,6 +77,7 @@ export async function compareBackends(configurations: readonly DemoConfiguration
       result,
       tlbHitRate: result.accesses === 0 ? 0 : result.tlbHits / result.accesses,
       hypervisorFaults: metrics.hypervisorFaults(s),
+      hypervisorFaultsReflected: result.faults.hypervisor,
       refsPerWalk: metrics.refsPerWalk(s, c.hostRootLevel),
       tableBytes,
       rmapEntries: metrics.rmapEntries(s),

@@ -1,4 +1,5 @@
-import { Access, GuestRights, Hypervisor, type BackendModule, type BackendTypes, type Vcpu } from '@hvmmu/core';
+import { Access, FaultDestination, GuestRights, Hypervisor, type BackendModule, type BackendTypes, type Vcpu } from '@hvmmu/core';
+import { hypervisorFaultHandlerOf, type HypervisorFaultHandler } from '../workloads/NestedGuestControl.js';
 
 const TABLE_GFN = 0x1000;
 const DATA_GFN = 0x10_0000;
@@ -35,9 +36,10 @@ function deleteOnce(backend: BackendModule<BackendTypes>, backendOptions: Readon
     const guest = side.create(vm, { baseGfn: TABLE_GFN, pages: tablePages });
     const vcpu = vm.createVcpu();
     guest.activate(vcpu, 0);
+    const l1 = hypervisorFaultHandlerOf(guest);
     for (let p = 0; p < pages; p++) {
       guest.map(0, VPN_BASE + p, DATA_GFN + p, GuestRights.WRITE);
-      write(vcpu, (VPN_BASE + p) * 4096, guest.handleGuestFault?.bind(guest));
+      write(vcpu, (VPN_BASE + p) * 4096, guest.handleGuestFault?.bind(guest), l1);
     }
     const start = performance.now();
     vm.memslots.delete(1);
@@ -47,11 +49,21 @@ function deleteOnce(backend: BackendModule<BackendTypes>, backendOptions: Readon
   }
 }
 
-/** A write the guest's kernel may have to help with (an SLB reload on POWER hash). */
-function write(vcpu: Vcpu<BackendTypes>, va: number, resolve: ((v: Vcpu<BackendTypes>, f: Vcpu<BackendTypes>['fault']) => boolean) | undefined): void {
-  for (let attempt = 0; attempt < 4; attempt++) {
+/**
+ * A write the guest's kernel may have to help with (an SLB reload on POWER hash), or its
+ * hypervisor (a nested L2's L1 mapping the page in its tree for the L2).
+ */
+function write(
+  vcpu: Vcpu<BackendTypes>,
+  va: number,
+  resolve: ((v: Vcpu<BackendTypes>, f: Vcpu<BackendTypes>['fault']) => boolean) | undefined,
+  l1: HypervisorFaultHandler | undefined,
+): void {
+  for (let attempt = 0; attempt < 8; attempt++) {
     if (vcpu.translate(va, Access.WRITE) >= 0) return;
-    if (resolve === undefined || !resolve(vcpu, vcpu.fault)) break;
+    const fault = vcpu.fault;
+    const handled = fault.destination === FaultDestination.HYPERVISOR ? l1?.handleHypervisorFault(vcpu, fault) : resolve?.(vcpu, fault);
+    if (handled !== true) break;
   }
   throw new Error(`demo: the write to ${va.toString(16)} faulted (kind ${vcpu.fault.kind})`);
 }

@@ -3,15 +3,23 @@ import { BACKEND_COST_KEYS, statOrNull, sumStats } from './BackendCostStats.js';
 
 /**
  * A run result with the label the report shows for it (e.g. 'x86-shadow PAE', 'ppc-radix L2'),
- * and optionally the memory references per walk when the caller knows them better than the
- * backend's counters (x86 counts none: the demo gives the shadow root's level). The demo's
- * comparison rows have this shape.
+ * and optionally figures the caller knows better than the backend's counters read by
+ * BACKEND_COST_KEYS: the memory references per walk (x86 counts none: the demo gives the shadow
+ * root's level), and the host MMU's table and rmap bytes and the faults it resolved (a nested
+ * radix L2: its shadow trees beside L0's tree, the L2 faults L0 resolved). The demo's comparison
+ * rows give all four.
  */
 export interface LabelledRunResult {
   readonly label: string;
   readonly result: WorkloadRunResult;
   readonly refsPerWalk?: number;
+  readonly tableBytes?: number;
+  readonly rmapBytes?: number;
+  readonly hostMmuFaults?: number;
 }
+
+/** The figures a labelled run may give instead of its backend's counters. */
+export type ReportRunOverrides = Pick<LabelledRunResult, 'refsPerWalk' | 'tableBytes' | 'rmapBytes' | 'hostMmuFaults'>;
 
 /** What the report is drawn from: plain results (labelled from backend and paging mode) or labelled ones. */
 export type ReportEntry = WorkloadRunResult | LabelledRunResult;
@@ -125,12 +133,17 @@ function ratio(part: number | null, whole: number | null): number | null {
   return part === null || whole === null || whole === 0 ? null : part / whole;
 }
 
-/** A run's report values; `refsPerWalk` given by the caller wins over the backend's counters. */
-export function reportRun(label: string, r: WorkloadRunResult, refsPerWalk?: number): ReportRun {
+/** A finite number given by the caller, else undefined. */
+function given(v: number | undefined): v is number {
+  return v !== undefined && Number.isFinite(v);
+}
+
+/** A run's report values; figures the caller gives (`overrides`) win over the backend's counters. */
+export function reportRun(label: string, r: WorkloadRunResult, o: ReportRunOverrides = {}): ReportRun {
   const keys = BACKEND_COST_KEYS[r.backend];
   const stats = r.backendStats;
-  const tableBytes = keys === undefined ? null : sumStats(stats, keys.tableBytes);
-  const rmapBytes = keys === undefined ? null : sumStats(stats, keys.rmapBytes);
+  const tableBytes = given(o.tableBytes) ? o.tableBytes : keys === undefined ? null : sumStats(stats, keys.tableBytes);
+  const rmapBytes = given(o.rmapBytes) ? o.rmapBytes : keys === undefined ? null : sumStats(stats, keys.rmapBytes);
   const hostBytes = tableBytes === null && rmapBytes === null ? null : (tableBytes ?? 0) + (rmapBytes ?? 0);
   const walkRefs = statOrNull(stats, keys?.walkRefs);
   const walks = statOrNull(stats, keys?.walks);
@@ -151,8 +164,8 @@ export function reportRun(label: string, r: WorkloadRunResult, refsPerWalk?: num
     bytesPerMappedPage: ratio(hostBytes, r.guest.maps),
     walkRefs,
     walks,
-    refsPerWalk: refsPerWalk !== undefined && Number.isFinite(refsPerWalk) ? refsPerWalk : ratio(walkRefs, walks),
-    hostMmuFaults: statOrNull(stats, keys?.hostMmuFaults),
+    refsPerWalk: given(o.refsPerWalk) ? o.refsPerWalk : ratio(walkRefs, walks),
+    hostMmuFaults: given(o.hostMmuFaults) ? o.hostMmuFaults : statOrNull(stats, keys?.hostMmuFaults),
   };
 }
 
@@ -178,7 +191,7 @@ export function buildReportData(entries: readonly ReportEntry[], title: string, 
   const results = entries.map((e) => (isLabelled(e) ? e.result : e));
   const runs = results.map((r, i) => {
     const entry = entries[i]!;
-    return reportRun(labels[i]!, r, isLabelled(entry) ? entry.refsPerWalk : undefined);
+    return reportRun(labels[i]!, r, isLabelled(entry) ? entry : {});
   });
   const counts = results.map((r, i) => faultCounts(runs[i]!, r));
   const faults: ReportFault[] = [];

@@ -12,7 +12,7 @@ export function renderRunReport(r: WorkloadRunResult): string[] {
     `  accesses            ${formatNumber(r.accesses)} in ${formatNumber(r.elapsedMs)} ms (${formatNumber(r.accessesPerSecond)} per second)`,
     `  TLB hits / misses   ${formatNumber(r.tlbHits)} / ${formatNumber(r.tlbMisses)} (hit rate ${percent(r.tlbHits, r.tlbHits + r.tlbMisses)})`,
     `  guest faults        ${formatNumber(f.guest)}${f.guestResolved === 0 ? '' : ` (${formatNumber(f.guestResolved)} resolved by the guest kernel on its own)`}`,
-    `  hypervisor faults   ${formatNumber(f.hypervisor)}`,
+    `  hypervisor faults   ${formatNumber(f.hypervisor)}${f.hypervisorResolved === 0 ? '' : ` (${formatNumber(f.hypervisorResolved)} resolved by the guest's hypervisor)`}`,
     `  VMM exits           ${formatNumber(f.vmm)}${f.vmm === 0 ? '' : ` (no memory ${k.noMemory}, read-only ${k.readOnly}, emulate ${k.emulate}, retry limit ${k.retryLimit}, host out of memory ${k.hostOutOfMemory})`}`,
     `  guest OS            ${formatNumber(r.guest.maps)} maps, ${formatNumber(r.guest.unmaps)} unmaps, ${formatNumber(r.guest.protects)} protects, ${formatNumber(r.guest.spacesCreated)} spaces created, ${formatNumber(r.guest.spaceSwitches)} switches, ${formatNumber(r.guest.tablePages)} table pages${r.guest.kernelTlbMisses + r.guest.kernelTlbHits === 0 ? '' : `, its own TLB hits / misses ${formatNumber(r.guest.kernelTlbHits)} / ${formatNumber(r.guest.kernelTlbMisses)}`}`,
     `  host                ${formatNumber(r.host.memslotChanges)} memslot changes, ${formatNumber(r.host.pagesInvalidated)} pages invalidated (${formatNumber(r.host.mappingsDropped)} mappings dropped), ${formatNumber(r.host.dirtyPagesHarvested)} dirty pages harvested`,

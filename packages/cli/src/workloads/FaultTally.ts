@@ -14,6 +14,11 @@ export class FaultTally {
   guestResolved = 0;
   /** Reflected to that guest's hypervisor (a nested L2's access that L1's tables refuse). */
   hypervisor = 0;
+  /**
+   * Of those, the ones the guest's hypervisor resolved before the access ran again
+   * (`HypervisorFaultHandler`: a POWER radix L1 mapping the L2 real page in its tree for the L2).
+   */
+  hypervisorResolved = 0;
   /** Exits to the VMM, all kinds. */
   vmm = 0;
   noMemory = 0;

@@ -9,6 +9,7 @@ import {
   type Vm,
 } from '@hvmmu/core';
 import { FaultTally } from './FaultTally.js';
+import { hypervisorFaultHandlerOf, type HypervisorFaultHandler } from './NestedGuestControl.js';
 import { GuestActivity } from './GuestActivity.js';
 import type { WorkloadRunResult } from './WorkloadRunResult.js';
 import { WorkloadInputError } from './WorkloadInputError.js';
@@ -16,6 +17,12 @@ import { PAGE_SIZE, TABLE_AREA_GFN, TABLE_AREA_SLOT } from './WorkloadSchema.js'
 
 /** Times the guest kernel may resolve a fault of one access on its own before the access counts as failed. */
 export const MAX_GUEST_RESOLVES = 4;
+/**
+ * Times the guest's hypervisor (a nested guest's L1) may resolve a fault of one access: a nested
+ * radix access can reflect once for each L2 real page region its walk touches (the process
+ * table's, each table level's, the data page's).
+ */
+export const MAX_HYPERVISOR_RESOLVES = 8;
 /** Host memory when none is given: frames are taken on first write, so unused memory costs little. */
 export const DEFAULT_MEMORY_BYTES = 512 << 20;
 /** The most table pages the area may have: the x86 guest side names gfns below 2^28 (MAXPHYADDR 40). */
@@ -46,6 +53,8 @@ export class WorkloadMachine<T extends BackendTypes> {
   readonly vcpus: readonly Vcpu<T>[];
   readonly pagingMode: string;
   readonly faults = new FaultTally();
+  /** The guest side as its guest's hypervisor (a nested guest's L1), if it is one. */
+  private readonly hypervisorFaults: HypervisorFaultHandler<T> | undefined;
   readonly activity = new GuestActivity();
   /** TLB hits and misses of the guest kernel's own accesses while it changed its tables (not the workload's). */
   private kernelTlbHits = 0;
@@ -88,6 +97,7 @@ export class WorkloadMachine<T extends BackendTypes> {
     }
     this.pagingMode = guestSide.pagingMode;
     this.vcpus = vcpus;
+    this.hypervisorFaults = hypervisorFaultHandlerOf(this.guest);
   }
 
   /*
@@ -156,19 +166,35 @@ export class WorkloadMachine<T extends BackendTypes> {
   /**
    * The access at `va` just failed on `vcpu`: count its fault and, while the fault is one the
    * guest kernel resolves on its own (`guest.handleGuestFault`: a POWER hash guest reloading an
-   * SLB entry or re-inserting an evicted HPTE), let it and try the access again, a bounded number
-   * of times. True if the access finally went through; false with `vcpu.fault` the last fault.
-   * Cold: called only after a failed translation.
+   * SLB entry or re-inserting an evicted HPTE) or one reflected to the guest's hypervisor that it
+   * resolves (`HypervisorFaultHandler`: a nested guest's L1 mapping the page for it), let it and
+   * try the access again, a bounded number of times. A reflected fault is always handed to the
+   * hypervisor, which resumes the nested guest even when it cannot resolve it. True if the access
+   * finally went through; false with `vcpu.fault` the last fault. Cold: called only after a
+   * failed translation.
    */
   accessFailed(vcpu: Vcpu<T>, va: number, access: number): boolean {
     const guest = this.guest;
     const faults = this.faults;
-    for (let attempt = 0; ; attempt++) {
+    let guestResolves = 0;
+    let hypervisorResolves = 0;
+    for (;;) {
       const fault = vcpu.fault;
       faults.record(fault);
-      if (fault.destination !== FaultDestination.GUEST || guest.handleGuestFault === undefined || attempt >= MAX_GUEST_RESOLVES) return false;
-      if (!guest.handleGuestFault(vcpu, fault)) return false;
-      faults.guestResolved++;
+      const destination = fault.destination;
+      if (destination === FaultDestination.GUEST) {
+        if (guest.handleGuestFault === undefined || guestResolves >= MAX_GUEST_RESOLVES) return false;
+        if (!guest.handleGuestFault(vcpu, fault)) return false;
+        guestResolves++;
+        faults.guestResolved++;
+      } else if (destination === FaultDestination.HYPERVISOR) {
+        const l1 = this.hypervisorFaults;
+        if (l1 === undefined || !l1.handleHypervisorFault(vcpu, fault)) return false;
+        faults.hypervisorResolved++;
+        if (++hypervisorResolves > MAX_HYPERVISOR_RESOLVES) return false;
+      } else {
+        return false;
+      }
       if (vcpu.translate(va, access) >= 0) return true;
     }
   }
@@ -192,6 +218,7 @@ export class WorkloadMachine<T extends BackendTypes> {
         guest: f.guest,
         guestResolved: f.guestResolved,
         hypervisor: f.hypervisor,
+        hypervisorResolved: f.hypervisorResolved,
         vmm: f.vmm,
         vmmByKind: { noMemory: f.noMemory, readOnly: f.readOnly, emulate: f.emulate, retryLimit: f.retryLimit, hostOutOfMemory: f.hostOutOfMemory },
       },

@@ -25,6 +25,8 @@ export interface WorkloadRunResult {
     readonly guestResolved: number;
     /** Reflected to the guest's hypervisor (FaultDestination.HYPERVISOR: nested guests). */
     readonly hypervisor: number;
+    /** Of those, resolved by the guest's hypervisor (a nested guest's L1) and the access retried. */
+    readonly hypervisorResolved: number;
     /** Exits to the VMM (FaultDestination.VMM), and the same split by kind. */
     readonly vmm: number;
     readonly vmmByKind: {

@@ -28,7 +28,7 @@ export { FaultTally } from './FaultTally.js';
 export { GuestActivity } from './GuestActivity.js';
 export { checkExpectation } from './ExpectationCheck.js';
 export { checkRunHealth } from './RunHealthCheck.js';
-export { nestedControlOf, type NestedGuestControl } from './NestedGuestControl.js';
+export { nestedControlOf, hypervisorFaultHandlerOf, type NestedGuestControl, type HypervisorFaultHandler } from './NestedGuestControl.js';
 export { readLackeyTrace, LackeyBatch, LackeyKind, LACKEY_BATCH, LACKEY_MAX_SIZE } from './LackeyTraceReader.js';
 export { replayLackeyTrace, DEFAULT_TRACE_MAX_PAGES, type ReplayLackeyTraceOptions } from './LackeyTraceReplay.js';
 export { BUILTIN_WORKLOADS, findBuiltinWorkload, generateBuiltinWorkload } from './generators/BuiltinWorkloads.js';

@@ -27,6 +27,29 @@ const TABLE_LEVELS = [13, 9, 9, 9] as const;
 const TWO_POW_32 = 0x1_0000_0000;
 
 /**
+ * What the guest operating system asks of the machine it runs on: to
+ * register its process table (H_REGISTER_PROC_TBL) and to carry out its
+ * tlbies. For an L1 that is L0 (the VM: `vm.arch.setProcessTable`,
+ * `guestTlbiePage`, `guestTlbiePid`, the default); for an L2 its L1
+ * hypervisor puts the process table in its partition-table entry for the
+ * L2, and the tlbies apply to the L2's partition (`radixNestedGuestSide`).
+ */
+export interface RadixGuestMachine {
+  registerProcessTable(value: bigint): void;
+  tlbiePage(pid: number, vpn: number): void;
+  tlbiePid(pid: number, ric: 0 | 2): void;
+}
+
+/** The machine an L1 runs on: L0, through `vm.arch`. */
+function l0Machine(vm: Vm<PpcRadixTypes>): RadixGuestMachine {
+  return {
+    registerProcessTable: (value) => vm.arch.setProcessTable(value),
+    tlbiePage: (pid, vpn) => vm.arch.guestTlbiePage(pid, vpn),
+    tlbiePid: (pid, ric) => vm.arch.guestTlbiePid(pid, ric),
+  };
+}
+
+/**
  * The guest operating system's side of radix translation, as a workload
  * drives it: what Linux does as a pseries radix guest. A process table
  * (registered with the hypervisor: H_REGISTER_PROC_TBL, here
@@ -50,11 +73,15 @@ export class RadixGuestAddressSpaces implements GuestAddressSpaces<PpcRadixTypes
   private readonly areaBase: number;
   private readonly areaEnd: number;
   private readonly activated = new Set<Vcpu<PpcRadixTypes>>();
+  private readonly machine: RadixGuestMachine;
 
   constructor(
     private readonly vm: Vm<PpcRadixTypes>,
     area: GuestTableArea,
+    /** Where the process table is registered and the tlbies go (default: L0, for an L1). */
+    machine?: RadixGuestMachine,
   ) {
+    this.machine = machine ?? l0Machine(vm);
     if (area === null || typeof area !== 'object' || !Number.isSafeInteger(area.baseGfn) || !Number.isSafeInteger(area.pages)) {
       throw new HvmmuError('BAD_ARGUMENT', 'the table area must be { baseGfn, pages } with integers');
     }
@@ -72,7 +99,7 @@ export class RadixGuestAddressSpaces implements GuestAddressSpaces<PpcRadixTypes
     this.reserveRoot(PAGE);
     this.processTable = this.builder.createProcessTable(PROCESS_TABLE_PRTS);
     this.addTree();
-    vm.arch.setProcessTable(this.processTableValue());
+    this.machine.registerProcessTable(this.processTableValue());
   }
 
   /** PRTB | PRTS of the process table, as the guest registers it. */
@@ -103,7 +130,7 @@ export class RadixGuestAddressSpaces implements GuestAddressSpaces<PpcRadixTypes
     this.addTree();
     const pid = this.trees.length - 1;
     // A new process-table entry: tlbie RIC 2 for the PID, so no processor keeps a stale copy.
-    this.vm.arch.guestTlbiePid(pid, 2);
+    this.machine.tlbiePid(pid, 2);
     return pid;
   }
 
@@ -132,13 +159,13 @@ export class RadixGuestAddressSpaces implements GuestAddressSpaces<PpcRadixTypes
       referenced: true,
       changed: write,
     });
-    this.vm.arch.guestTlbiePage(space, vpn);
+    this.machine.tlbiePage(space, vpn);
   }
 
   unmap(space: number, vpn: number): void {
     this.checkSpace(space);
     this.checkVpn(vpn);
-    if (this.trees[space]!.unmap(vpn * PAGE)) this.vm.arch.guestTlbiePage(space, vpn);
+    if (this.trees[space]!.unmap(vpn * PAGE)) this.machine.tlbiePage(space, vpn);
   }
 
   activate(vcpu: Vcpu<PpcRadixTypes>, space: number): void {
