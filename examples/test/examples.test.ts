@@ -3,6 +3,7 @@ import { FaultKind } from '@hvmmu/core';
 import { runSwapBackend } from '../src/swapBackend.js';
 import { runPaeExample } from '../src/paeGuestShadow.js';
 import { runHptLiveMigration } from '../src/hptLiveMigration.js';
+import { runNestedRadixL2 } from '../src/nestedRadixL2.js';
 
 describe('examples', () => {
   it('swapBackend: the same VMM code reads the same bytes on both backends, and the delete removes the mapping', () => {
@@ -33,5 +34,21 @@ describe('examples', () => {
     expect(later.length).toBeGreaterThanOrEqual(3);
     expect(r.identical).toBe(true);
     expect(r.reachable).toBe(r.mapped);
+  });
+
+  it('nestedRadixL2: L0 resolves the L2’s first touches alone; a host invalidation under the running L2 drops its shadow entry through the nested rmap, and the next access faults it back', () => {
+    const r = runNestedRadixL2();
+    // 8 data pages and the L2 kernel's 5 table pages (process table, root, PUD, PMD, PTE): each one L2 fault, one shadow entry.
+    expect(r.firstTouchFaults).toBe(13);
+    expect(r.shadowInserts).toBe(13);
+    expect(r.reflectedToL1).toBe(0);
+    // The victim page's nested rmap entry: L1's LPID 3 for the L2, L2 real frame 0x403 (4 MiB + 3 pages).
+    expect(r.rmapEntry).toEqual([3, 0x403]);
+    expect(r.shadowLeavesAfter).toBe(r.shadowLeavesBefore - 1);
+    expect(r.stillInL2).toBe(true);
+    expect([r.refaults, r.l0Instantiations, r.reinserts]).toEqual([1, 1, 1]);
+    expect(r.sameFrame).toBe(true);
+    expect(r.bytesKept).toBe(true);
+    expect(r.lines).toHaveLength(7);
   });
 });
