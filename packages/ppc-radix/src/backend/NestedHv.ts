@@ -335,11 +335,12 @@ export class NestedHv implements NestedGuestHost {
     const to = regs.arg(3);
     const from = regs.arg(4);
     const n = regs.arg(5);
-    if (lpid < 0 || pid < 0 || to < 0 || from < 0 || n < 0) return H_PARAMETER;
+    if (lpid < 0 || pid < 0 || to < 0 || from < 0) return H_PARAMETER;
     if ((to === 0) === (from === 0)) return H_PARAMETER;
     // The top 12 EA bits are the quadrant's and must be clear.
     if ((eaHi & 0xfff0_0000) !== 0) return H_PARAMETER;
-    if (n > COPY_TOFROM_GUEST_MAX) return NestedHcallStatus.H_NO_MEM;
+    // n is unsigned: one at or past 2^53 (arg -1) is as far beyond the bounce buffer's limit as any.
+    if (n < 0 || n > COPY_TOFROM_GUEST_MAX) return NestedHcallStatus.H_NO_MEM;
     const guest = this.guests.get(lpid, false);
     if (guest === null) return H_PARAMETER;
     try {

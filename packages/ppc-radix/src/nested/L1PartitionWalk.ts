@@ -1,7 +1,7 @@
 /** How a software walk of L1's partition-scoped tree for an L2 ended (KVM's return values). */
 export const L1WalkStatus = {
   OK: 0,
-  /** -EINVAL: a malformed tree (root size, NLS, misaligned table, a leaf at the root or a directory at the bottom). */
+  /** -EINVAL: a malformed tree (root size, NLS, misaligned table, a leaf at the root or a directory at the bottom, a leaf's RPN not aligned to its page size). */
   BAD_TREE: 1,
   /** -ENOENT: an invalid entry on the way. */
   NO_ENTRY: 2,
@@ -88,6 +88,8 @@ export class L1PartitionWalk {
     }
     // A leaf is needed, and not in the root (512 GiB pages are not supported).
     if (level < 0 || level === 3) return this.fail(L1WalkStatus.BAD_TREE);
+    // Its RPN aligned to its page size (offset is 12, 16, 21 or 30 here; KVM: "if (gpa & ((1ul << offset) - 1)) return -EINVAL").
+    if ((lo & 0xffff_f000 & ((1 << offset) - 1)) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
     this.leafHi = hi >>> 0;
     this.leafLo = lo >>> 0;
     this.shift = offset;

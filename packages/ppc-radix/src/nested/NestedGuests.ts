@@ -249,10 +249,13 @@ export class NestedGuests {
    * the shadow tree, RIC 1 does nothing (L0 caches no L1 page-walk), RIC 2
    * (kvmhv_flush_nested) empties it, re-reads L1's partition-table entry and
    * removes the guest if the entry is now zero. An unknown LPID is nothing
-   * to do. Each guest is held by a reference while it is worked on.
+   * to do. Each guest is held by a reference while it is worked on. Every
+   * guest not yet released is flushed, also one removed from the table
+   * while a vCPU still runs it (KVM looks only in the table: that vCPU's L2
+   * would keep translations L1 has invalidated).
    */
   flush(l1Lpid: number | 'all', ric: number): void {
-    const targets = l1Lpid === 'all' ? [...this.table.values()] : [this.table.get(l1Lpid)].filter((g): g is NestedGuest => g !== undefined);
+    const targets = l1Lpid === 'all' ? this.allLive() : [...this.liveGuests(l1Lpid)];
     for (const g of targets) {
       if (ric === 1) continue;
       g.refcnt++;

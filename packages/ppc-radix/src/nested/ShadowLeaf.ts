@@ -12,9 +12,10 @@ export class ShadowLeaf {
  * The shadow entry for an L2 page (kvmhv_nested_page_fault, steps "adjust
  * the permissions and R/C bits according to L1's PTE" and the page-size
  * choice): L0's leaf for the L1 page (the host page), minus what L1's leaf
- * for the L2 does not grant — read, write, execute — and minus R unless
- * L1's leaf has R and C unless L1's leaf has C and this is a store, so the
- * hardware raises the R/C fault that mirrors L1's R/C handling.
+ * for the L2 does not grant — read (which its RW grants too), write,
+ * execute — and minus R unless L1's leaf has R and C unless L1's leaf has C
+ * and this is a store, so the hardware raises the R/C fault that mirrors
+ * L1's R/C handling.
  *
  * The size: L0's leaf size when it is no larger than L1's; otherwise 2M when
  * L1's page is strictly larger than 2M, else L0's base page — the L1 real
@@ -38,7 +39,10 @@ export function makeShadowLeaf(
   out: ShadowLeaf,
 ): ShadowLeaf {
   let strip = 0;
-  if ((l1Lo & RADIX_PTE.READ) === 0) strip |= RADIX_PTE.READ;
+  // The ISA's EAA: RW grants read too. KVM strips _PAGE_READ when L1's leaf lacks it even with
+  // _PAGE_WRITE, relying on L0's write right to carry the read; with L0's leaf not writable (a
+  // read-only host page) the shadow then grants nothing and the L2's load refaults forever.
+  if ((l1Lo & (RADIX_PTE.READ | RADIX_PTE.READ_WRITE)) === 0) strip |= RADIX_PTE.READ;
   if ((l1Lo & RADIX_PTE.READ_WRITE) === 0) strip |= RADIX_PTE.READ_WRITE;
   if ((l1Lo & RADIX_PTE.EXECUTE) === 0) strip |= RADIX_PTE.EXECUTE;
   if ((l1Lo & RADIX_PTE.R) === 0) strip |= RADIX_PTE.R;
