@@ -473,7 +473,14 @@ export class NestedHv implements NestedGuestHost {
     for (let p = Math.floor(gpa / PAGE); p <= Math.floor((gpa + bytes.length - 1) / PAGE); p++) {
       if (this.memslots.findByGfn(p)!.readOnly) return false;
     }
-    this.memslots.writeBytes(gpa, bytes);
+    try {
+      this.memslots.writeBytes(gpa, bytes);
+    } catch (error) {
+      // A page L1 never wrote needs a host frame and the host has none: the write-back fails (H_AUTHORITY), as
+      // kvm_vcpu_write_guest's failure does; thrown, it would leave the run half completed.
+      if (error instanceof HvmmuError && error.code === 'HOST_OUT_OF_MEMORY') return false;
+      throw error;
+    }
     return true;
   }
 

@@ -497,6 +497,64 @@ describe('H_ENTER_NESTED with a hostile hv_guest_state', () => {
   });
 });
 
+describe('an L1 that exhausts what L0 has', () => {
+  it('host memory used up under an L2: its faults exit HOST_OUT_OF_MEMORY in the L2; the write-back into an L1 page never written fails, H_AUTHORITY', () => {
+    const t = nestedL1({ memoryBytes: 1 * MiB }); // 256 host frames
+    void t.hv.memory.zeroFrame;
+    t.vm.memslots.create({ id: 1, guestPhysAddr: SLOT1, size: 2 * MiB });
+    const tree = t.builder.createTree('4k');
+    tree.map(0, SLOT1, 21, { read: true, write: true });
+    expect(t.l1.init(8)).toMatchObject({ ok: true });
+    expect(t.l1.setEntry(L2_LPID, tree.pateDw0(), 0n)).toBe(H_SUCCESS);
+    // pt_regs in a page of slot 0 L1 never wrote (all zero: a valid register block; it has no host frame of its own).
+    const regs = BigInt(0x3f_0000);
+    writeL2State(t, 0, L2_LPID);
+    expect(hcall(t, 0, NestedHcall.H_ENTER_NESTED, [BigInt(hvPtr(0)), regs])).toBe(H_SUCCESS);
+    const v = t.vcpus[0]!;
+    let page = 0;
+    while (page < 512 && v.translate(page * 4096, Access.WRITE) !== TRANSLATE_FAULT) page++;
+    expect(page).toBeLessThan(512);
+    expect([v.fault.destination, v.fault.kind, v.arch.inL2]).toEqual([FaultDestination.VMM, FaultKind.HOST_OUT_OF_MEMORY, true]);
+    expect(t.hv.memory.framesFree).toBe(0);
+    const g = t.vm.arch.nested.guests.find(L2_LPID)!;
+    // The exit: the state goes back to L1 memory, but the register block's page would need a frame.
+    expect(v.arch.exitNested(HDEC)).toEqual({ l1Lpid: L2_LPID, trap: HDEC, status: H_AUTHORITY });
+    expect([v.arch.inL2, g.refcnt, v.hcallRegs.retLo[0]]).toEqual([false, 1, H_AUTHORITY >>> 0]);
+    // The same through a fault L1 must see (an L2 page its tree does not map): the run ends with the HDSI, r3 H_AUTHORITY.
+    expect(hcall(t, 0, NestedHcall.H_ENTER_NESTED, [BigInt(hvPtr(0)), regs])).toBe(H_SUCCESS);
+    expect(v.translate(0x40_0000, Access.READ)).toBe(TRANSLATE_FAULT);
+    expect([v.fault.destination, v.fault.vector, v.arch.inL2]).toEqual([FaultDestination.HYPERVISOR, HDSI, false]);
+    expect(v.arch.lastNestedExit).toEqual({ l1Lpid: L2_LPID, trap: HDSI, status: H_AUTHORITY });
+    expect(g.refcnt).toBe(1);
+    t.vm.destroy();
+    expect([t.vm.arch.nested.lpids.inUse, t.hv.memory.framesInUse]).toEqual([1, 1]);
+  });
+
+  it('more L2s than L0 has shadow LPIDs: the one too many is H_PARAMETER, and clearing an entry gives its LPID back', () => {
+    const s = setup();
+    const nested = s.vm.arch.nested;
+    // One LPID per root-directory window of the host real space (64 by default), L1's own included; LPID 0 is the host's.
+    const shadowLpids = nested.lpids.count - 2;
+    for (let lpid = 1; lpid <= shadowLpids; lpid++) {
+      expect(enter(s, 0, lpid), `L2 ${lpid}`).toBe(H_SUCCESS);
+      s.vcpus[0]!.arch.exitNested(HDEC);
+    }
+    expect(nested.lpids.inUse).toBe(nested.lpids.count - 1);
+    expect(enter(s, 0, shadowLpids + 1)).toBe(H_PARAMETER);
+    expect([s.vcpus[0]!.arch.inL2, nested.guests.size]).toEqual([false, shadowLpids]);
+    // L1 clears L2 7's entry (it was zero already): RIC 2 finds it zero and removes the guest.
+    expect(s.l1.clearEntry(7)).toBe(H_SUCCESS);
+    expect(nested.guests.find(7)).toBeUndefined();
+    expect(enter(s, 0, shadowLpids + 1)).toBe(H_SUCCESS);
+    s.vcpus[0]!.arch.exitNested(HDEC);
+    // L2 5 (whose entry L1 set) still works.
+    expect(enter(s, 0, L2_LPID)).toBe(H_SUCCESS);
+    expect(Math.floor(s.vcpus[0]!.translate(0x3010, Access.WRITE) / 4096)).toBe(slot1Frame(s, SLOT1 + 0x3000));
+    s.vm.destroy();
+    expect([nested.lpids.inUse, nested.guests.allLive().length, s.hv.memory.framesInUse]).toEqual([1, 0, 1]);
+  });
+});
+
 describe('H_TLB_INVALIDATE forms', () => {
   it('every R/PRS/RIC/IS combination: H_PARAMETER exactly where KVM refuses (R 0, PRS 1, RIC 3, IS 1, IS 0 with RIC 1/2), and then nothing changed', () => {
     const s = setup(2);

@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Access, FaultDestination, FaultKind, FRAME_ZERO, MemslotFlags, TRANSLATE_FAULT } from '@hvmmu/core';
-import { Dsisr, HvGuestStateField, PtRegsField, RADIX_PTE, RadixFaultWord, SRR1_NOEXEC_GUARD, type NestedGuest, type RadixTree } from '@hvmmu/ppc-radix';
+import { Access, FaultDestination, FaultKind, FRAME_ZERO, type GuestMemory, MemslotFlags, TRANSLATE_FAULT } from '@hvmmu/core';
+import {
+  Dsisr,
+  HvGuestStateField,
+  PtRegsField,
+  RADIX_PTE,
+  RadixFaultWord,
+  RadixTreeBuilder,
+  SRR1_NOEXEC_GUARD,
+  type NestedGuest,
+  type RadixTree,
+} from '@hvmmu/ppc-radix';
 import { propertyRuns } from '../../../../test-support/propertyRuns.js';
 import {
   LEAF_BITS,
@@ -25,8 +35,10 @@ import type { RadixTestVm } from './helpers/radixVm.js';
  * memory (walked by the model's own code), L1's partition table, the
  * memslots, which vCPU runs which L2, and what was written where.
  *
- * Every L2 access (real mode: partition scope only) is predicted from L1's
- * tree for the L2 and the memslots alone (KVM kvmhv_nested_page_fault's
+ * Every L2 access (real mode: partition scope only; or relocation on, with
+ * the L2's own process tree mapping each page it touches to itself, so the
+ * 2-D walk reads table pages through the shadow tree as well) is predicted
+ * from L1's tree for the L2 and the memslots alone (KVM kvmhv_nested_page_fault's
  * outcomes): the host frame the memslot backs the L1 page with, or an exit
  * to L1 — HDSI with HDSISR NOPTE / PROTFAULT / ATOMIC_RC (| STORE), or HISI
  * with the same cause in SRR1 (NOEXEC_GUARD for a page L1 does not let it
@@ -52,6 +64,9 @@ const GIG_TARGETS = [0, GiB];
 /** L2 real pages the L2s touch: the base-page leaves', the 2M leaves', and the 1G leaf's (slot 1, slot 2, holes). */
 const L2_PAGES = [0x0, 0x1, 0x3, 0x10, 0x21, 0x3f, 0x200, 0x3ff, 0x400, 0x5a5, 0x4_0800, 0x4_09ff, 0x4_0c01, 0x4_0e02, 0x4_1000, 0x4_07ff];
 const OFFSETS = [0x0, 0x48, 0xff8];
+/** Where the L2s' process table and tree are: L2 real 3 GiB, L1 real 2 MiB (slot 0, after L1's own table arena [1, 2) MiB). */
+const L2_TABLES = 3 * GiB;
+const L1_TABLES = 2 * MiB;
 /** L1 real pages L1 itself touches (real mode): slots 1 and 2 and holes, never slot 0 (its tables). */
 const L1_PAGES = [0x800, 0x801, 0x810, 0x9ff, 0xc00, 0xc01, 0xe00, 0xe02, 0x1000, 0x500];
 const KINDS = [Access.READ, Access.WRITE, Access.FETCH, Access.READ | Access.USER, Access.WRITE | Access.USER, Access.FETCH | Access.USER];
@@ -70,8 +85,8 @@ type Op =
   | { op: 'grant'; tree: number; size: number; pos: number; set: number }
   | { op: 'setEntry'; lpid: number; which: number; vcpu: number }
   | { op: 'clearEntry'; lpid: number; vcpu: number }
-  | { op: 'enter'; lpid: number; vcpu: number }
-  | { op: 'access'; vcpu: number; l1: boolean; lpid: number; page: number; offset: number; kind: number }
+  | { op: 'enter'; lpid: number; vcpu: number; reloc: boolean }
+  | { op: 'access'; vcpu: number; l1: boolean; lpid: number; reloc: boolean; page: number; offset: number; kind: number }
   | { op: 'exit'; vcpu: number; hcall: boolean }
   | { op: 'remove'; lpid: number }
   | { op: 'host'; what: 'invalidate' | 'migrate' | 'age'; slot: number; k: number }
@@ -100,7 +115,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('grant' as const), ...where, set: bits }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('setEntry' as const), lpid: fc.nat(2), which: fc.nat(1), vcpu: fc.nat(1) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('clearEntry' as const), lpid: fc.nat(2), vcpu: fc.nat(1) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('enter' as const), lpid: fc.nat(2), vcpu: fc.nat(1) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('enter' as const), lpid: fc.nat(2), vcpu: fc.nat(1), reloc: fc.boolean() }) },
   {
     weight: 12,
     arbitrary: fc.record({
@@ -108,6 +123,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       vcpu: fc.nat(1),
       l1: fc.oneof({ weight: 1, arbitrary: fc.constant(true) }, { weight: 4, arbitrary: fc.constant(false) }),
       lpid: fc.nat(2),
+      reloc: fc.boolean(),
       page: fc.nat(L2_PAGES.length - 1),
       offset: fc.nat(OFFSETS.length - 1),
       kind: fc.constantFrom(...KINDS),
@@ -120,7 +136,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       op: fc.constant('host' as const),
       what: fc.constantFrom('invalidate' as const, 'migrate' as const, 'age' as const),
-      slot: fc.integer({ min: 1, max: 2 }),
+      // Slot 0 too: L1's tables and the L2s' process tables (the 2-D walk's table pages are shadowed like data).
+      slot: fc.integer({ min: 0, max: 2 }),
       k: fc.nat(63),
     }),
   },
@@ -145,6 +162,8 @@ class Model {
   values = new Map<number, number>();
   /** The L2 LPID each vCPU runs, or null while it runs L1. */
   readonly running: (number | null)[];
+  /** Whether the L2 each vCPU runs has relocation on. */
+  readonly relocated: boolean[];
   /** Per LPID index: the tree (0 or 1) its partition-table entry names, or null when cleared. */
   readonly installed: (number | null)[];
 
@@ -154,6 +173,7 @@ class Model {
     readonly tableBase: number,
   ) {
     this.running = Array.from({ length: vcpus }, () => null);
+    this.relocated = Array.from({ length: vcpus }, () => false);
     this.installed = Array.from({ length: lpids }, () => 0);
   }
 
@@ -168,6 +188,8 @@ interface Run {
   readonly model: Model;
   /** trees[2 * lpidIndex + which]. */
   readonly trees: RadixTree[];
+  /** PATE dw1 of every L2: its process table (an L2 real address), for runs with relocation on. */
+  readonly dw1: bigint;
 }
 
 let stamp = 1;
@@ -295,7 +317,7 @@ function step(r: Run, op: Op): string | null {
       const problem = toL1(r, v);
       if (problem !== null) return problem;
       t.caller = v;
-      const status = op.op === 'setEntry' ? t.l1.setEntry(LPIDS[li]!, r.trees[2 * li + op.which]!.pateDw0(), 0n) : t.l1.clearEntry(LPIDS[li]!);
+      const status = op.op === 'setEntry' ? t.l1.setEntry(LPIDS[li]!, r.trees[2 * li + op.which]!.pateDw0(), r.dw1) : t.l1.clearEntry(LPIDS[li]!);
       model.installed[li] = op.op === 'setEntry' ? op.which : null;
       return status === 0 ? null : `${op.op} of LPID ${LPIDS[li]} returned ${status}`;
     }
@@ -304,10 +326,12 @@ function step(r: Run, op: Op): string | null {
       const problem = toL1(r, v);
       if (problem !== null) return problem;
       const lpid = LPIDS[op.lpid % model.lpids]!;
-      writeL2State(t, v, lpid);
+      // Real mode, or relocation on (MSR IR | DR) in process 1 of the L2's own process table.
+      writeL2State(t, v, lpid, op.reloc ? 0x30n : 0n, op.reloc ? 1n : 0n);
       const status = enterNested(t, v);
       if (status !== 0 || !t.vcpus[v]!.arch.inL2) return `H_ENTER_NESTED of LPID ${lpid} on vCPU ${v} returned ${status}`;
       model.running[v] = lpid;
+      model.relocated[v] = op.reloc;
       return null;
     }
     case 'access': {
@@ -315,7 +339,7 @@ function step(r: Run, op: Op): string | null {
       const v = op.vcpu % model.vcpus;
       if (model.running[v] === null) {
         if (op.l1) return l1Access(r, v, op.page, op.offset, op.kind);
-        const problem = step(r, { op: 'enter', lpid: op.lpid, vcpu: v });
+        const problem = step(r, { op: 'enter', lpid: op.lpid, vcpu: v, reloc: op.reloc });
         if (problem !== null) return problem;
       }
       return l2Access(r, v, op.page, op.offset, op.kind);
@@ -455,7 +479,12 @@ function l2Access(r: Run, v: number, pageIndex: number, offsetIndex: number, kin
   const fetch = (kind & Access.FETCH) !== 0;
   const what = `vCPU ${v} L2 ${lpid} access ${kind} of L2 real ${hex(addr)}`;
   const hpa = vcpu.translate(addr, kind);
-  const leaf = walkL1Tree(t, pateDw0(r, lpid), BigInt(addr));
+  const dw0 = pateDw0(r, lpid);
+  // No entry for the L2 in L1's table: the fault goes to L1 as the processor raised it — with relocation on, on the
+  // first thing the 2-D walk reads, process 1's process-table entry at L2 real 16 (PRTB 0 in the shadow entry's dw1):
+  // a load, so an HDSI whatever the access.
+  if (dw0 === 0n && model.relocated[v]) return checkL1Exit(r, v, lpid, hpa, addr, false, Dsisr.NOPTE | Dsisr.PRTABLE_FAULT, what, 16);
+  const leaf = walkL1Tree(t, dw0, BigInt(addr));
   const storeBit = store ? Dsisr.STORE : 0;
   if (leaf === null) return checkL1Exit(r, v, lpid, hpa, addr, fetch, fetch ? Dsisr.NOPTE : Dsisr.NOPTE | storeBit, what);
   const lo = Number(leaf.pte & 0xfffn);
@@ -472,11 +501,21 @@ function l2Access(r: Run, v: number, pageIndex: number, offsetIndex: number, kin
 }
 
 /** The L2's run ended with an HDSI (HISI for a fetch) for L1, and the exit wrote HDAR/HDSISR/ASDR (or SRR1's cause) back. */
-function checkL1Exit(r: Run, v: number, lpid: number, hpa: number, addr: number, fetch: boolean, cause: number, what: string): string | null {
+function checkL1Exit(
+  r: Run,
+  v: number,
+  lpid: number,
+  hpa: number,
+  addr: number,
+  fetch: boolean,
+  cause: number,
+  what: string,
+  asdrAt = addr - (addr % 4096),
+): string | null {
   const vcpu = r.t.vcpus[v]!;
   const f = vcpu.fault;
   const trap = fetch ? HISI : HDSI;
-  const page = addr - (addr % 4096);
+  const page = asdrAt;
   r.model.running[v] = null;
   if (hpa !== TRANSLATE_FAULT || f.destination !== FaultDestination.HYPERVISOR || f.vector !== trap || f.code !== cause >>> 0) {
     return `${what}: expected ${hex(trap)} with cause ${hex(cause)}, got ${hpa} destination ${f.destination} vector ${hex(f.vector)} code ${hex(f.code)}`;
@@ -602,7 +641,7 @@ describe('nested HV against a model (fast-check)', () => {
         fc.array(fc.constantFrom('4k' as const, '64k' as const), { minLength: 6, maxLength: 6 }),
         fc.array(opArb, { minLength: 5, maxLength: 60, size: 'max' }),
         (nVcpus, nLpids, memslotInvalidation, slot1Flags, geometries, ops) => {
-          const t = nestedL1({ vcpus: nVcpus, backendOptions: { memslotInvalidation } });
+          const t = nestedL1({ vcpus: nVcpus, backendOptions: { memslotInvalidation }, arenaBytes: MiB });
           const { vm, hv } = t;
           void hv.memory.zeroFrame;
           vm.memslots.create({ id: 1, guestPhysAddr: SLOT1_GFN * 4096, size: SLOT_PAGES * 4096, flags: slot1Flags });
@@ -618,15 +657,30 @@ describe('nested HV against a model (fast-check)', () => {
           });
           model.slots.set(2, { base: SLOT2_GFNS[0]!, readOnly: false, logging: false, dirty: new Set() });
           const trees = geometries.slice(0, 2 * nLpids).map((g) => t.builder.createTree(g));
-          const r: Run = { t, model, trees };
+          // The L2s' own process table and process 1's tree, in L2 real [3 GiB, + 2 MiB) = L1 [2, 4) MiB (slot 0, past L1's
+          // table arena), which every L1 tree maps with one 2M leaf no step touches: process 1 maps each page the L2s touch to
+          // itself, read-write-execute, so with relocation on an access has the outcome of the same address in real mode.
+          const l2Tables: GuestMemory = {
+            view: vm.memslots.view,
+            resolve: (gpa, write) => (gpa >= L2_TABLES && gpa < L2_TABLES + 2 * MiB ? vm.memslots.resolve(L1_TABLES + gpa - L2_TABLES, write) : -1),
+          };
+          const l2b = new RadixTreeBuilder(l2Tables, L2_TABLES, 2 * MiB);
+          const prtb = l2b.createProcessTable(0);
+          const proc = l2b.createTree('4k');
+          for (const p of L2_PAGES) proc.map(p * 4096, p * 4096, 12, { read: true, write: true, execute: true });
+          prtb.setProcess(1, proc);
+          const [pHi, pLo] = prtb.pointer();
+          const dw1 = (BigInt((pHi | 0x8000_0000) >>> 0) << 32n) | BigInt(pLo);
+          const r: Run = { t, model, trees, dw1 };
           // Each LPID starts with tree 0 mapping its four base pages read-write-execute to slots 1 and 2, L2 2M read-write to slot 1, L2 1G read-execute to L1 0.
+          for (const tree of trees) tree.map(L2_TABLES, L1_TABLES, 21, { read: true, write: true, execute: true });
           for (let li = 0; li < nLpids; li++) {
             const tree = trees[2 * li]!;
             const base = tree.pageShifts[2]!;
             for (let p = 0; p < 4; p++) tree.map(p * 2 ** base, BASE_TARGETS[p]!, base, { read: true, write: true, execute: true });
             tree.map(2 * MiB, 8 * MiB, 21, { read: true, write: true });
             tree.map(GiB, 0, 30, { read: true, execute: true });
-            expect(t.l1.setEntry(LPIDS[li]!, tree.pateDw0(), 0n)).toBe(0);
+            expect(t.l1.setEntry(LPIDS[li]!, tree.pateDw0(), dw1)).toBe(0);
           }
           for (const [i, op] of ops.entries()) {
             const problem = step(r, op) ?? invariants(r);

@@ -47,6 +47,8 @@ export interface NestedL1Options {
   readonly vcpus?: number;
   readonly memoryBytes?: number;
   readonly backendOptions?: Partial<PpcRadixOptions>;
+  /** Bytes of the table arena from ARENA_BASE (default ARENA_BYTES: the rest of slot 0). */
+  readonly arenaBytes?: number;
 }
 
 /** The VM, slot 0, the vCPUs (in real mode: L1 needs no process table of its own here) and the L1 side. */
@@ -60,7 +62,7 @@ export function nestedL1(options: NestedL1Options = {}): NestedL1 {
     v.arch.setRelocation(false, false);
     vcpus.push(v);
   }
-  const builder = new RadixTreeBuilder(vm.memslots, ARENA_BASE, ARENA_BYTES);
+  const builder = new RadixTreeBuilder(vm.memslots, ARENA_BASE, options.arenaBytes ?? ARENA_BYTES);
   const t: NestedL1 = {
     hv,
     vm,
