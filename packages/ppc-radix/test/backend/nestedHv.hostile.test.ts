@@ -706,18 +706,36 @@ describe('random hcalls from a hostile L1 (fast-check)', () => {
       args: fc.array(arg, { minLength: 6, maxLength: 9 }),
     });
     const access = fc.record({ vcpu: fc.nat(1), addr: fc.oneof(fc.nat(0xffff), fc.nat(2 ** 52 - 1)), kind: fc.constantFrom(0, 1, 2, 4, 5, 6) });
+    // H_ENTER_NESTED with a state L1 wrote (LPID, MSR relocation, PIDR at random) at one vCPU's state area.
+    const enterOp = fc.record({
+      vcpu: fc.nat(1),
+      area: fc.nat(1),
+      lpid: fc.oneof(fc.constantFrom(0, 1, 5, 6, 255, 256), fc.nat(0xffff_ffff)),
+      msr: fc.constantFrom(0n, 0x30n, 0x10n, 0x20n, (1n << 64n) - 1n),
+      pidr: fc.constantFrom(0n, 1n, 0xffff_ffffn),
+    });
     fc.assert(
-      fc.property(fc.array(fc.oneof(call, access), { minLength: 1, maxLength: 40 }), (ops) => {
+      fc.property(fc.array(fc.oneof(call, access, enterOp), { minLength: 1, maxLength: 40 }), (ops) => {
         const s = setup(2);
         for (const v of [0, 1]) writeL2State(s, v, L2_LPID);
         expect(enterNested(s, 1)).toBe(H_SUCCESS);
         const good = BigInt(s.tableBase);
         for (const op of ops) {
           const vcpu = s.vcpus[op.vcpu]!;
-          if ('number' in op) {
+          if ('area' in op) {
+            const wasInL2 = vcpu.arch.inL2;
+            writeL2State(s, op.area, op.lpid, op.msr, op.pidr);
+            const status = hcall(s, op.vcpu, NestedHcall.H_ENTER_NESTED, [BigInt(hvPtr(op.area)), BigInt(regsPtr(op.area))]);
+            expect(s.vm.hypercalls.handlerErrors, String(s.vm.hypercalls.lastHandlerError)).toBe(0);
+            if (wasInL2) expect([status, vcpu.arch.inL2]).toEqual([0xc00, false]);
+            else expect([H_SUCCESS, H_PARAMETER, H_NOT_AVAILABLE]).toContain(status);
+            if (!wasInL2) expect(vcpu.arch.inL2).toBe(status === H_SUCCESS);
+          } else if ('number' in op) {
             const wasInL2 = vcpu.arch.inL2;
             const status = hcall(s, op.vcpu, op.number, op.args);
             expect(Number.isInteger(status)).toBe(true);
+            // The dispatcher turns a handler's exception into H_HARDWARE: none may have thrown.
+            expect(s.vm.hypercalls.handlerErrors, String(s.vm.hypercalls.lastHandlerError)).toBe(0);
             // An hcall made in an L2 is L1's: the run ends with 0xc00.
             if (wasInL2) expect([status, vcpu.arch.inL2]).toEqual([0xc00, false]);
           } else if (vcpu.arch.inL2) {

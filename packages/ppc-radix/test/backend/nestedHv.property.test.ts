@@ -550,6 +550,7 @@ function invariants(r: Run): string | null {
   const { vm } = t;
   const nested = vm.arch.nested;
   const l0 = vm.arch.tree;
+  if (vm.hypercalls.handlerErrors !== 0) return `an hcall handler threw: ${String(vm.hypercalls.lastHandlerError)}`;
   const live = nested.guests.allLive();
   const running = new Map<NestedGuest, number>();
   for (const [v, vcpu] of t.vcpus.entries()) {
