@@ -5,6 +5,7 @@ import { radixWalkSuite } from '../../packages/ppc-radix/bench/radixWalk.bench.j
 import { hptWalkSuite } from '../../packages/ppc-hpt/bench/hptWalk.bench.js';
 import { htabStreamSuite } from '../../packages/ppc-hpt/bench/htabStream.bench.js';
 import { nestedRmapSuite } from '../../packages/ppc-radix/bench/nestedRmap.bench.js';
+import { nestedFaultSuite, nestedInvalidateSuite, nestedMemorySuite } from '../../packages/ppc-radix/bench/nestedHv.bench.js';
 import { x86MemslotDeleteSuite, x86ShadowFaultSuite, x86ShadowMemorySuite } from '../../packages/x86-shadow/bench/shadowMmu.bench.js';
 
 /** Every benchmark suite `npm run bench` runs, in order. */
@@ -16,6 +17,9 @@ export const suites: readonly BenchSuite[] = [
   x86ShadowMemorySuite,
   radixWalkSuite,
   nestedRmapSuite,
+  nestedFaultSuite,
+  nestedMemorySuite,
+  nestedInvalidateSuite,
   hptWalkSuite,
   htabStreamSuite,
 ];
