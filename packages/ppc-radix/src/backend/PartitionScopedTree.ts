@@ -38,6 +38,12 @@ export class PartitionScopedTree {
   /** PATE dw1 is written as given (a nested guest's shadow entry copies L1's dw1 verbatim). */
   private dw1Verbatim = false;
   private readonly view: DataView;
+  // The last PTE table `pteOffset` found (a one-entry page-walk cache, as POWER9's PWC): the
+  // 512-page group it serves and its pool offset. Tables are only freed all at once (`free`), which drops it.
+  private pwcKey = -1;
+  private pwcBase = 0;
+  /** The host frame the last `insert` replaced, or -1 if the entry was not a leaf. */
+  replacedHfn = -1;
   /** Host real address of this tree's root directory (a window of `space`). */
   readonly rootDirectoryBase: number;
 
@@ -123,6 +129,8 @@ export class PartitionScopedTree {
    */
   pteOffset(gfn: number): number {
     if (!this.isReady) return -1;
+    const group = Math.floor(gfn / 512);
+    if (group === this.pwcKey) return this.pwcBase + (gfn & 511) * 8;
     const low = gfn % TWO_POW_27;
     const rootIndex = (gfn - low) / TWO_POW_27;
     let off = this.space.resolve(this.rootDirectoryBase + rootIndex * 8, false);
@@ -131,7 +139,25 @@ export class PartitionScopedTree {
     if (off < 0) return -1;
     off = this.child(off, (low >>> 9) & 511);
     if (off < 0) return -1;
-    return this.child(off, low & 511);
+    const pte = this.child(off, low & 511);
+    if (pte >= 0) {
+      this.pwcKey = group;
+      this.pwcBase = pte - (low & 511) * 8;
+    }
+    return pte;
+  }
+
+  /**
+   * Write a 4 KiB leaf into the invalid entry at pool offset `off` (one a walk
+   * found at the bottom level for gfn: `RadixTranslation.partitionMissAddr`);
+   * false, nothing written, if the entry is no longer invalid.
+   */
+  insertAt(off: number, hfn: number, lo: number): boolean {
+    if (!this.isReady || (this.view.getUint32(off, false) & 0x8000_0000) !== 0) return false;
+    this.leaves++;
+    this.view.setUint32(off, (0xc000_0000 | (Math.floor(hfn / TWO_POW_20) & 0x01ff_ffff)) >>> 0, false);
+    this.view.setUint32(off + 4, (((hfn % TWO_POW_20) * 4096) | (lo & 0xfff)) >>> 0, false);
+    return true;
   }
 
   /** The entry at `index` of the table a directory entry at `off` points to, or -1 if that entry is not a valid directory. */
@@ -180,7 +206,9 @@ export class PartitionScopedTree {
       }
       off = next;
     }
-    if ((this.view.getUint32(off, false) & 0x8000_0000) === 0) this.leaves++;
+    const oldHi = this.view.getUint32(off, false);
+    if ((oldHi & 0x8000_0000) === 0) this.leaves++;
+    this.replacedHfn = oldHi >>> 30 === 3 ? this.hfnAt(off) : -1;
     this.view.setUint32(off, (0xc000_0000 | (Math.floor(hfn / TWO_POW_20) & 0x01ff_ffff)) >>> 0, false);
     this.view.setUint32(off + 4, (((hfn % TWO_POW_20) * 4096) | (lo & 0xfff)) >>> 0, false);
     return off;
@@ -279,6 +307,7 @@ export class PartitionScopedTree {
     this.leaves = 0;
     this.tablePages = 0;
     this.isReady = false;
+    this.pwcKey = -1;
   }
 
   /** Free the tree and give its root window back to the space (a nested guest's shadow tree, when the guest goes). */

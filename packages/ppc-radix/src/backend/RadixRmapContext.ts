@@ -54,13 +54,15 @@ export class RadixRmapContext {
     if (off < 0) return false;
     const hfn = this.tree.hfnAt(off);
     this.tree.clear(off);
-    this.tlbs.flushHostFrame(hfn);
     this.counters.unmaps++;
     const index = gfn - slot.baseGfn;
     if (index >= 0 && index < slot.npages) {
       this.counters.nestedDetached +=
         this.nested !== null ? this.nested.removeNestedRange(slot, index, hfn) : RadixSlotRmap.of(slot).nested.detachAll(index, ignoreNested);
     }
+    // One flush for L1's leaf and every shadow entry removed with it (they all map hfn): each
+    // flush scans every vCPU's TLB, so one per entry made a page named N times cost N + 1 scans.
+    this.tlbs.flushHostFrame(hfn);
     return true;
   }
 

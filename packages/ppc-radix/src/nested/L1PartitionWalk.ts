@@ -17,7 +17,6 @@ export interface L1DoublewordReader {
 }
 
 const TWO_POW_32 = 0x1_0000_0000;
-const P9_BITS = [5, 9, 9, 13] as const;
 
 /**
  * KVM's software walk of the partition-scoped tree L1 keeps in its own
@@ -66,12 +65,14 @@ export class L1PartitionWalk {
     let level = 3;
     for (; level >= 0; level--) {
       // POWER9's shapes only (p9_supported_radix_bits): NLS 13, 9, 9, then 9 or 5 (4K or 64K pages).
-      if (level === 0 ? bits !== 5 && bits !== 9 : bits !== P9_BITS[level]) return this.fail(L1WalkStatus.BAD_TREE);
+      if (level === 0 ? bits !== 5 && bits !== 9 : bits !== (level === 3 ? 13 : 9)) return this.fail(L1WalkStatus.BAD_TREE);
       offset -= bits;
-      // The table base must be aligned to the table's size (2^(bits + 3) bytes).
-      const alignMask = 2 ** (bits + 3) - 1;
-      if (bits + 3 <= 32 ? (baseLo & alignMask) !== 0 : baseLo !== 0 || (baseHi & (2 ** (bits + 3 - 32) - 1)) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
-      const index = indexBits(gHi, gLo, offset, bits);
+      // The table base must be aligned to the table's size (2^(bits + 3) bytes, at most 64 KiB).
+      if ((baseLo & ((1 << (bits + 3)) - 1)) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
+      // Shifts, not powers: this walk runs on every L2 fault (Math.pow was half its cost).
+      const mask = (1 << bits) - 1;
+      const index =
+        offset >= 32 ? (gHi >>> (offset - 32)) & mask : offset + bits <= 32 ? (gLo >>> offset) & mask : ((gLo >>> offset) | (gHi << (32 - offset))) & mask;
       const addr = baseHi * TWO_POW_32 + baseLo + index * 8;
       this.reads++;
       if (!this.memory.read64(addr, false)) {
@@ -94,16 +95,11 @@ export class L1PartitionWalk {
     this.leafLo = lo >>> 0;
     this.shift = offset;
     // RPN (bits 56..12) above the page offset, the L2 address's bits below it.
-    let raHi = hi & 0x01ff_ffff;
+    const raHi = hi & 0x01ff_ffff;
     let raLo = lo & 0xffff_f000;
-    if (offset >= 32) {
-      const m = 2 ** (offset - 32) - 1;
-      raHi = (raHi & ~m) | (gHi & m);
-      raLo = gLo;
-    } else {
-      const m = 2 ** offset - 1;
-      raLo = (raLo & ~m) | (gLo & m);
-    }
+    // A leaf below the root maps at most 1 GiB: offset is 30, 21, 16 or 12.
+    const m = (1 << offset) - 1;
+    raLo = (raLo & ~m) | (gLo & m);
     this.raHi = raHi >>> 0;
     this.raLo = raLo >>> 0;
     this.status = L1WalkStatus.OK;
@@ -114,12 +110,4 @@ export class L1PartitionWalk {
     this.status = status;
     return false;
   }
-}
-
-/** Bits [offset, offset + bits) of the 64-bit address (hi, lo). */
-function indexBits(hi: number, lo: number, offset: number, bits: number): number {
-  const mask = 2 ** bits - 1;
-  if (offset >= 32) return (hi >>> (offset - 32)) & mask;
-  if (offset + bits <= 32) return (lo >>> offset) & mask;
-  return ((lo >>> offset) | (hi << (32 - offset))) & mask;
 }

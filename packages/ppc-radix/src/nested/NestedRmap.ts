@@ -156,7 +156,9 @@ export class NestedRmapSlots {
       this.hi = new Uint32Array(this.npages);
       this.lo = new Uint32Array(this.npages);
     }
-    const [eHi, eLo] = nestedRmapEntry(lpid, gfn);
+    // The entry word's halves, inline (no array per insert: this runs on every L2 fault).
+    const eHi = ((lpid << 20) | Math.floor(gfn / 0x10_0000)) >>> 0;
+    const eLo = ((gfn % 0x10_0000) * 4096) >>> 0;
     const sHi = this.hi[page]!;
     const sLo = this.lo![page]!;
     if (sHi === 0 && sLo === 0) {

@@ -49,6 +49,12 @@ export class RadixTranslation {
   /** ASDR (HDSI, HISI): the guest real address whose partition-scoped translation failed. */
   asdrHi = 0;
   asdrLo = 0;
+  /**
+   * HDSI/HISI with NOPTE at the bottom level of the partition-scoped tree:
+   * the real address of the invalid leaf entry (where a hypervisor's fault
+   * handler can put the leaf without walking again); -1 otherwise.
+   */
+  partitionMissAddr = -1;
 
   /** True when the fault goes to the hypervisor (HDSI, HISI): in a nested setup, reflected to L1. */
   get toHypervisor(): boolean {
@@ -94,5 +100,6 @@ export class RadixTranslation {
     this.darLo = 0;
     this.asdrHi = 0;
     this.asdrLo = 0;
+    this.partitionMissAddr = -1;
   }
 }

@@ -280,6 +280,9 @@ export class RadixWalker {
 
   private pate1Hi = 0;
   private pate1Lo = 0;
+  // The entry address and level at which the last tree walk found an invalid entry.
+  private missAddr = -1;
+  private missLevel = -1;
   private entryHi = 0;
   private entryLo = 0;
 
@@ -358,6 +361,8 @@ export class RadixWalker {
       if ((hi & 0x8000_0000) === 0) {
         this.refs = refs;
         this.cause |= Dsisr.NOPTE;
+        this.missAddr = addr;
+        this.missLevel = level;
         return false;
       }
       bits = shift;
@@ -577,7 +582,13 @@ export class RadixWalker {
     }
     if (!ok) {
       if (tableEntry) this.cause |= Dsisr.PRTABLE_FAULT;
-      if (visible) this.raiseHsi(out, access, eaHi, eaLo, gHi, gLo, this.cause);
+      if (visible) {
+        this.raiseHsi(out, access, eaHi, eaLo, gHi, gLo, this.cause);
+        // Where the walk found no entry, when that is the bottom level: a hypervisor filling
+        // the page can write its leaf there without walking again.
+        out.partitionMissAddr =
+          this.cause === Dsisr.NOPTE || this.cause === (Dsisr.NOPTE | Dsisr.PRTABLE_FAULT) ? (this.missLevel === 3 ? this.missAddr : -1) : -1;
+      }
       return false;
     }
     this.prot = prot;
