@@ -300,4 +300,37 @@ describe('runWorkload refuses what it cannot run, naming the operation', () => {
     expect(r.backendStats['ppcRadixNestedEnters']).toBe(3);
     expect(r.backendStats['ppcRadixShadowLeaves']).toBeGreaterThanOrEqual(8);
   });
+
+  it('enterNested / exitNested on ppc-radix: the radix guest runs its own address spaces one level down, nesting turned on for the run', async () => {
+    const { ppcRadixBackend } = await import('@hvmmu/ppc-radix');
+    const r = run(
+      [
+        slot(8),
+        { op: 'map', vpn: BASE, gfn: 0, count: 8, rights: 'rwu' },
+        { op: 'access', kind: 'write', vpn: BASE, count: 8 },
+        { op: 'enterNested', guest: 0 },
+        // As the L2: the same pages, now through L1's tree for it and the shadow tree.
+        { op: 'access', kind: 'read', vpn: BASE, count: 8 },
+        // The guest OS unmaps a page: its tlbie reaches the nested guest's partition too.
+        { op: 'unmap', vpn: BASE },
+        { op: 'access', kind: 'read', vpn: BASE },
+        { op: 'exitNested' },
+        { op: 'access', kind: 'read', vpn: BASE + 1, count: 7 },
+      ],
+      {},
+      ppcRadixBackend as unknown as BackendModule<BackendTypes>,
+    );
+    expect(r.accesses).toBe(24);
+    // One guest fault: the L2's read of the unmapped page (its own DSI: the L2 keeps running).
+    expect(r.faults.guest).toBe(1);
+    // The L2's first access comes back to L1 twice (its tree maps nothing yet): for the gigabyte of the guest
+    // OS's tables (the runner's table area, at 512 GiB), then for the data's; L1 maps each and resumes the L2.
+    expect(r.faults.hypervisor).toBe(2);
+    expect(r.faults.hypervisorResolved).toBe(2);
+    expect(r.faults.vmm).toBe(0);
+    // Entered by the workload and twice by L1 after the exits it handled; left by those exits and the workload's.
+    expect(r.backendStats['ppcRadixNestedEnters']).toBe(3);
+    expect(r.backendStats['ppcRadixNestedExits']).toBe(3);
+    expect(r.backendStats['ppcRadixL2Reflected']).toBe(2);
+  });
 });

@@ -58,6 +58,7 @@ export { RadixNormalRmapOps } from './backend/RadixNormalRmapOps.js';
 export { RadixInvalidRmapOps } from './backend/RadixInvalidRmapOps.js';
 export { RadixRmapContext, type RadixRmapCounters } from './backend/RadixRmapContext.js';
 export { RadixSlotRmap } from './backend/RadixSlotRmap.js';
+export { RadixL1Hypervisor, RADIX_L1_HYPERVISOR_PAGES } from './guest/RadixL1Hypervisor.js';
 export { radixGuestSide, RadixGuestAddressSpaces, RADIX_GUEST_VPN_LIMIT, type RadixGuestSideFactory, type RadixGuestMachine } from './guest/RadixGuestSide.js';
 export {
   radixNestedGuestSide,

@@ -42,7 +42,7 @@ export function runWorkload<T extends BackendTypes>(backend: BackendModule<T>, w
     else if (op.op === 'createSpace') spaces += op.count;
   }
   const tableAreaPages = options.tableAreaPages ?? (guestSide === undefined ? 1 : guestSide.tablePagesFor(mappings, spaces));
-  const machine = new WorkloadMachine(backend, { ...options, vcpus: workload.vcpus, tableAreaPages });
+  const machine = new WorkloadMachine(backend, { ...withNestingOption(backend, workload, options), vcpus: workload.vcpus, tableAreaPages });
   try {
     const problems = checkWorkloadOnBackend(workload, machine);
     if (problems.length > 0) throw new WorkloadInputError(source, problems);
@@ -50,6 +50,17 @@ export function runWorkload<T extends BackendTypes>(backend: BackendModule<T>, w
   } finally {
     machine.destroy();
   }
+}
+
+/**
+ * A workload that enters nested guests needs nesting turned on where the
+ * backend has it as an option (POWER radix: `nestedHv`, KVM_CAP_PPC_NESTED_HV,
+ * off by default): the runner turns it on unless the caller set it.
+ */
+function withNestingOption<T extends BackendTypes>(backend: BackendModule<T>, workload: Workload, options: RunWorkloadOptions): RunWorkloadOptions {
+  const nests = workload.operations.some((op) => op.op === 'enterNested');
+  if (!nests || !('nestedHv' in backend.options) || options.backendOptions?.nestedHv !== undefined) return options;
+  return { ...options, backendOptions: { ...options.backendOptions, nestedHv: true } };
 }
 
 /** What this backend and guest side cannot do of the workload, one line per operation. */

@@ -5,13 +5,18 @@ import {
   hex,
   type GuestAddressSpaces,
   type GuestSideFactory,
+  type FaultInfo,
   type GuestTableArea,
   type Vcpu,
   type Vm,
 } from '@hvmmu/core';
 import type { PpcRadixTypes } from '../backend/PpcRadixTypes.js';
 import { RADIX_L_HI, RADIX_V_HI } from '../format/RadixEntry.js';
+import { RADIX_L1_HYPERVISOR_PAGES, RadixL1Hypervisor } from './RadixL1Hypervisor.js';
 import { RadixTreeBuilder, type RadixTable, type RadixTree } from './RadixTreeBuilder.js';
+
+/** The interrupt that ends a nested guest's run when the workload leaves it: the hypervisor decrementer (HDEC). */
+const NESTED_EXIT_TRAP = 0x980;
 
 /** Virtual pages an address space maps: quadrant 0 (EA bits 63..62 = 0b00, the user quadrant), EA < 2^52. */
 export const RADIX_GUEST_VPN_LIMIT = 2 ** 40;
@@ -70,6 +75,8 @@ export class RadixGuestAddressSpaces implements GuestAddressSpaces<PpcRadixTypes
   readonly processTable: RadixTable;
   private readonly trees: RadixTree[] = [];
   private readonly builder: RadixTreeBuilder;
+  /** This guest as the hypervisor of nested guests (made at the first `enterNested`). */
+  private l1Hypervisor: RadixL1Hypervisor | null = null;
   private readonly areaBase: number;
   private readonly areaEnd: number;
   private readonly activated = new Set<Vcpu<PpcRadixTypes>>();
@@ -131,6 +138,7 @@ export class RadixGuestAddressSpaces implements GuestAddressSpaces<PpcRadixTypes
     const pid = this.trees.length - 1;
     // A new process-table entry: tlbie RIC 2 for the PID, so no processor keeps a stale copy.
     this.machine.tlbiePid(pid, 2);
+    this.flushNested(pid, -1);
     return pid;
   }
 
@@ -160,12 +168,62 @@ export class RadixGuestAddressSpaces implements GuestAddressSpaces<PpcRadixTypes
       changed: write,
     });
     this.machine.tlbiePage(space, vpn);
+    this.flushNested(space, vpn);
   }
 
   unmap(space: number, vpn: number): void {
     this.checkSpace(space);
     this.checkVpn(vpn);
-    if (this.trees[space]!.unmap(vpn * PAGE)) this.machine.tlbiePage(space, vpn);
+    if (this.trees[space]!.unmap(vpn * PAGE)) {
+      this.machine.tlbiePage(space, vpn);
+      this.flushNested(space, vpn);
+    }
+  }
+
+  /**
+   * Run nested guest `guest` (0..254) on `vcpu` (a workload's `enterNested`):
+   * this guest, as an L1 hypervisor (`RadixL1Hypervisor`), runs its own
+   * address spaces one level down — the nested guest shares its process
+   * table, and L1's partition-scoped tree for it maps L2 real onto the same
+   * L1 real addresses as it touches them. The vCPU keeps its PID and
+   * relocation. Needs the VM's `nestedHv` option; entering the guest the
+   * vCPU already runs does nothing.
+   */
+  enterNested(vcpu: Vcpu<PpcRadixTypes>, guest: number): void {
+    if (this.vm.vcpus[vcpu.id] !== vcpu) throw new HvmmuError('BAD_ARGUMENT', `vCPU ${vcpu.id} is not a vCPU of VM '${this.vm.name}'`);
+    const run = vcpu.arch.nested;
+    if (run !== null) {
+      if (run.guest.l1Lpid === guest + 1) return;
+      vcpu.arch.exitNested(NESTED_EXIT_TRAP);
+    }
+    if (this.l1Hypervisor === null) {
+      this.l1Hypervisor = new RadixL1Hypervisor(this.vm, this.builder, () => this.processTableValue() | (1n << 63n));
+    }
+    this.l1Hypervisor.enter(vcpu, guest, vcpu.arch.pid);
+  }
+
+  /** Return `vcpu` from its nested guest to this guest (the nested guest's time slice ends: an HDEC exit to L1). */
+  exitNested(vcpu: Vcpu<PpcRadixTypes>): void {
+    if (this.vm.vcpus[vcpu.id] !== vcpu) throw new HvmmuError('BAD_ARGUMENT', `vCPU ${vcpu.id} is not a vCPU of VM '${this.vm.name}'`);
+    if (vcpu.arch.inL2) vcpu.arch.exitNested(NESTED_EXIT_TRAP);
+  }
+
+  /** A nested guest's fault came back to this guest as its hypervisor: handle it as L1 and resume the nested guest (true: run the access again). */
+  handleHypervisorFault(vcpu: Vcpu<PpcRadixTypes>, _fault: FaultInfo): boolean {
+    return this.l1Hypervisor !== null && this.l1Hypervisor.handleExit(vcpu);
+  }
+
+  /** The guest's tlbie also reaches the nested guests running its address spaces (their own partitions). */
+  private flushNested(pid: number, vpn: number): void {
+    if (this.l1Hypervisor === null) return;
+    const nested = this.vm.arch.nested;
+    for (const lpid of this.l1Hypervisor.lpids) {
+      for (const g of nested.guests.liveGuests(lpid)) {
+        if (vpn < 0) this.vm.arch.contexts.flushPid(pid, g.shadowLpid);
+        else this.vm.arch.contexts.flushPidPage(pid, vpn, g.shadowLpid);
+      }
+    }
+    if (vpn < 0) nested.dropTableCaches();
   }
 
   activate(vcpu: Vcpu<PpcRadixTypes>, space: number): void {
@@ -237,8 +295,9 @@ export const radixGuestSide: RadixGuestSideFactory = {
     if (!Number.isSafeInteger(mappings) || mappings < 0 || !Number.isSafeInteger(spaces) || spaces < 1) {
       throw new HvmmuError('BAD_ARGUMENT', `tablePagesFor takes mappings ≥ 0 and spaces ≥ 1, got ${String(mappings)}, ${String(spaces)}`);
     }
-    // The process table; per space a 64 KiB root and up to 15 pages of alignment; per mapping up to 3 tables.
-    return 1 + spaces * (ROOT_BYTES / PAGE + 15) + 3 * mappings;
+    // The process table; per space a 64 KiB root and up to 15 pages of alignment; per mapping up to 3 tables;
+    // and room for this guest's own tables as a hypervisor of nested guests (allocated only if it enters one).
+    return 1 + spaces * (ROOT_BYTES / PAGE + 15) + 3 * mappings + RADIX_L1_HYPERVISOR_PAGES;
   },
   create(vm: Vm<PpcRadixTypes>, area: GuestTableArea): RadixGuestAddressSpaces {
     return new RadixGuestAddressSpaces(vm, area);

@@ -56,8 +56,10 @@ describe('radixGuestSide: the guest operating system of a radix guest', () => {
 
   it('bounds its tables: tablePagesFor covers the worst case, a full area refuses before writing, misuse throws', () => {
     const { vm, guest } = radixTestVm();
-    expect(radixGuestSide.tablePagesFor(0, 1)).toBe(32);
-    expect(radixGuestSide.tablePagesFor(10, 2)).toBe(1 + 62 + 30);
+    // 49 more for the guest's own tables should it host nested guests: a partition table, a 16-page root
+    // with 15 of alignment, a PUD, and 16 vCPUs' state pages (allocated only by enterNested).
+    expect(radixGuestSide.tablePagesFor(0, 1)).toBe(32 + 49);
+    expect(radixGuestSide.tablePagesFor(10, 2)).toBe(1 + 62 + 30 + 49);
     // The area is 128 pages: the process table, 15 pages of alignment, a 16-page root; six more spaces fill it.
     expect(guest.tablePages).toBe(32);
     guest.map(0, VPN, DATA_BASE_GFN, GuestRights.READ); // PUD, PMD and PTE tables
