@@ -75,11 +75,7 @@ export function runNestedRadixL2(): NestedRadixL2Result {
   // --- L1: register the partition table (kvmhv_nested_init).
   const l1Tables = new RadixTreeBuilder(vm.memslots, L1_TABLES, 4 * MiB);
   const l1 = new L1NestedHost({
-    hcall(number, args) {
-      vcpu.hcallRegs.clear();
-      for (const [i, a] of args.entries()) vcpu.hcallRegs.setArgHalves(i, Number(a >> 32n), Number(a & 0xffff_ffffn));
-      return vcpu.hypercall(number);
-    },
+    hcall: (number, args) => L1NestedHost.hcallOn(vcpu, number, args),
     alloc: (bytes) => l1Tables.allocate(bytes),
     write: (gpa, bytes) => vm.memslots.writeBytes(gpa, bytes),
   });

@@ -82,11 +82,7 @@ function buildNested(pages: number, mode: 'real' | 'virtual', aliases = 1): Nest
   const vcpu = vm.createVcpu();
   const builder = new RadixTreeBuilder(vm.memslots, L1_ARENA, L1_ARENA_BYTES);
   const l1 = new L1NestedHost({
-    hcall(number, args) {
-      vcpu.hcallRegs.clear();
-      for (const [i, a] of args.entries()) vcpu.hcallRegs.setArgHalves(i, Number(a >> 32n), Number(a & 0xffff_ffffn));
-      return vcpu.hypercall(number);
-    },
+    hcall: (number, args) => L1NestedHost.hcallOn(vcpu, number, args),
     alloc: (bytes) => builder.allocate(bytes),
     write: (gpa, bytes) => vm.memslots.writeBytes(gpa, bytes),
   });

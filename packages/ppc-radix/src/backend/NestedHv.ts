@@ -181,11 +181,13 @@ export class NestedHv implements NestedGuestHost {
 
   // ------------------------------------------------------------ NestedGuestHost
 
-  l1MemoryCovers(gpa: number, bytes: number): boolean {
+  /** Every byte of [gpa, gpa + bytes) is L1 memory (a visible memslot; a writable one if `writable`). */
+  l1MemoryCovers(gpa: number, bytes: number, writable = false): boolean {
     if (!Number.isSafeInteger(gpa) || gpa < 0 || bytes < 1) return false;
     const last = Math.floor((gpa + bytes - 1) / PAGE);
     for (let gfn = Math.floor(gpa / PAGE); gfn <= last; gfn++) {
-      if (gfn >= PARTITION_GFN_LIMIT || this.memslots.findByGfn(gfn) === undefined) return false;
+      const slot = gfn < PARTITION_GFN_LIMIT ? this.memslots.findByGfn(gfn) : undefined;
+      if (slot === undefined || (writable && slot.readOnly)) return false;
     }
     return true;
   }
@@ -229,6 +231,19 @@ export class NestedHv implements NestedGuestHost {
     tree.setVerbatimDw1(dw1[0], dw1[1]);
     tree.ensureReady();
     this.dropTableCaches();
+  }
+
+  /**
+   * A tlbie by a nested guest's kernel, for process `pid` of the guest L1
+   * calls `l1Lpid`: one page (`vpn`) or, with `vpn` -1, the whole PID —
+   * every context of the guest's shadow partition, on every vCPU (the
+   * processor applies a guest's tlbie to its own LPID).
+   */
+  tlbieGuest(l1Lpid: number, pid: number, vpn: number): void {
+    for (const g of this.guests.liveGuests(l1Lpid)) {
+      if (vpn < 0) this.contexts.flushPid(pid, g.shadowLpid);
+      else this.contexts.flushPidPage(pid, vpn, g.shadowLpid);
+    }
   }
 
   /** Every vCPU's walker forgets its cached partition- and process-table entries (a tlbie with RIC 2). */
@@ -435,9 +450,10 @@ export class NestedHv implements NestedGuestHost {
    * as kvmhv_enter_nested_guest does after the run: the L2's state written
    * back to L1 memory (PIDR, the MSR's relocation bits, and per trap HDAR,
    * HDSISR, ASDR; for an hcall exit r3..r12), the vCPU back in L1, r3 the
-   * trap (H_AUTHORITY if L1 memory no longer takes the state).
+   * trap (H_AUTHORITY if L1 memory no longer takes the state). `hcall` is
+   * the number of the L2 hypercall that ended the run (-1: none).
    */
-  completeEntry(vmmu: RadixVcpuMmu, trap: number, words: ExitWords | null): NestedExit {
+  completeEntry(vmmu: RadixVcpuMmu, trap: number, words: ExitWords | null, hcall = -1): NestedExit {
     const run = vmmu.nested;
     if (run === null) throw new HvmmuError('BAD_ARGUMENT', `vCPU ${vmmu.vcpu.id} is not running a nested guest`);
     const st = run.state;
@@ -456,10 +472,10 @@ export class NestedHv implements NestedGuestHost {
       if (trap === NestedTrap.HISI) msr = (msr & ~0xffff_ffffn) | BigInt(((Number(msr & 0xffff_ffffn) & SRR1_MSR_BITS_LO) | words.cause) >>> 0);
     }
     st.setReg64(PtRegsField.msr, msr);
-    if (trap === NestedTrap.SYSCALL && words === null) {
+    if (hcall >= 0) {
       // The L2's hcall: its number and arguments are what L1 reads from r3..r12.
       const h = vmmu.vcpu.hcallRegs;
-      st.setReg64(PtRegsField.gpr + 3 * 8, BigInt(this.pendingHcall));
+      st.setReg64(PtRegsField.gpr + 3 * 8, BigInt(hcall));
       for (let i = 0; i < 9 && i < h.count; i++) st.setReg64(PtRegsField.gpr + (4 + i) * 8, (BigInt(h.argHi[i]!) << 32n) | BigInt(h.argLo[i]!));
     }
     vmmu.leaveL2();
@@ -474,14 +490,8 @@ export class NestedHv implements NestedGuestHost {
     return exit;
   }
 
-  /** The hcall number an L2 made (read by `completeEntry` for the exit's r3). */
-  pendingHcall = 0;
-
   private writeL1Bytes(gpa: number, bytes: Uint8Array): boolean {
-    if (!this.l1MemoryCovers(gpa, bytes.length)) return false;
-    for (let p = Math.floor(gpa / PAGE); p <= Math.floor((gpa + bytes.length - 1) / PAGE); p++) {
-      if (this.memslots.findByGfn(p)!.readOnly) return false;
-    }
+    if (!this.l1MemoryCovers(gpa, bytes.length, true)) return false;
     try {
       this.memslots.writeBytes(gpa, bytes);
     } catch (error) {

@@ -348,8 +348,10 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes>, L1PageSource {
   interceptHypercall(vcpu: Vcpu<PpcRadixTypes>, number: number, _regs: HypercallRegisters): number | null {
     const mmu = vcpu.arch;
     if (mmu.nested === null) return null;
-    this.nested.pendingHcall = number;
-    return this.nested.completeEntry(mmu, NestedTrap.SYSCALL, null).status;
+    // r3 holds the number: a host passing something no register holds is misuse, refused before the run ends.
+    if (!Number.isSafeInteger(number) || number < 0)
+      throw new HvmmuError('BAD_ARGUMENT', `a hypercall number is a non-negative integer, got ${String(number)}`);
+    return this.nested.completeEntry(mmu, NestedTrap.SYSCALL, null, number).status;
   }
 
   /** VM teardown (kvmhv_release_all_nested): every nested guest released, every shadow LPID freed. */

@@ -197,7 +197,8 @@ export class RadixGuestAddressSpaces implements GuestAddressSpaces<PpcRadixTypes
       vcpu.arch.exitNested(NESTED_EXIT_TRAP);
     }
     if (this.l1Hypervisor === null) {
-      this.l1Hypervisor = new RadixL1Hypervisor(this.vm, this.builder, () => this.processTableValue() | (1n << 63n));
+      // Nested guests get this guest's own layout, a gigabyte at a time.
+      this.l1Hypervisor = new RadixL1Hypervisor(this.vm, this.builder, () => this.processTableValue(), { leafShift: 30 });
     }
     this.l1Hypervisor.enter(vcpu, guest, vcpu.arch.pid);
   }
@@ -215,15 +216,7 @@ export class RadixGuestAddressSpaces implements GuestAddressSpaces<PpcRadixTypes
 
   /** The guest's tlbie also reaches the nested guests running its address spaces (their own partitions). */
   private flushNested(pid: number, vpn: number): void {
-    if (this.l1Hypervisor === null) return;
-    const nested = this.vm.arch.nested;
-    for (const lpid of this.l1Hypervisor.lpids) {
-      for (const g of nested.guests.liveGuests(lpid)) {
-        if (vpn < 0) this.vm.arch.contexts.flushPid(pid, g.shadowLpid);
-        else this.vm.arch.contexts.flushPidPage(pid, vpn, g.shadowLpid);
-      }
-    }
-    if (vpn < 0) nested.dropTableCaches();
+    this.l1Hypervisor?.tlbie(pid, vpn);
   }
 
   activate(vcpu: Vcpu<PpcRadixTypes>, space: number): void {

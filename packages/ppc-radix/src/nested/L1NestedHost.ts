@@ -1,4 +1,4 @@
-import { HvmmuError } from '@hvmmu/core';
+import { HvmmuError, type Vcpu } from '@hvmmu/core';
 import { H_SUCCESS, MAX_NESTED_GUESTS_SHIFT } from './NestedGuests.js';
 import { tlbieP1 } from './TlbInvalidate.js';
 
@@ -39,6 +39,18 @@ export class L1NestedHost {
   private entries = 0;
 
   constructor(private readonly machine: L1Machine) {}
+
+  /**
+   * An `L1Machine.hcall` for an L1 that runs as a vCPU of this library's VM:
+   * r4.. from `args` (64-bit values as halves), `vcpu.hypercall(number)`,
+   * the status.
+   */
+  static hcallOn(vcpu: Vcpu, number: number, args: readonly bigint[]): number {
+    const regs = vcpu.hcallRegs;
+    regs.clear();
+    for (let i = 0; i < args.length; i++) regs.setArgHalves(i, Number(BigInt.asUintN(64, args[i]!) >> 32n), Number(args[i]! & 0xffff_ffffn));
+    return vcpu.hypercall(number);
+  }
 
   get active(): boolean {
     return this.tableBase >= 0;

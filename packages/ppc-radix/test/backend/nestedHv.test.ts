@@ -41,10 +41,7 @@ function setup(nestedHv = true): Setup {
   const vcpu = vm.createVcpu();
   const builder = new RadixTreeBuilder(vm.memslots, ARENA, 4 * MiB);
   const l1 = new L1NestedHost({
-    hcall(number, args) {
-      for (const [i, a] of args.entries()) vcpu.hcallRegs.setArgHalves(i, Number(a >> 32n), Number(a & 0xffff_ffffn));
-      return vcpu.hypercall(number);
-    },
+    hcall: (number, args) => L1NestedHost.hcallOn(vcpu, number, args),
     alloc: (bytes) => builder.allocate(bytes),
     write: (gpa, bytes) => vm.memslots.writeBytes(gpa, bytes),
   });
@@ -345,10 +342,7 @@ describe('nested HV on the radix backend', () => {
       const vcpu = vm.createVcpu();
       const builder = new RadixTreeBuilder(vm.memslots, ARENA, 4 * MiB);
       const l1 = new L1NestedHost({
-        hcall(number, args) {
-          for (const [i, a] of args.entries()) vcpu.hcallRegs.setArgHalves(i, Number(a >> 32n), Number(a & 0xffff_ffffn));
-          return vcpu.hypercall(number);
-        },
+        hcall: (number, args) => L1NestedHost.hcallOn(vcpu, number, args),
         alloc: (bytes) => builder.allocate(bytes),
         write: (gpa, bytes) => vm.memslots.writeBytes(gpa, bytes),
       });

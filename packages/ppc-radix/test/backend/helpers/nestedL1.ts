@@ -70,12 +70,7 @@ export function nestedL1(options: NestedL1Options = {}): NestedL1 {
     builder,
     caller: 0,
     l1: new L1NestedHost({
-      hcall(number, args) {
-        const v = vcpus[t.caller]!;
-        v.hcallRegs.clear();
-        for (const [i, a] of args.entries()) v.hcallRegs.setArgHalves(i, Number(BigInt.asUintN(64, a) >> 32n), Number(a & 0xffff_ffffn));
-        return v.hypercall(number);
-      },
+      hcall: (number, args) => L1NestedHost.hcallOn(vcpus[t.caller]!, number, args),
       alloc: (bytes) => builder.allocate(bytes),
       write: (gpa, bytes) => vm.memslots.writeBytes(gpa, bytes),
     }),
@@ -85,13 +80,7 @@ export function nestedL1(options: NestedL1Options = {}): NestedL1 {
 
 /** An hcall from vCPU v with 64-bit arguments (BigInts, any bit pattern). */
 export function hcall(t: NestedL1, v: number, number: number, args: readonly bigint[]): number {
-  const vcpu = t.vcpus[v]!;
-  vcpu.hcallRegs.clear();
-  for (const [i, a] of args.entries()) {
-    const u = BigInt.asUintN(64, a);
-    vcpu.hcallRegs.setArgHalves(i, Number(u >> 32n), Number(u & 0xffff_ffffn));
-  }
-  return vcpu.hypercall(number);
+  return L1NestedHost.hcallOn(t.vcpus[v]!, number, args);
 }
 
 /**

@@ -45,6 +45,12 @@ export function createRadixHarness(): ConformanceHarness {
   };
 }
 
+/** A radix guest's own fault code — DSI: DSISR NOPTE or PROTFAULT, with ISSTORE for a store; ISI: SRR1 NOPTE, or NOEXEC_GUARD for a refused fetch. */
+export function radixGuestFaultCode(access: number, present: boolean): number {
+  if ((access & Access.FETCH) !== 0) return present ? SRR1_NOEXEC_GUARD : Dsisr.NOPTE;
+  return ((present ? Dsisr.PROTFAULT : Dsisr.NOPTE) | ((access & Access.WRITE) !== 0 ? Dsisr.STORE : 0)) >>> 0;
+}
+
 export class RadixConformanceGuest implements ConformanceGuest {
   readonly mmu: PpcRadixMmu;
   readonly spaces: RadixGuestAddressSpaces;
@@ -72,10 +78,8 @@ export class RadixConformanceGuest implements ConformanceGuest {
     this.spaces.unmap(0, this.vpnOf(gfn));
   }
 
-  /** DSI: DSISR NOPTE or PROTFAULT, with ISSTORE for a store; ISI: SRR1 NOPTE, or NOEXEC_GUARD for a refused fetch. */
   guestFaultCode(access: number, present: boolean, _perm?: number): number {
-    if ((access & Access.FETCH) !== 0) return present ? SRR1_NOEXEC_GUARD : Dsisr.NOPTE;
-    return ((present ? Dsisr.PROTFAULT : Dsisr.NOPTE) | ((access & Access.WRITE) !== 0 ? Dsisr.STORE : 0)) >>> 0;
+    return radixGuestFaultCode(access, present);
   }
 
   inspect(): MmuSnapshot {

@@ -17,12 +17,13 @@ import {
   PpcRadixMmu,
   PtRegsField,
   RadixTreeBuilder,
-  SRR1_NOEXEC_GUARD,
   ppcRadixBackend,
   type PpcRadixTypes,
   type RadixTable,
   type RadixTree,
 } from '@hvmmu/ppc-radix';
+
+import { radixGuestFaultCode } from './radixHarness.js';
 
 type Vm = CoreVm<PpcRadixTypes>;
 type Vcpu = CoreVcpu<PpcRadixTypes>;
@@ -89,11 +90,8 @@ export class RadixNestedConformanceGuest implements ConformanceGuest {
     let hcallVcpu: Vcpu | null = null;
     this.l1 = new L1NestedHost({
       hcall: (number, args) => {
-        const v = hcallVcpu;
-        if (v === null) throw new HvmmuError('BAD_ARGUMENT', 'no vCPU for the L1');
-        v.hcallRegs.clear();
-        for (const [i, a] of args.entries()) v.hcallRegs.setArgHalves(i, Number(a >> 32n), Number(a & 0xffff_ffffn));
-        return v.hypercall(number);
+        if (hcallVcpu === null) throw new HvmmuError('BAD_ARGUMENT', 'no vCPU for the L1');
+        return L1NestedHost.hcallOn(hcallVcpu, number, args);
       },
       alloc: (bytes) => l1Builder.allocate(bytes),
       write: (gpa, bytes) => vm.memslots.writeBytes(gpa, bytes),
@@ -172,9 +170,9 @@ export class RadixNestedConformanceGuest implements ConformanceGuest {
     }
   }
 
+  /** The L2's own DSI/ISI, as any radix guest's. */
   guestFaultCode(access: number, present: boolean, _perm?: number): number {
-    if ((access & Access.FETCH) !== 0) return present ? SRR1_NOEXEC_GUARD : Dsisr.NOPTE;
-    return ((present ? Dsisr.PROTFAULT : Dsisr.NOPTE) | ((access & Access.WRITE) !== 0 ? Dsisr.STORE : 0)) >>> 0;
+    return radixGuestFaultCode(access, present);
   }
 
   inspect(): MmuSnapshot {
