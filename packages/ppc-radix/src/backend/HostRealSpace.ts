@@ -39,6 +39,13 @@ export class HostRealSpace implements GuestMemory {
   private readonly rootInUse: Uint8Array;
   /** Trees whose partition-table entry is written: the table's frames stay while any is. */
   private pateUsers = 0;
+  /**
+   * Bumped whenever a tree of this space frees its tables (the only time a
+   * table is freed or unlinked: trees grow until freed whole): the vCPUs'
+   * page walk caches hold while it is unchanged (KVM flushes the PWC,
+   * kvmppc_radix_flush_pwc, when it frees a table).
+   */
+  tableEpoch = 0;
 
   constructor(
     readonly host: HostMemory,
@@ -60,8 +67,9 @@ export class HostRealSpace implements GuestMemory {
     if (addr >= 0 && addr < this.poolBytes) return addr;
     const w = addr - this.windowBase;
     if (!(w >= 0 && w < this.windowBytes)) return -1;
-    const frame = this.chunks[(w / CHUNK) | 0]!;
-    return frame < 0 ? -1 : frame * CHUNK + (w % CHUNK);
+    // The windows are a few MiB: w is a small integer, so shifts and masks are exact.
+    const frame = this.chunks[w >>> 12]!;
+    return frame < 0 ? -1 : frame * CHUNK + (w & (CHUNK - 1));
   }
 
   /** Take a root directory window; returns its host real address. */
@@ -74,6 +82,7 @@ export class HostRealSpace implements GuestMemory {
 
   /** Free a root directory's frames (its tree is gone); `keep` leaves the window taken for the same tree's next use. */
   releaseRoot(root: number, keep: boolean): void {
+    this.tableEpoch++;
     const first = (root - this.windowBase) / CHUNK;
     for (let i = first; i < first + ROOT_DIRECTORY_BYTES / CHUNK; i++) this.freeChunk(i);
     if (!keep) this.rootInUse[(root - this.windowBase - PARTITION_TABLE_BYTES) / ROOT_DIRECTORY_BYTES] = 0;

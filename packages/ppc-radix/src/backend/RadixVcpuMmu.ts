@@ -1,8 +1,7 @@
-import { Access, HvmmuError, type GuestMemory, type TranslationResult, type Translator, type Vcpu } from '@hvmmu/core';
-import { RADIX_PTE, RadixProt, eaaProt } from '../format/RadixEntry.js';
+import { HvmmuError, type GuestMemory, type TranslationResult, type Translator, type Vcpu } from '@hvmmu/core';
 import { radixDebugTranslate } from '../inspect/radixDebugTranslate.js';
 import { RadixRegisters } from '../walk/RadixRegisters.js';
-import { RadixAccess, RadixTranslation } from '../walk/RadixTranslation.js';
+import { RadixTranslation } from '../walk/RadixTranslation.js';
 import { RadixWalker } from '../walk/RadixWalker.js';
 import type { HostRealSpace } from './HostRealSpace.js';
 import type { NestedExit, NestedHv, NestedRun } from './NestedHv.js';
@@ -12,6 +11,11 @@ import { RadixMissCode } from './RadixMissCode.js';
 import { DATA_KINDS, FETCH_KINDS, PERM_BY_PROT } from './RadixPermissions.js';
 
 const TWO_POW_20 = 0x10_0000;
+
+/** `RadixProt` from a leaf's EAA (eaaProt with literal masks: RW implies read). */
+function eaaProtOf(lo: number): number {
+  return ((lo & 4) !== 0 ? 1 : 0) | ((lo & 2) !== 0 ? 3 : 0) | ((lo & 1) !== 0 ? 4 : 0);
+}
 
 /** The guest-visible registers radix translation depends on, as `vcpu.arch.registers()` reports them. */
 export interface RadixVcpuRegisters {
@@ -54,6 +58,10 @@ export class RadixVcpuMmu implements Translator {
   /** The partition-scoped tree the vCPU translates under: L1's, or the running L2's shadow tree. */
   activeTree: PartitionScopedTree;
   private readonly walker: RadixWalker;
+  // The permission tables, held by the instance (read on every miss; see `translate`).
+  private readonly permByProt = PERM_BY_PROT;
+  private readonly fetchKinds = FETCH_KINDS;
+  private readonly dataKinds = DATA_KINDS;
 
   constructor(
     readonly vcpu: Vcpu,
@@ -66,7 +74,8 @@ export class RadixVcpuMmu implements Translator {
     this.activeTree = tree;
     // POWER9 raises a storage interrupt when R or C must be set (KVM resolves the partition-scoped ones),
     // and keeps partition- and process-table entries cached until a tlbie with RIC 2 (POWER ISA v3.0 Book III 6.10).
-    this.walker = new RadixWalker(space, { rc: 'fault', cacheTableEntries: true });
+    // Partition-scoped trees are L0's, freed only whole (HostRealSpace.tableEpoch): POWER9's page walk cache applies.
+    this.walker = new RadixWalker(space, { rc: 'fault', cacheTableEntries: true, pageWalkCache: space });
     const regs = this.regs;
     regs.hv = false;
     regs.lpidr = tree.lpid;
@@ -75,50 +84,55 @@ export class RadixVcpuMmu implements Translator {
     regs.dr = true;
   }
 
+  // The miss path of every access: the flag and mask values are written as literals (an imported
+  // constant costs a module-binding load and a hole check per use in V8's optimised code; see
+  // RadixWalker.walkTree). Access: WRITE 1, FETCH 2, USER 4, IMPLICIT 8. RadixAccess: LOAD 0,
+  // STORE 1, FETCH 2. Leaf low half: C 0x80, ATT 0x30 (non-idempotent I/O 0x20), PRIVILEGED 8,
+  // EAA READ 4, READ_WRITE 2, EXECUTE 1. RadixProt: READ 1, WRITE 2, EXECUTE 4, ALL 7.
   translate(vpn: number, access: number, out: TranslationResult): number {
     if (!this.activeTree.ready) {
       out.missCode = RadixMissCode.NO_PARTITION_TABLE;
       return -1;
     }
     const regs = this.regs;
-    regs.pr = (access & (Access.USER | Access.IMPLICIT)) === Access.USER;
-    const eaHi = Math.floor(vpn / TWO_POW_20);
-    const eaLo = ((vpn - eaHi * TWO_POW_20) * 4096) >>> 0;
-    const fetch = (access & Access.FETCH) !== 0;
-    const kind = fetch ? RadixAccess.FETCH : (access & Access.WRITE) !== 0 ? RadixAccess.STORE : RadixAccess.LOAD;
+    regs.pr = (access & 12) === 4;
+    // vpn < 2^52: EA bits 63..32 are vpn >> 20, bits 31..12 its low 20 bits (int32 arithmetic below 2^31).
+    const eaHi = vpn < 0x8000_0000 ? vpn >>> 20 : Math.floor(vpn / TWO_POW_20);
+    const eaLo = ((vpn & 0xf_ffff) << 12) >>> 0;
+    const fetch = (access & 2) !== 0;
     const t = this.lastWalk;
-    const ok = this.walker.translate(regs, eaHi, eaLo, kind, t);
+    const ok = this.walker.translate(regs, eaHi, eaLo, fetch ? 2 : access & 1, t);
     this.walks++;
     this.walkRefs += t.refs;
     if (!ok) {
-      out.missCode = t.toHypervisor ? RadixMissCode.PARTITION : RadixMissCode.GUEST;
+      out.missCode = t.vector === 0xe00 || t.vector === 0xe20 ? RadixMissCode.PARTITION : RadixMissCode.GUEST;
       return -1;
     }
     // Partition scope: EAA only; C gates writes (a store without it raises the R/C fault).
     const part = t.partitionPteLo;
-    let partProt = eaaProt(part);
-    if ((part & RADIX_PTE.C) === 0) partProt &= ~RadixProt.WRITE;
-    if ((part & RADIX_PTE.ATT) === RADIX_PTE.ATT_NON_IDEMPOTENT_IO) partProt &= ~RadixProt.EXECUTE;
-    let userProt: number = RadixProt.ALL;
-    let supProt: number = RadixProt.ALL;
-    if (fetch ? regs.ir : regs.dr) {
+    let partProt = eaaProtOf(part);
+    if ((part & 0x80) === 0) partProt &= ~2;
+    if ((part & 0x30) === 0x20) partProt &= ~4;
+    let userProt = 7;
+    let supProt = 7;
+    const relocated = fetch ? regs.ir : regs.dr;
+    if (relocated) {
       const lo = t.processPteLo;
-      let prot = eaaProt(lo);
-      if ((lo & RADIX_PTE.C) === 0) prot &= ~RadixProt.WRITE;
-      if ((lo & RADIX_PTE.ATT) === RADIX_PTE.ATT_NON_IDEMPOTENT_IO) prot &= ~RadixProt.EXECUTE;
-      if ((lo & RADIX_PTE.PRIVILEGED) !== 0) {
+      let prot = eaaProtOf(lo);
+      if ((lo & 0x80) === 0) prot &= ~2;
+      if ((lo & 0x30) === 0x20) prot &= ~4;
+      if ((lo & 8) !== 0) {
         userProt = 0;
         supProt = prot;
       } else {
         userProt = prot;
         const amr = regs.amrHi >>> 30;
-        supProt =
-          prot &
-          ~(((amr & 2) !== 0 ? RadixProt.WRITE : 0) | ((amr & 1) !== 0 ? RadixProt.READ : 0) | (((regs.iamrHi >>> 30) & 1) !== 0 ? RadixProt.EXECUTE : 0));
+        supProt = prot & ~(((amr & 2) !== 0 ? 2 : 0) | ((amr & 1) !== 0 ? 1 : 0) | (((regs.iamrHi >>> 30) & 1) !== 0 ? 4 : 0));
       }
     }
-    out.perm = PERM_BY_PROT[(userProt & partProt) * 8 + (supProt & partProt)]! & (regs.ir === regs.dr ? 0xffff : fetch ? FETCH_KINDS : DATA_KINDS);
-    return Math.floor(t.ra / 4096);
+    out.perm = this.permByProt[(userProt & partProt) * 8 + (supProt & partProt)]! & (regs.ir === regs.dr ? 0xffff : fetch ? this.fetchKinds : this.dataKinds);
+    // The real address is below 2^53 (the host pool): its frame from the halves, no float division.
+    return t.raHi * TWO_POW_20 + (t.raLo >>> 12);
   }
 
   // ------------------------------------------------------------ the guest's registers
@@ -266,9 +280,18 @@ export class RadixVcpuMmu implements Translator {
     this.switchContext();
   }
 
-  /** A partition- or process-table entry changed (tlbie RIC 2): forget the walker's cached table entries. */
+  /** A partition- or process-table entry changed (tlbie RIC 2): forget the walker's cached table entries and page walk cache. */
   invalidateTableCaches(): void {
     this.walker.invalidateTableCaches();
+  }
+
+  /**
+   * tlbie RIC 1: forget the page walk cache (the bottom tables of L0's
+   * partition-scoped trees, kept per 2 MiB region; the trees' frees drop it
+   * by themselves through `HostRealSpace.tableEpoch`).
+   */
+  invalidatePageWalkCache(): void {
+    this.walker.invalidatePageWalkCache();
   }
 
   /** Re-select the context after a register write; also after the context was revoked. */

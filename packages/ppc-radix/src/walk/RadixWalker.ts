@@ -33,11 +33,30 @@ export interface RadixWalkerOptions {
    * translation reads them from memory, as QEMU does.
    */
   readonly cacheTableEntries?: boolean;
+  /**
+   * Keep, per 2 MiB region of a partition-scoped tree, the bottom-level
+   * table a walk reached, so the next walk there reads one entry instead of
+   * four: POWER9's page walk cache (POWER ISA v3.0 Book III 6.10.1; software
+   * invalidates it with tlbie RIC=1 or RIC=2 after it frees a table, as KVM's
+   * kvmppc_radix_flush_pwc does). Only for partition-scoped trees whose
+   * tables the hypervisor frees and nobody else edits: the cache holds while
+   * `tableEpoch` is unchanged, which the trees' owner bumps whenever it
+   * frees a table. Process-scoped trees (the guest's) are always walked in
+   * full. Default: none.
+   */
+  readonly pageWalkCache?: RadixTableEpoch;
+}
+
+/** What a page walk cache watches: a count bumped whenever a table of the walked trees is freed or unlinked. */
+export interface RadixTableEpoch {
+  readonly tableEpoch: number;
 }
 
 const TWO_POW_32 = 0x1_0000_0000;
 /** Process-table cache entries (a power of two). */
 const PRTE_CACHE = 16;
+/** Page walk cache entries (a power of two), direct-mapped by 2 MiB region. */
+const PWC_ENTRIES = 16;
 const LOAD = RadixAccess.LOAD;
 const STORE = RadixAccess.STORE;
 const FETCH = RadixAccess.FETCH;
@@ -127,6 +146,17 @@ export class RadixWalker {
   // Process-table cache: one entry per PID slot of a small direct-mapped array, keyed by (PATE dw1, LPID, PID).
   private readonly prteKey = new Float64Array(PRTE_CACHE * 4).fill(-1);
   private readonly prteValue = new Uint32Array(PRTE_CACHE * 2);
+  // Page walk cache: per entry the 2 MiB region (guest real address >> 21), the tree (its PATE dw0
+  // halves), and the bottom table's aligned real address and NLS; valid while the epoch holds.
+  private readonly pwcSource: RadixTableEpoch | null;
+  private pwcEpoch = -1;
+  private readonly pwcRegion = new Float64Array(PWC_ENTRIES).fill(-1);
+  private readonly pwcRoot = new Int32Array(PWC_ENTRIES * 2);
+  private readonly pwcTable = new Float64Array(PWC_ENTRIES);
+  private readonly pwcNls = new Uint8Array(PWC_ENTRIES);
+  // The bottom table the last tree walk descended to (level 3), -1 if it did not.
+  private bottomTable = -1;
+  private bottomNls = 0;
 
   constructor(
     readonly memory: GuestMemory,
@@ -134,6 +164,7 @@ export class RadixWalker {
   ) {
     this.updateRc = options.rc === 'update';
     this.cacheTables = options.cacheTableEntries === true;
+    this.pwcSource = options.pageWalkCache ?? null;
     this.view = memory.view;
     this.flatLimit = memory.identityReads === true ? memory.view.byteLength - 8 : -1;
   }
@@ -146,6 +177,12 @@ export class RadixWalker {
   invalidateTableCaches(): void {
     this.pateCached = false;
     this.prteKey.fill(-1);
+    this.invalidatePageWalkCache();
+  }
+
+  /** Forget the page walk cache (tlbie with RIC=1). */
+  invalidatePageWalkCache(): void {
+    this.pwcRegion.fill(-1);
   }
 
   /**
@@ -164,7 +201,7 @@ export class RadixWalker {
   }
 
   private xlate(regs: RadixRegisters, eaHi: number, eaLo: number, access: number, out: RadixTranslation, visible: boolean): boolean {
-    const relocation = access === FETCH ? regs.ir : regs.dr;
+    const relocation = access === 2 ? regs.ir : regs.dr; // FETCH
     if (!relocation && (regs.hv || regs.virtualHypervisor)) {
       // Real mode: the top 4 EA bits are ignored; HRMOR applies in hypervisor state when EA bit 63 is clear.
       let hi = eaHi & 0x0fff_ffff;
@@ -200,7 +237,7 @@ export class RadixWalker {
     let gHi: number;
     let gLo: number;
     let bits = 64;
-    let prot: number = RadixProt.ALL;
+    let prot = 7; // RadixProt.ALL
     const ah = eaHi & 0xf_ffff;
     if (relocation) {
       if (!this.processScoped(regs, access, eaHi, eaLo, ah, eaLo, pid, lpid, out, visible)) return false;
@@ -378,7 +415,78 @@ export class RadixWalker {
       nls = lo & 0x1f;
       baseHi = hi & 0x0fff_ffff;
       baseLo = lo & 0xffff_ff00;
+      // The bottom table (what a page walk cache keeps): its shape checked, its base aligned.
+      if (level === 2 && baseHi < 0x20_0000 && (nls === 9 || nls === 5)) {
+        this.bottomTable = baseHi * 0x1_0000_0000 + ((baseLo & ~((((1 << nls) - 1) << 3) | 7)) >>> 0);
+        this.bottomNls = nls;
+      }
     }
+  }
+
+  /**
+   * The partition-scoped tree's walk for guest real address (ah, al) (the
+   * PATE in use), through the page walk cache when there is one: a region
+   * whose bottom table is cached is one read; any other walk is in full and
+   * fills the cache when it reached the bottom table.
+   */
+  private walkPartitionTree(ah: number, al: number): boolean {
+    const source = this.pwcSource;
+    if (source === null) return this.walkTree(this.pate0Hi, this.pate0Lo, rootDirectorySize(this.pate0Lo), radixTreeBits(this.pate0Hi, this.pate0Lo), ah, al);
+    if (source.tableEpoch !== this.pwcEpoch) {
+      this.pwcRegion.fill(-1);
+      this.pwcEpoch = source.tableEpoch;
+    }
+    const region = ah * 0x800 + (al >>> 21);
+    const i = region & (PWC_ENTRIES - 1);
+    const roots = this.pwcRoot;
+    if (this.pwcRegion[i] === region && roots[2 * i] === (this.pate0Hi | 0) && roots[2 * i + 1] === (this.pate0Lo | 0)) {
+      return this.walkBottom(this.pwcTable[i]!, this.pwcNls[i]!, ah, al);
+    }
+    this.bottomTable = -1;
+    const ok = this.walkTree(this.pate0Hi, this.pate0Lo, rootDirectorySize(this.pate0Lo), radixTreeBits(this.pate0Hi, this.pate0Lo), ah, al);
+    if (this.bottomTable >= 0) {
+      this.pwcRegion[i] = region;
+      roots[2 * i] = this.pate0Hi;
+      roots[2 * i + 1] = this.pate0Lo;
+      this.pwcTable[i] = this.bottomTable;
+      this.pwcNls[i] = this.bottomNls;
+    }
+    return ok;
+  }
+
+  /** walkTree's last level alone, in the cached bottom table `table` of NLS `nls` (9 or 5): the same reads and faults from there. */
+  private walkBottom(table: number, nls: number, ah: number, al: number): boolean {
+    // The region's size is 2^21: shift + nls = 21, so the index is in the low half.
+    const shift = 21 - nls;
+    const addr = table + ((al >>> shift) & ((1 << nls) - 1)) * 8;
+    this.refs++;
+    let hi = 0;
+    let lo = 0;
+    const flatLimit = this.flatLimit;
+    if (flatLimit >= 0) {
+      if (addr <= flatLimit) {
+        hi = this.view.getUint32(addr, false);
+        lo = this.view.getUint32(addr + 4, false);
+      }
+    } else {
+      this.refs--;
+      this.read(addr);
+      hi = this.entryHi;
+      lo = this.entryLo;
+    }
+    if ((hi & 0x8000_0000) === 0) {
+      this.cause |= Dsisr.NOPTE;
+      this.missAddr = addr;
+      this.missLevel = 3;
+      return false;
+    }
+    if ((hi & 0x4000_0000) === 0) {
+      // A directory at the bottom: the next level's shape check fails, as in walkTree.
+      this.cause |= Dsisr.BADCONFIG;
+      return false;
+    }
+    this.setLeaf(hi, lo, addr, shift, ah, al);
+    return true;
   }
 
   private setLeaf(hi: number, lo: number, addr: number, bits: number, ah: number, al: number): void {
@@ -571,23 +679,23 @@ export class RadixWalker {
     out: RadixTranslation,
     visible: boolean,
   ): boolean {
-    const kind = tableEntry ? LOAD : access;
+    // Literals on this path (every miss goes through it; see walkTree): LOAD 0, STORE 1, FETCH 2;
+    // DSISR NOPTE 0x4000_0000, PRTABLE_FAULT 0x0002_0000, ATOMIC_RC 0x0004_0000.
+    const kind = tableEntry ? 0 : access;
     this.cause = 0;
-    const treeBits = radixTreeBits(this.pate0Hi, this.pate0Lo);
-    let ok = this.walkTree(this.pate0Hi, this.pate0Lo, rootDirectorySize(this.pate0Lo), treeBits, gHi & 0xf_ffff, gLo);
+    let ok = this.walkPartitionTree(gHi & 0xf_ffff, gLo);
     let prot = 0;
     if (ok) {
       prot = this.checkProt(null, kind, this.leafLo, true);
       ok = prot >= 0;
     }
     if (!ok) {
-      if (tableEntry) this.cause |= Dsisr.PRTABLE_FAULT;
+      if (tableEntry) this.cause |= 0x0002_0000;
       if (visible) {
         this.raiseHsi(out, access, eaHi, eaLo, gHi, gLo, this.cause);
         // Where the walk found no entry, when that is the bottom level: a hypervisor filling
         // the page can write its leaf there without walking again.
-        out.partitionMissAddr =
-          this.cause === Dsisr.NOPTE || this.cause === (Dsisr.NOPTE | Dsisr.PRTABLE_FAULT) ? (this.missLevel === 3 ? this.missAddr : -1) : -1;
+        out.partitionMissAddr = (this.cause & ~0x0002_0000) === 0x4000_0000 && this.missLevel === 3 ? this.missAddr : -1;
       }
       return false;
     }
@@ -595,8 +703,8 @@ export class RadixWalker {
     if (visible && !this.rcAllows(kind, this.leafLo)) {
       if (!this.updateRc) {
         // ISA 3.1 Book III 7.5.3/7.5.5: with effective LPID 0 this is a plain DSI/ISI (QEMU's comment: POWER9 agrees).
-        if (lpid > 0) this.raiseHsi(out, kind, eaHi, eaLo, gHi, gLo, Dsisr.ATOMIC_RC);
-        else this.raiseSi(out, kind, eaHi, eaLo, Dsisr.ATOMIC_RC);
+        if (lpid > 0) this.raiseHsi(out, kind, eaHi, eaLo, gHi, gLo, 0x0004_0000);
+        else this.raiseSi(out, kind, eaHi, eaLo, 0x0004_0000);
         return false;
       }
       this.setRc(kind);
@@ -605,30 +713,32 @@ export class RadixWalker {
   }
 
   /** Access a leaf allows (QEMU ppc_radix64_check_prot), or -1 with the cause ORed into `cause`. */
+  // Literals (see walkTree): leaf ATT 0x30 (non-idempotent I/O 0x20), PRIVILEGED 8, EAA READ 4,
+  // READ_WRITE 2 (implies read), EXECUTE 1; RadixProt READ 1, WRITE 2, EXECUTE 4; access LOAD 0,
+  // STORE 1, FETCH 2; SRR1_NOEXEC_GUARD 0x1000_0000, DSISR PROTFAULT 0x0800_0000.
   private checkProt(regs: RadixRegisters | null, access: number, lo: number, partition: boolean): number {
     // Non-idempotent I/O is guarded storage: no instruction fetch from it.
-    if ((lo & RADIX_PTE.ATT) === RADIX_PTE.ATT_NON_IDEMPOTENT_IO && access === FETCH) {
-      this.cause |= SRR1_NOEXEC_GUARD;
+    if ((lo & 0x30) === 0x20 && access === 2) {
+      this.cause |= 0x1000_0000;
       return -1;
     }
+    const eaa = ((lo & 4) !== 0 ? 1 : 0) | ((lo & 2) !== 0 ? 3 : 0) | ((lo & 1) !== 0 ? 4 : 0);
     let prot: number;
-    const privileged = (lo & RADIX_PTE.PRIVILEGED) !== 0;
+    const privileged = (lo & 8) !== 0;
     if (partition || regs === null) {
-      prot = eaaProt(lo);
+      prot = eaa;
     } else if (privileged && regs.pr) {
       prot = 0;
     } else if (regs.pr || privileged) {
-      prot = eaaProt(lo);
+      prot = eaa;
     } else {
       // Supervisor access to a non-privileged page: AMR/IAMR key 0 (Linux KUAP/KUEP) apply too.
       const amr = regs.amrHi >>> 30;
-      const amrProt =
-        ((amr & 2) !== 0 ? 0 : RadixProt.WRITE) | ((amr & 1) !== 0 ? 0 : RadixProt.READ) | (((regs.iamrHi >>> 30) & 1) !== 0 ? 0 : RadixProt.EXECUTE);
-      prot = eaaProt(lo) & amrProt;
+      prot = eaa & (((amr & 2) !== 0 ? 0 : 2) | ((amr & 1) !== 0 ? 0 : 1) | (((regs.iamrHi >>> 30) & 1) !== 0 ? 0 : 4));
     }
-    const need = access === LOAD ? RadixProt.READ : access === STORE ? RadixProt.WRITE : RadixProt.EXECUTE;
+    const need = access === 0 ? 1 : access === 1 ? 2 : 4;
     if ((prot & need) === 0) {
-      this.cause |= access === FETCH ? SRR1_NOEXEC_GUARD : Dsisr.PROTFAULT;
+      this.cause |= access === 2 ? 0x1000_0000 : 0x0800_0000;
       return -1;
     }
     return prot;
@@ -636,8 +746,9 @@ export class RadixWalker {
 
   /** R is set, and C too for a store (QEMU ppc_radix64_check_rc). */
   private rcAllows(access: number, lo: number): boolean {
-    if ((lo & RADIX_PTE.R) === 0) return false;
-    return access !== STORE || (lo & RADIX_PTE.C) !== 0;
+    // R 0x100, C 0x80; STORE 1 (literals: see walkTree).
+    if ((lo & 0x100) === 0) return false;
+    return access !== 1 || (lo & 0x80) !== 0;
   }
 
   /** The 'update' R/C policy: set R (and C on a store) in the leaf in memory; a load leaves the page read-only until C is set. */
@@ -681,16 +792,18 @@ export class RadixWalker {
 
   /** HDSI / HISI (QEMU ppc_radix64_raise_hsi): a table entry's fault is reported as a load. */
   private raiseHsi(out: RadixTranslation, access: number, eaHi: number, eaLo: number, gHi: number, gLo: number, cause: number): void {
-    const kind = (cause & Dsisr.PRTABLE_FAULT) !== 0 ? LOAD : access;
+    // On every nested first touch: literals (see walkTree) — PRTABLE_FAULT 0x0002_0000, DSISR STORE
+    // 0x0200_0000, HISI 0xe20, HDSI 0xe00; access LOAD 0, STORE 1, FETCH 2.
+    const kind = (cause & 0x0002_0000) !== 0 ? 0 : access;
     out.asdrHi = gHi >>> 0;
     out.asdrLo = gLo >>> 0;
-    if (kind === FETCH) {
-      out.vector = RadixVector.HISI;
+    if (kind === 2) {
+      out.vector = 0xe20;
       out.cause = cause >>> 0;
       return;
     }
-    out.vector = RadixVector.HDSI;
-    out.cause = (kind === STORE ? cause | Dsisr.STORE : cause) >>> 0;
+    out.vector = 0xe00;
+    out.cause = (kind === 1 ? cause | 0x0200_0000 : cause) >>> 0;
     out.darHi = eaHi;
     out.darLo = eaLo;
   }

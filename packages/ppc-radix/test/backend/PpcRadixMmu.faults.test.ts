@@ -68,16 +68,22 @@ describe('PpcRadixMmu: process-scoped faults go to the guest with their register
 });
 
 describe('PpcRadixMmu: partition-scoped faults (kvmppc_book3s_radix_page_fault)', () => {
-  it('a 2-D walk reads 24 entries with the table caches warm (four tree levels 4 × (4 + 1), final gpa 4), 31 after a tlbie RIC 2 (+ PATE 2, process-table entry 4 + 1)', () => {
+  it('a 2-D walk reads 9 entries with the table caches and page walk cache warm (four tree levels 4 × (1 + 1), final gpa 1), 12 after a tlbie RIC 1 (the first partition-scoped walk fills the region the tables share: 4 + 1, 3 × (1 + 1), 1), 16 after a tlbie RIC 2, which drops the page walk cache too (PATE 2, process-table entry 4 + 1, 4 × (1 + 1), 1)', () => {
     const { vm, guest, vcpu } = radixTestVm();
     guest.map(0, VPN + 4, DATA_BASE_GFN + 4, GuestRights.WRITE);
     expect(vcpu.translate(va(4), Access.READ)).not.toBe(TRANSLATE_FAULT);
     vcpu.tlb.flushAll();
+    // Every partition-scoped walk: one read, its 2 MiB region's bottom table cached.
     expect(vcpu.translate(va(4), Access.READ)).not.toBe(TRANSLATE_FAULT);
-    expect(vcpu.arch.lastWalk.refs).toBe(24);
+    expect(vcpu.arch.lastWalk.refs).toBe(9);
+    vcpu.tlb.flushAll();
+    vcpu.arch.invalidatePageWalkCache();
+    expect(vcpu.translate(va(4), Access.READ)).not.toBe(TRANSLATE_FAULT);
+    expect(vcpu.arch.lastWalk.refs).toBe(12);
+    vcpu.tlb.flushAll();
     vm.arch.guestTlbiePid(0, 2);
     expect(vcpu.translate(va(4), Access.READ)).not.toBe(TRANSLATE_FAULT);
-    expect(vcpu.arch.lastWalk.refs).toBe(31);
+    expect(vcpu.arch.lastWalk.refs).toBe(16);
   });
 
   it('an untouched page is read through the zero frame without RW; the first store copies it (one invalidation retry) and maps RW | C', () => {

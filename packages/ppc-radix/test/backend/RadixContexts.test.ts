@@ -52,7 +52,7 @@ describe('translation contexts of a radix guest: (PID, MSR[IR/DR], AMR/IAMR key 
     expect(vcpu.tlb.countValid(pid1Context)).toBe(0);
   });
 
-  it('real mode: both relocations off, the EA is the guest real address (partition scope only: 4 entries, the PATE cached)', () => {
+  it('real mode: both relocations off, the EA is the guest real address (partition scope only: 4 entries, the PATE cached; 1 with the page walk cache warm)', () => {
     const { vm, vcpu } = radixTestVm();
     vcpu.arch.setRelocation(false, false);
     const gpa = (DATA_BASE_GFN + 3) * 4096 + 0x10;
@@ -60,6 +60,10 @@ describe('translation contexts of a radix guest: (PID, MSR[IR/DR], AMR/IAMR key 
     expect(hpa).not.toBe(TRANSLATE_FAULT);
     expect(Math.floor(hpa / 4096)).toBe(vm.memslots.get(1).frames[3]);
     vcpu.tlb.flushAll();
+    vcpu.translate(gpa, Access.READ);
+    expect(vcpu.arch.lastWalk.refs).toBe(1);
+    vcpu.tlb.flushAll();
+    vcpu.arch.invalidatePageWalkCache();
     vcpu.translate(gpa, Access.READ);
     expect(vcpu.arch.lastWalk.refs).toBe(4);
     expect(vcpu.arch.registers()).toEqual({ pid: 0, ir: 0, dr: 0, amrKey0: 0, iamrKey0: 0 });
