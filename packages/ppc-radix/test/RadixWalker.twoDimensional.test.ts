@@ -157,4 +157,57 @@ describe('radix 2-D translation (guest under a radix hypervisor)', () => {
     expect(walker.translate(regs, 0, 0x1000_0000, RadixAccess.LOAD, out)).toBe(false);
     expect([out.vector, out.cause]).toEqual([RadixVector.DSI, Dsisr.BADCONFIG]);
   });
+
+  it('page walk cache (pageWalkCache): a partition-scoped walk reads only the bottom entry of a cached 2 MiB region; a table the hypervisor replaces is seen after it bumps tableEpoch or invalidates (tlbie RIC=1)', () => {
+    const { partitionTree, regs, out, host } = setup();
+    regs.ir = false;
+    regs.dr = false;
+    const epoch = { tableEpoch: 0 };
+    const walker = new RadixWalker(host, { pageWalkCache: epoch });
+    const plain = new RadixWalker(host);
+    // Guest real 0x40_1234: four levels (64K geometry 13/9/9/5), the PATE 2.
+    expect(walker.translate(regs, 0, 0x40_1234, RadixAccess.LOAD, out)).toBe(true);
+    expect([out.ra, out.refs]).toEqual([GUEST_BASE + 0x40_1234, 2 + 4]);
+    // Warm: the region's bottom table is cached; a neighbour page there (0x41_0000) too.
+    expect(walker.translate(regs, 0, 0x41_0010, RadixAccess.STORE, out)).toBe(true);
+    expect([out.ra, out.refs]).toEqual([GUEST_BASE + 0x41_0010, 2 + 1]);
+    // The bottom entry's own faults stay exact: the unmapped 64K page at 0x70_0000 is region
+    // 0x60_0000's; the read-only page at 0x60_0000 refuses a store, as the plain walk does.
+    for (const [gpa, access] of [
+      [0x70_0000, RadixAccess.LOAD],
+      [0x70_0000, RadixAccess.LOAD],
+      [0x60_0000, RadixAccess.STORE],
+    ] as const) {
+      const expected = new RadixTranslation();
+      expect(walker.translate(regs, 0, gpa, access, out)).toBe(plain.translate(regs, 0, gpa, access, expected));
+      expect([out.vector, out.cause, out.asdrLo, out.partitionMissAddr]).toEqual([
+        expected.vector,
+        expected.cause,
+        expected.asdrLo,
+        expected.partitionMissAddr,
+      ]);
+    }
+    // The hypervisor puts a 2M leaf where the region's bottom table was (freeing that table).
+    partitionTree.map(0x40_0000, 0xa0_0000, SHIFT_2M, { read: true });
+    expect(plain.translate(regs, 0, 0x40_1234, RadixAccess.LOAD, out)).toBe(true);
+    expect(out.ra).toBe(0xa0_1234);
+    // Until it says so, the cached table answers (the architecture allows it; KVM flushes the PWC).
+    expect(walker.translate(regs, 0, 0x40_1234, RadixAccess.LOAD, out)).toBe(true);
+    expect(out.ra).toBe(GUEST_BASE + 0x40_1234);
+    epoch.tableEpoch++;
+    expect(walker.translate(regs, 0, 0x40_1234, RadixAccess.LOAD, out)).toBe(true);
+    expect([out.ra, out.pageShift, out.refs]).toEqual([0xa0_1234, SHIFT_2M, 2 + 3]);
+    // A region mapped by a 2M leaf has no bottom table to cache: its walks read the tree, so a new leaf is seen at once.
+    partitionTree.map(0x40_0000, GUEST_BASE + 0x40_0000, SHIFT_2M, { read: true });
+    expect(walker.translate(regs, 0, 0x40_1234, RadixAccess.LOAD, out)).toBe(true);
+    expect([out.ra, out.refs]).toEqual([GUEST_BASE + 0x40_1234, 2 + 3]);
+    // tlbie RIC=1 empties the cache: a warm region (0x60_0000, refilled after the epoch moved) is walked in full again.
+    expect(walker.translate(regs, 0, 0x61_0000, RadixAccess.LOAD, out)).toBe(true);
+    expect(out.refs).toBe(2 + 4);
+    expect(walker.translate(regs, 0, 0x61_0000, RadixAccess.LOAD, out)).toBe(true);
+    expect(out.refs).toBe(2 + 1);
+    walker.invalidatePageWalkCache();
+    expect(walker.translate(regs, 0, 0x61_0000, RadixAccess.LOAD, out)).toBe(true);
+    expect(out.refs).toBe(2 + 4);
+  });
 });
