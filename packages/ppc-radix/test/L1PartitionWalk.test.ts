@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { L1PartitionWalk, L1WalkStatus, type L1DoublewordReader } from '@hvmmu/ppc-radix';
+import { GuestPhysMemory, Hypervisor } from '@hvmmu/core';
+import { L1PartitionWalk, L1WalkStatus, RadixTreeBuilder, ppcRadixBackend, type L1DoublewordReader } from '@hvmmu/ppc-radix';
 
 /** L1 memory as a map of big-endian doublewords; addresses at or above `limit` are not L1 memory. */
 class Words implements L1DoublewordReader {
@@ -103,5 +104,34 @@ describe('L1PartitionWalk (kvmppc_mmu_walk_radix_tree over L1 memory)', () => {
     expect(wf.walk(DW0_HI, DW0_LO, 0, 0x4000_1234)).toBe(false);
     expect(wf.status).toBe(L1WalkStatus.BAD_ADDRESS);
     expect(wf.entryAddr).toBe(0x200_0008);
+  });
+
+  it("over a VM's memslots (the nested HV's reader): the same walk, and a moved or deleted slot is seen at once, never its old frames", () => {
+    const hv = new Hypervisor({ memoryBytes: 16 << 20 });
+    const vm = hv.createVm({ backend: ppcRadixBackend });
+    vm.memslots.create({ id: 0, guestPhysAddr: 0, size: 4 << 20 });
+    const builder = new RadixTreeBuilder(vm.memslots, 1 << 20, 1 << 20);
+    const tree = builder.createTree('4k');
+    tree.map(0x4000_1000, 0x77_7000, 12, { read: true, write: true });
+    const [dw0Hi, dw0Lo] = tree.rootEntry();
+    const w = new L1PartitionWalk(new GuestPhysMemory(vm.memslots));
+    for (let i = 0; i < 2; i++) {
+      expect(w.walk(dw0Hi, dw0Lo, 0, 0x4000_1234)).toBe(true);
+      expect([w.raHi, w.raLo, w.shift, w.reads]).toEqual([0, 0x77_7234, 12, 4]);
+    }
+    // An entry of a page L1 never wrote (the shared zero frame): invalid, as the reader reads it.
+    expect(w.walk(dw0Hi, dw0Lo, 0, 0x8000_0000)).toBe(false);
+    expect(w.status).toBe(L1WalkStatus.NO_ENTRY);
+    // The slot moves to 8 MiB: the tables are no longer at the addresses the root names.
+    vm.memslots.move(0, 8 << 20);
+    expect(w.walk(dw0Hi, dw0Lo, 0, 0x4000_1234)).toBe(false);
+    expect([w.status, w.entryAddr]).toEqual([L1WalkStatus.BAD_ADDRESS, (dw0Lo & 0xffff_ff00) + 0]);
+    // Moved back, the same walk; deleted, no L1 memory at all.
+    vm.memslots.move(0, 0);
+    expect(w.walk(dw0Hi, dw0Lo, 0, 0x4000_1234)).toBe(true);
+    expect(w.raLo).toBe(0x77_7234);
+    vm.memslots.delete(0);
+    expect(w.walk(dw0Hi, dw0Lo, 0, 0x4000_1234)).toBe(false);
+    expect(w.status).toBe(L1WalkStatus.BAD_ADDRESS);
   });
 });

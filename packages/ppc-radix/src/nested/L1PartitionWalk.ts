@@ -1,3 +1,4 @@
+import { GuestPhysMemory } from '@hvmmu/core';
 /** How a software walk of L1's partition-scoped tree for an L2 ended (KVM's return values). */
 export const L1WalkStatus = {
   OK: 0,
@@ -17,6 +18,7 @@ export interface L1DoublewordReader {
 }
 
 const TWO_POW_32 = 0x1_0000_0000;
+const NO_FRAMES = new Int32Array(0);
 
 /**
  * KVM's software walk of the partition-scoped tree L1 keeps in its own
@@ -45,7 +47,23 @@ export class L1PartitionWalk {
   /** Entries read. */
   reads = 0;
 
-  constructor(private readonly memory: L1DoublewordReader) {}
+  // When L1 memory is a VM's memslots (the nested HV's case), entries are read from the frame
+  // table of the slot the last entry was in, inline: the walk runs on every L2 fault, and a
+  // call into GuestPhysMemory per entry cost three times the reads (ppc.radix.nested). The slot
+  // is forgotten whenever the memslots change (their generation); its frames are read afresh.
+  private readonly phys: GuestPhysMemory | null;
+  private readonly view: DataView;
+  private slotGeneration = -1;
+  private slotBase = 0;
+  private slotPages = 0;
+  private slotFrames: Int32Array = NO_FRAMES;
+  private hi = 0;
+  private lo = 0;
+
+  constructor(private readonly memory: L1DoublewordReader) {
+    this.phys = memory instanceof GuestPhysMemory ? memory : null;
+    this.view = this.phys !== null ? this.phys.view : new DataView(new ArrayBuffer(8));
+  }
 
   /**
    * Walk the tree rooted at PATE dw0 (`rootHi`, `rootLo`) for L2 real address
@@ -53,6 +71,11 @@ export class L1PartitionWalk {
    */
   walk(rootHi: number, rootLo: number, gHi: number, gLo: number): boolean {
     this.reads = 0;
+    const phys = this.phys;
+    if (phys !== null && phys.memslots.generation !== this.slotGeneration) {
+      this.slotGeneration = phys.memslots.generation;
+      this.slotPages = 0;
+    }
     // RTS: bits 62..61 (RTS1) and 7..5 (RTS2) of dw0; a 52-bit tree only (RTS + 31 = 52).
     const rts = (((rootHi >>> 29) & 3) << 3) | ((rootLo >>> 5) & 7);
     if (rts + 31 !== 52) return this.fail(L1WalkStatus.BAD_TREE);
@@ -75,12 +98,12 @@ export class L1PartitionWalk {
         offset >= 32 ? (gHi >>> (offset - 32)) & mask : offset + bits <= 32 ? (gLo >>> offset) & mask : ((gLo >>> offset) | (gHi << (32 - offset))) & mask;
       const addr = baseHi * TWO_POW_32 + baseLo + index * 8;
       this.reads++;
-      if (!this.memory.read64(addr, false)) {
+      if (!this.read(addr)) {
         this.entryAddr = addr;
         return this.fail(L1WalkStatus.BAD_ADDRESS);
       }
-      hi = this.memory.hi;
-      lo = this.memory.lo;
+      hi = this.hi;
+      lo = this.lo;
       if ((hi & 0x8000_0000) === 0) return this.fail(L1WalkStatus.NO_ENTRY);
       if ((hi & 0x4000_0000) !== 0) break;
       baseHi = hi & 0x0fff_ffff;
@@ -103,6 +126,40 @@ export class L1PartitionWalk {
     this.raHi = raHi >>> 0;
     this.raLo = raLo >>> 0;
     this.status = L1WalkStatus.OK;
+    return true;
+  }
+
+  /** The big-endian doubleword at L1 real address `addr` into hi/lo; false where L1 memory does not back it. */
+  private read(addr: number): boolean {
+    // The gfn by a shift below 2^31 (a division on every level otherwise); an entry is 8-aligned here.
+    const index = (addr <= 0x7fff_ffff ? addr >>> 12 : Math.floor(addr / 4096)) - this.slotBase;
+    if (index >= 0 && index < this.slotPages) {
+      const hfn = this.slotFrames[index]!;
+      if (hfn >= 0) {
+        const off = hfn * 4096 + (addr & 0xfff);
+        this.hi = this.view.getUint32(off, false);
+        this.lo = this.view.getUint32(off + 4, false);
+        return true;
+      }
+    }
+    return this.readThrough(addr);
+  }
+
+  /** `read` through the reader (a page without its own frame, another slot, or not a VM's memory), remembering the slot. */
+  private readThrough(addr: number): boolean {
+    const memory = this.memory;
+    if (!memory.read64(addr, false)) return false;
+    this.hi = memory.hi;
+    this.lo = memory.lo;
+    const phys = this.phys;
+    if (phys !== null) {
+      const slot = phys.readSlot(Math.floor(addr / 4096));
+      if (slot !== undefined && slot.touched) {
+        this.slotBase = slot.baseGfn;
+        this.slotPages = slot.npages;
+        this.slotFrames = slot.frames;
+      }
+    }
     return true;
   }
 
