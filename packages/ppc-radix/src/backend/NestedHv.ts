@@ -174,7 +174,8 @@ export class NestedHv implements NestedGuestHost {
     if (this.lpids.alloc() !== l1Tree.lpid) throw new HvmmuError('BACKEND_INVALID', `the L1 partition must be LPID ${l1Tree.lpid}`);
     this.guests = new NestedGuests(this, this.lpids);
     this.l1 = new GuestPhysMemory(memslots);
-    this.l1Walk = new L1PartitionWalk(this.l1);
+    // A page walk cache of L1's trees for its L2s (dropped by every H_TLB_INVALIDATE and partition-table change).
+    this.l1Walk = new L1PartitionWalk(this.l1, { pageWalkCache: true });
     this.copyWalker = new RadixWalker(space, { rc: 'fault' });
     this.copyRegs.hv = true;
   }
@@ -248,6 +249,7 @@ export class NestedHv implements NestedGuestHost {
 
   /** Every vCPU's walker forgets its cached partition- and process-table entries (a tlbie with RIC 2). */
   dropTableCaches(): void {
+    this.l1Walk.invalidatePageWalkCache();
     for (const m of this.pages.vcpuMmuList) m?.invalidateTableCaches();
   }
 
@@ -272,6 +274,7 @@ export class NestedHv implements NestedGuestHost {
   /** H_SET_PARTITION_TABLE (r4: the PTCR value). */
   setPartitionTable(regs: HypercallRegisters): number {
     if (!this.enabled) return NestedHcallStatus.H_FUNCTION;
+    this.l1Walk.invalidatePageWalkCache();
     return this.guests.setPartitionTable(regs.argHi[0]!, regs.argLo[0]!);
   }
 
@@ -314,6 +317,8 @@ export class NestedHv implements NestedGuestHost {
    */
   tlbInvalidate(regs: HypercallRegisters): number {
     if (!this.enabled) return NestedHcallStatus.H_FUNCTION;
+    // Whatever it names, L1 may have changed its trees' directories: the page walk cache of them goes.
+    this.l1Walk.invalidatePageWalkCache();
     const req = decodeTlbInvalidate(regs.argLo[0]!, regs.argLo[1]!, regs.argHi[2]!, regs.argLo[2]!);
     if (req === null) return H_PARAMETER;
     if (req.scope === TlbieScope.PAGE) {
@@ -590,14 +595,17 @@ export class NestedHv implements NestedGuestHost {
       return FaultOutcome.DONE;
     }
     const seq = this.memslots.invalidationSeq;
-    let off = this.l1Tree.pteOffset(gfn);
-    if (!this.l1Tree.isLeaf(off) || (writing && (this.l1Tree.loAt(off) & RADIX_PTE.READ_WRITE) === 0)) {
+    const l1Tree = this.l1Tree;
+    let off = l1Tree.pteOffset(gfn);
+    let l0Hi = off >= 0 ? l1Tree.hiAt(off) : 0;
+    let l0Lo = off >= 0 ? l1Tree.loAt(off) : 0;
+    if (l0Hi >>> 30 !== 3 || (writing && (l0Lo & RADIX_PTE.READ_WRITE) === 0)) {
       if (this.pages.instantiatePage(slot, gfn, writing, fault) === FaultOutcome.DONE) return FaultOutcome.DONE;
-      off = this.l1Tree.pteOffset(gfn);
-      if (!this.l1Tree.isLeaf(off)) return FaultOutcome.RETRY;
+      off = l1Tree.pteOffset(gfn);
+      if (!l1Tree.isLeaf(off)) return FaultOutcome.RETRY;
+      l0Hi = l1Tree.hiAt(off);
+      l0Lo = l1Tree.loAt(off);
     }
-    const l0Hi = this.l1Tree.hiAt(off);
-    const l0Lo = this.l1Tree.loAt(off);
     const s = makeShadowLeaf(l0Hi, l0Lo, 12, l1Lo, w.shift, writing, w.raHi, w.raLo, 12, this.leaf);
     if (this.memslots.invalidationSeq !== seq || slot.invalid) return FaultOutcome.RETRY;
     const hfn = (s.hi & 0x01ff_ffff) * TWO_POW_20 + (s.lo >>> 12);

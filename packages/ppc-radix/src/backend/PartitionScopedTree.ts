@@ -129,7 +129,7 @@ export class PartitionScopedTree {
    */
   pteOffset(gfn: number): number {
     if (!this.isReady) return -1;
-    const group = Math.floor(gfn / 512);
+    const group = gfn <= 0x7fff_ffff ? gfn >>> 9 : Math.floor(gfn / 512);
     if (group === this.pwcKey) return this.pwcBase + (gfn & 511) * 8;
     const low = gfn % TWO_POW_27;
     const rootIndex = (gfn - low) / TWO_POW_27;

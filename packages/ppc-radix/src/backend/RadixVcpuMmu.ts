@@ -101,7 +101,9 @@ export class RadixVcpuMmu implements Translator {
     const eaLo = ((vpn & 0xf_ffff) << 12) >>> 0;
     const fetch = (access & 2) !== 0;
     const t = this.lastWalk;
-    const ok = this.walker.translate(regs, eaHi, eaLo, fetch ? 2 : access & 1, t);
+    const relocated = fetch ? regs.ir : regs.dr;
+    const kind = fetch ? 2 : access & 1;
+    const ok = relocated ? this.walker.translate(regs, eaHi, eaLo, kind, t) : this.walker.translateGuestReal(regs, eaHi, eaLo, kind, t);
     this.walks++;
     this.walkRefs += t.refs;
     if (!ok) {
@@ -115,7 +117,6 @@ export class RadixVcpuMmu implements Translator {
     if ((part & 0x30) === 0x20) partProt &= ~4;
     let userProt = 7;
     let supProt = 7;
-    const relocated = fetch ? regs.ir : regs.dr;
     if (relocated) {
       const lo = t.processPteLo;
       let prot = eaaProtOf(lo);

@@ -19,6 +19,24 @@ export interface L1DoublewordReader {
 
 const TWO_POW_32 = 0x1_0000_0000;
 const NO_FRAMES = new Int32Array(0);
+/** Page walk cache entries (a power of two), direct-mapped by 2 MiB region of the L2 real address. */
+const PWC_ENTRIES = 16;
+
+export interface L1PartitionWalkOptions {
+  /**
+   * Keep, per 2 MiB region of an L2's real addresses, the bottom table the
+   * last walk of that tree reached, so the next walk there reads one entry:
+   * a processor's page walk cache (POWER ISA v3.0 Book III 6.10.1), which
+   * software invalidates with tlbie RIC 1 or 2 — an L1 that frees a table
+   * of its tree for an L2 issues H_TLB_INVALIDATE RIC 1 (Linux:
+   * kvmppc_radix_flush_pwc on pseries). KVM's own walk keeps nothing ("we
+   * don't cache this"); the owner drops this cache with
+   * `invalidatePageWalkCache` on every H_TLB_INVALIDATE of any form and every
+   * partition-table change, and it goes by itself when the memslots change.
+   * Default false.
+   */
+  readonly pageWalkCache?: boolean;
+}
 
 /**
  * KVM's software walk of the partition-scoped tree L1 keeps in its own
@@ -59,10 +77,26 @@ export class L1PartitionWalk {
   private slotFrames: Int32Array = NO_FRAMES;
   private hi = 0;
   private lo = 0;
+  // The page walk cache: per entry the region (L2 real address >> 21, -1 if empty), the tree
+  // (PATE dw0 halves), the bottom table's L1 real address (halves) and NLS.
+  private readonly pwc: boolean;
+  private readonly pwcRegion = new Float64Array(PWC_ENTRIES).fill(-1);
+  private readonly pwcRoot = new Int32Array(PWC_ENTRIES * 2);
+  private readonly pwcTable = new Uint32Array(PWC_ENTRIES * 2);
+  private readonly pwcNls = new Uint8Array(PWC_ENTRIES);
 
-  constructor(private readonly memory: L1DoublewordReader) {
+  constructor(
+    private readonly memory: L1DoublewordReader,
+    options: L1PartitionWalkOptions = {},
+  ) {
     this.phys = memory instanceof GuestPhysMemory ? memory : null;
     this.view = this.phys !== null ? this.phys.view : new DataView(new ArrayBuffer(8));
+    this.pwc = options.pageWalkCache === true;
+  }
+
+  /** Forget the page walk cache (H_TLB_INVALIDATE, a partition-table change). */
+  invalidatePageWalkCache(): void {
+    this.pwcRegion.fill(-1);
   }
 
   /**
@@ -73,60 +107,99 @@ export class L1PartitionWalk {
     this.reads = 0;
     const phys = this.phys;
     if (phys !== null && phys.memslots.generation !== this.slotGeneration) {
+      // The memslots changed: what L1 memory holds at the cached tables' addresses may have too.
       this.slotGeneration = phys.memslots.generation;
       this.slotPages = 0;
+      this.pwcRegion.fill(-1);
     }
-    // RTS: bits 62..61 (RTS1) and 7..5 (RTS2) of dw0; a 52-bit tree only (RTS + 31 = 52).
+    // L2 real address bits 63..21 (gHi < 2^28 here: the region is exact in a double).
+    const region = gHi * 2048 + (gLo >>> 21);
+    const slot = region & (PWC_ENTRIES - 1);
+    if (this.pwc && this.pwcRegion[slot] === region && this.pwcRoot[2 * slot] === (rootHi | 0) && this.pwcRoot[2 * slot + 1] === (rootLo | 0)) {
+      return this.bottom(this.pwcTable[2 * slot]!, this.pwcTable[2 * slot + 1]!, this.pwcNls[slot]!, gLo);
+    }
+    // The one tree KVM walks (p9_supported_radix_bits), its four levels written out: a 52-bit
+    // tree (RTS + 31 = 52; RTS1 is dw0 bits 62..61, RTS2 bits 7..5), NLS 13, 9, 9, then 9 or 5
+    // (4K or 64K pages); each table aligned to its size (2^(NLS + 3) bytes). A leaf may be at
+    // levels 1..3 (1G, 2M, 4K/64K), not at the root (512 GiB pages are not supported).
     const rts = (((rootHi >>> 29) & 3) << 3) | ((rootLo >>> 5) & 7);
-    if (rts + 31 !== 52) return this.fail(L1WalkStatus.BAD_TREE);
-    let offset = 52;
-    let baseHi = rootHi & 0x0fff_ffff;
-    let baseLo = (rootLo & 0xffff_ff00) >>> 0;
-    let bits = rootLo & 0x1f;
-    let hi = 0;
-    let lo = 0;
-    let level = 3;
-    for (; level >= 0; level--) {
-      // POWER9's shapes only (p9_supported_radix_bits): NLS 13, 9, 9, then 9 or 5 (4K or 64K pages).
-      if (level === 0 ? bits !== 5 && bits !== 9 : bits !== (level === 3 ? 13 : 9)) return this.fail(L1WalkStatus.BAD_TREE);
-      offset -= bits;
-      // The table base must be aligned to the table's size (2^(bits + 3) bytes, at most 64 KiB).
-      if ((baseLo & ((1 << (bits + 3)) - 1)) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
-      // Shifts, not powers: this walk runs on every L2 fault (Math.pow was half its cost).
-      const mask = (1 << bits) - 1;
-      const index =
-        offset >= 32 ? (gHi >>> (offset - 32)) & mask : offset + bits <= 32 ? (gLo >>> offset) & mask : ((gLo >>> offset) | (gHi << (32 - offset))) & mask;
-      const addr = baseHi * TWO_POW_32 + baseLo + index * 8;
-      this.reads++;
-      if (!this.read(addr)) {
-        this.entryAddr = addr;
-        return this.fail(L1WalkStatus.BAD_ADDRESS);
-      }
+    if (rts !== 21 || (rootLo & 0x1f) !== 13 || (rootLo & 0xff00) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
+    // Root: address bits 51..39.
+    if (!this.entry(rootHi & 0x0fff_ffff, rootLo & 0xffff_0000, (gHi >>> 7) & 0x1fff)) return false;
+    let hi = this.hi;
+    let lo = this.lo;
+    if ((hi & 0x4000_0000) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
+    // Level 1: bits 38..30.
+    if ((lo & 0x1f) !== 9 || (lo & 0xf00) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
+    if (!this.entry(hi & 0x0fff_ffff, lo & 0xffff_f000, ((gHi << 2) | (gLo >>> 30)) & 511)) return false;
+    hi = this.hi;
+    lo = this.lo;
+    let offset = 30;
+    if ((hi & 0x4000_0000) === 0) {
+      // Level 2: bits 29..21.
+      if ((lo & 0x1f) !== 9 || (lo & 0xf00) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
+      if (!this.entry(hi & 0x0fff_ffff, lo & 0xffff_f000, (gLo >>> 21) & 511)) return false;
       hi = this.hi;
       lo = this.lo;
-      if ((hi & 0x8000_0000) === 0) return this.fail(L1WalkStatus.NO_ENTRY);
-      if ((hi & 0x4000_0000) !== 0) break;
-      baseHi = hi & 0x0fff_ffff;
-      baseLo = (lo & 0xffff_ff00) >>> 0;
-      bits = lo & 0x1f;
+      offset = 21;
+      if ((hi & 0x4000_0000) === 0) {
+        // Level 3: bits 20..12 (NLS 9, 4 KiB aligned) or 20..16 (NLS 5, 256 bytes aligned).
+        const nls = lo & 0x1f;
+        if (nls === 9) {
+          if ((lo & 0xf00) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
+          offset = 12;
+        } else if (nls === 5) {
+          offset = 16;
+        } else {
+          return this.fail(L1WalkStatus.BAD_TREE);
+        }
+        if (this.pwc) {
+          this.pwcRegion[slot] = region;
+          this.pwcRoot[2 * slot] = rootHi;
+          this.pwcRoot[2 * slot + 1] = rootLo;
+          this.pwcTable[2 * slot] = hi & 0x0fff_ffff;
+          this.pwcTable[2 * slot + 1] = lo & 0xffff_ff00;
+          this.pwcNls[slot] = nls;
+        }
+        return this.bottom(hi & 0x0fff_ffff, lo & 0xffff_ff00, nls, gLo);
+      }
     }
-    // A leaf is needed, and not in the root (512 GiB pages are not supported).
-    if (level < 0 || level === 3) return this.fail(L1WalkStatus.BAD_TREE);
-    // Its RPN aligned to its page size (offset is 12, 16, 21 or 30 here; KVM: "if (gpa & ((1ul << offset) - 1)) return -EINVAL").
-    if ((lo & 0xffff_f000 & ((1 << offset) - 1)) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
+    return this.leaf(hi, lo, offset, gLo);
+  }
+
+  /** The walk's last level, in the bottom table at (baseHi, baseLo) of NLS 9 or 5 (shape and alignment checked). */
+  private bottom(baseHi: number, baseLo: number, nls: number, gLo: number): boolean {
+    const offset = nls === 9 ? 12 : 16;
+    if (!this.entry(baseHi, baseLo, (gLo >>> offset) & ((1 << nls) - 1))) return false;
+    // A directory at the bottom: no leaf.
+    if ((this.hi & 0x4000_0000) === 0) return this.fail(L1WalkStatus.BAD_TREE);
+    return this.leaf(this.hi, this.lo, offset, gLo);
+  }
+
+  /** The leaf (hi, lo) of a 2^offset page maps L2 real address bits (.., gLo): checked and recorded. */
+  private leaf(hi: number, lo: number, offset: number, gLo: number): boolean {
+    // The leaf's RPN aligned to its page size (KVM: "if (gpa & ((1ul << offset) - 1)) return -EINVAL").
+    const m = (1 << offset) - 1;
+    if ((lo & 0xffff_f000 & m) !== 0) return this.fail(L1WalkStatus.BAD_TREE);
     this.leafHi = hi >>> 0;
     this.leafLo = lo >>> 0;
     this.shift = offset;
     // RPN (bits 56..12) above the page offset, the L2 address's bits below it.
-    const raHi = hi & 0x01ff_ffff;
-    let raLo = lo & 0xffff_f000;
-    // A leaf below the root maps at most 1 GiB: offset is 30, 21, 16 or 12.
-    const m = (1 << offset) - 1;
-    raLo = (raLo & ~m) | (gLo & m);
-    this.raHi = raHi >>> 0;
-    this.raLo = raLo >>> 0;
+    this.raHi = (hi & 0x01ff_ffff) >>> 0;
+    this.raLo = ((lo & 0xffff_f000 & ~m) | (gLo & m)) >>> 0;
     this.status = L1WalkStatus.OK;
     return true;
+  }
+
+  /** Read entry `index` of the table at (baseHi, baseLo) into hi/lo; false (status set) if L1 memory does not back it or it is invalid. */
+  private entry(baseHi: number, baseLo: number, index: number): boolean {
+    const addr = baseHi * TWO_POW_32 + (baseLo >>> 0) + index * 8;
+    this.reads++;
+    if (!this.read(addr)) {
+      this.entryAddr = addr;
+      return this.fail(L1WalkStatus.BAD_ADDRESS);
+    }
+    return (this.hi & 0x8000_0000) !== 0 || this.fail(L1WalkStatus.NO_ENTRY);
   }
 
   /** The big-endian doubleword at L1 real address `addr` into hi/lo; false where L1 memory does not back it. */

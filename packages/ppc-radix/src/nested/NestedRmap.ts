@@ -157,8 +157,9 @@ export class NestedRmapSlots {
       this.lo = new Uint32Array(this.npages);
     }
     // The entry word's halves, inline (no array per insert: this runs on every L2 fault).
-    const eHi = ((lpid << 20) | Math.floor(gfn / 0x10_0000)) >>> 0;
-    const eLo = ((gfn % 0x10_0000) * 4096) >>> 0;
+    // gfn < 2^40 is a safe integer: its low 20 bits by a mask, the rest by a shift below 2^31.
+    const eHi = ((lpid << 20) | (gfn <= 0x7fff_ffff ? gfn >>> 20 : Math.floor(gfn / 0x10_0000))) >>> 0;
+    const eLo = ((gfn & 0xf_ffff) << 12) >>> 0;
     const sHi = this.hi[page]!;
     const sLo = this.lo![page]!;
     if (sHi === 0 && sLo === 0) {

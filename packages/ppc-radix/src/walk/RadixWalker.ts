@@ -200,6 +200,59 @@ export class RadixWalker {
     return ok;
   }
 
+  /**
+   * `translate` of a guest's access with relocation off for it (MSR[HV] 0,
+   * no virtual hypervisor; MSR[IR] for a fetch, MSR[DR] otherwise): EA bits
+   * 61..0 are the guest real address, which only the partition-scoped tree
+   * translates. The same result and faults as `translate`, which it defers
+   * to for anything but the plain case — quadrant 0 or 3, EA bits 61..52
+   * clear, the partition-table entry in the cache. A vCPU's miss path takes
+   * it for real-mode guests: an L2 in real mode walks here twice per first
+   * touch (the HDSI, then the retried access).
+   */
+  translateGuestReal(regs: RadixRegisters, eaHi: number, eaLo: number, access: number, out: RadixTranslation): boolean {
+    const lpid = regs.lpidr >>> 0;
+    const quadrant = eaHi >>> 30;
+    if (
+      regs.hv ||
+      regs.virtualHypervisor ||
+      (access === 2 ? regs.ir : regs.dr) ||
+      (eaHi & 0x3ff0_0000) !== 0 ||
+      quadrant === 1 ||
+      quadrant === 2 ||
+      lpid === 0 ||
+      !this.pateCached ||
+      this.pateKeyLpid !== lpid ||
+      this.pateKeyHi !== regs.ptcrHi ||
+      this.pateKeyLo !== regs.ptcrLo
+    ) {
+      return this.translate(regs, eaHi, eaLo, access, out);
+    }
+    out.reset();
+    this.refs = 0;
+    // loadPate's cached entry (dw1 is not used by a partition-scoped walk).
+    this.pate0Hi = this.cPate0Hi;
+    this.pate0Lo = this.cPate0Lo;
+    this.pate1Hi = this.cPate1Hi;
+    this.pate1Lo = this.cPate1Lo;
+    const gHi = eaHi & 0x3fff_ffff;
+    const gLo = eaLo >>> 0;
+    out.guestRaHi = gHi;
+    out.guestRaLo = gLo;
+    const ok = this.partitionScoped(access, eaHi >>> 0, gLo, gHi, gLo, false, lpid, out, true);
+    if (ok) {
+      out.setRa(this.raHi, this.raLo);
+      out.pageShift = this.bits;
+      out.prot = this.prot;
+      out.partitionPteHi = this.leafHi;
+      out.partitionPteLo = this.leafLo;
+      out.partitionPteAddr = this.leafAddr;
+    }
+    out.refs = this.refs;
+    out.ok = ok;
+    return ok;
+  }
+
   private xlate(regs: RadixRegisters, eaHi: number, eaLo: number, access: number, out: RadixTranslation, visible: boolean): boolean {
     const relocation = access === 2 ? regs.ir : regs.dr; // FETCH
     if (!relocation && (regs.hv || regs.virtualHypervisor)) {
