@@ -49,6 +49,39 @@ describe('L1PartitionWalk (kvmppc_mmu_walk_radix_tree over L1 memory)', () => {
     expect(w.reads).toBe(4);
   });
 
+  it('pageWalkCache: a second walk in the same 2 MiB region of the same tree reads only the bottom entry, with the same result and faults; invalidatePageWalkCache drops it', () => {
+    const m = fourLevel().set(PTE + 16, ...pte(0x55_5000, 0x103));
+    const w = new L1PartitionWalk(m, { pageWalkCache: true });
+    expect(w.walk(DW0_HI, DW0_LO, 0, 0x4000_1234)).toBe(true);
+    expect(w.reads).toBe(4);
+    expect(w.walk(DW0_HI, DW0_LO, 0, 0x4000_2010)).toBe(true);
+    expect([w.reads, w.raLo, w.shift, w.leafLo & 0xfff]).toEqual([1, 0x55_5010, 12, 0x103]);
+    // The bottom entry's own faults: an invalid entry, a directory where the leaf should be.
+    expect(w.walk(DW0_HI, DW0_LO, 0, 0x4000_3000)).toBe(false);
+    expect([w.status, w.reads]).toEqual([L1WalkStatus.NO_ENTRY, 1]);
+    m.set(PTE + 24, ...pde(PTE, 9));
+    expect(w.walk(DW0_HI, DW0_LO, 0, 0x4000_3000)).toBe(false);
+    expect([w.status, w.reads]).toEqual([L1WalkStatus.BAD_TREE, 1]);
+    // Another region, or another tree: walked in full.
+    expect(w.walk(DW0_HI, DW0_LO, 0, 0x4020_0000)).toBe(false);
+    expect([w.status, w.reads]).toEqual([L1WalkStatus.NO_ENTRY, 3]);
+    expect(w.walk(DW0_HI, DW0_LO + 0x1_0000, 0, 0x4000_1234)).toBe(false);
+    expect([w.status, w.reads]).toEqual([L1WalkStatus.NO_ENTRY, 1]);
+    // L1 turns the PMD entry into a 2M leaf: seen once the cache is dropped (H_TLB_INVALIDATE).
+    m.set(PMD, ...pte(0x60_0000, 7));
+    expect(w.walk(DW0_HI, DW0_LO, 0, 0x4000_1234)).toBe(true);
+    expect(w.raLo).toBe(0x77_7234);
+    w.invalidatePageWalkCache();
+    expect(w.walk(DW0_HI, DW0_LO, 0, 0x4000_1234)).toBe(true);
+    expect([w.reads, w.shift, w.raLo]).toEqual([3, 21, 0x60_1234]);
+    // Without the option every walk is read in full.
+    const plain = new L1PartitionWalk(fourLevel());
+    for (let i = 0; i < 2; i++) {
+      expect(plain.walk(DW0_HI, DW0_LO, 0, 0x4000_1234)).toBe(true);
+      expect(plain.reads).toBe(4);
+    }
+  });
+
   it('a 2M leaf at the PMD and a 1G leaf at the PUD take the low address bits from the L2 address', () => {
     const m = new Words()
       .set(ROOT, ...pde(PUD, 9))

@@ -273,6 +273,29 @@ describe('nested HV on the radix backend', () => {
     expect(s.vm.arch.nested.lpids.inUse).toBe(1);
   });
 
+  it("L0's page walk cache of L1's tree: a table L1 replaces is used for new L2 faults once L1 flushes with H_TLB_INVALIDATE (RIC 1 here, which KVM treats as nothing to do)", () => {
+    const s = startRealModeL2();
+    const slot = s.vm.memslots.get(0);
+    const frameOf = (hpa: number): number => Math.floor(hpa / 4096);
+    // L2 page 1 faults in through L1's 4K table for L2 real [0, 2 MiB): that table is now cached.
+    expect(frameOf(s.vcpu.translate(0x1000, Access.WRITE))).toBe(slot.frames[(L2_BASE >> 12) + 1]);
+    s.vcpu.arch.exitNested(NestedTrap.HDEC);
+    // L1 puts a 2M leaf (L2 real [0, 2 MiB) → L1 real [6 MiB, 8 MiB)) where the table's directory entry was.
+    s.l2Tree.map(0, 6 * MiB, 21, { read: true, write: true, execute: true });
+    expect(enter(s)).toBe(0);
+    // Not flushed yet: the cached table still answers for a page not yet shadowed (a processor's PWC may too).
+    expect(frameOf(s.vcpu.translate(0x5000, Access.WRITE))).toBe(slot.frames[(L2_BASE >> 12) + 5]);
+    s.vcpu.arch.exitNested(NestedTrap.HDEC);
+    // Linux frees the table and flushes the PWC of the LPID (kvmppc_radix_flush_pwc: H_TLB_INVALIDATE RIC 1, IS 2).
+    expect(tlbInvalidate(s, 1, 2, L2_LPID)).toBe(0);
+    expect(enter(s)).toBe(0);
+    // RIC 1 leaves the shadow entries (KVM: "we don't cache this"); a new page goes through the 2M leaf.
+    expect(frameOf(s.vcpu.translate(0x1000, Access.READ))).toBe(slot.frames[(L2_BASE >> 12) + 1]);
+    const hpa = s.vcpu.translate(0x6010, Access.WRITE);
+    expect(frameOf(hpa)).toBe(slot.frames[((6 * MiB) >> 12) + 6]);
+    expect(hpa % 4096).toBe(0x10);
+  });
+
   it('H_COPY_TOFROM_GUEST reads and writes L2 memory through the shadow tree, and refuses what is not there', () => {
     // The L2's EA 64K (process 7) is L2 real 128K, L1 real 4 MiB + 128K; touching it shadows that 4 KiB page.
     const s = startVirtualModeL2();
