@@ -41,7 +41,8 @@ export interface RadixWalkerOptions {
    * kvmppc_radix_flush_pwc does). Only for partition-scoped trees whose
    * tables the hypervisor frees and nobody else edits: the cache holds while
    * `tableEpoch` is unchanged, which the trees' owner bumps whenever it
-   * frees a table. Process-scoped trees (the guest's) are always walked in
+   * frees a table (or `memory` starts resolving a table's address
+   * elsewhere: the table's place in `memory.view` is kept too). Process-scoped trees (the guest's) are always walked in
    * full. Default: none.
    */
   readonly pageWalkCache?: RadixTableEpoch;
@@ -153,6 +154,7 @@ export class RadixWalker {
   private readonly pwcRegion = new Float64Array(PWC_ENTRIES).fill(-1);
   private readonly pwcRoot = new Int32Array(PWC_ENTRIES * 2);
   private readonly pwcTable = new Float64Array(PWC_ENTRIES);
+  private readonly pwcOffset = new Float64Array(PWC_ENTRIES);
   private readonly pwcNls = new Uint8Array(PWC_ENTRIES);
   // The bottom table the last tree walk descended to (level 3), -1 if it did not.
   private bottomTable = -1;
@@ -493,49 +495,46 @@ export class RadixWalker {
     const i = region & (PWC_ENTRIES - 1);
     const roots = this.pwcRoot;
     if (this.pwcRegion[i] === region && roots[2 * i] === (this.pate0Hi | 0) && roots[2 * i + 1] === (this.pate0Lo | 0)) {
-      return this.walkBottom(this.pwcTable[i]!, this.pwcNls[i]!, ah, al);
+      return this.walkBottom(this.pwcTable[i]!, this.pwcOffset[i]!, this.pwcNls[i]!, ah, al);
     }
     this.bottomTable = -1;
     const ok = this.walkTree(this.pate0Hi, this.pate0Lo, rootDirectorySize(this.pate0Lo), radixTreeBits(this.pate0Hi, this.pate0Lo), ah, al);
-    if (this.bottomTable >= 0) {
+    // The table's offset in the view too (a table lies in one page): a hit reads without resolving.
+    const offset = this.bottomTable >= 0 ? this.memory.resolve(this.bottomTable, false) : -1;
+    if (offset >= 0) {
       this.pwcRegion[i] = region;
       roots[2 * i] = this.pate0Hi;
       roots[2 * i + 1] = this.pate0Lo;
       this.pwcTable[i] = this.bottomTable;
+      this.pwcOffset[i] = offset;
       this.pwcNls[i] = this.bottomNls;
     }
     return ok;
   }
 
-  /** walkTree's last level alone, in the cached bottom table `table` of NLS `nls` (9 or 5): the same reads and faults from there. */
-  private walkBottom(table: number, nls: number, ah: number, al: number): boolean {
+  /**
+   * walkTree's last level alone, in the cached bottom table at real address
+   * `table` (view offset `tableOffset`) of NLS `nls` (9 or 5): the same read
+   * and faults from there.
+   */
+  private walkBottom(table: number, tableOffset: number, nls: number, ah: number, al: number): boolean {
     // The region's size is 2^21: shift + nls = 21, so the index is in the low half.
     const shift = 21 - nls;
-    const addr = table + ((al >>> shift) & ((1 << nls) - 1)) * 8;
+    const index = ((al >>> shift) & ((1 << nls) - 1)) * 8;
+    const addr = table + index;
     this.refs++;
-    let hi = 0;
-    let lo = 0;
-    const flatLimit = this.flatLimit;
-    if (flatLimit >= 0) {
-      if (addr <= flatLimit) {
-        hi = this.view.getUint32(addr, false);
-        lo = this.view.getUint32(addr + 4, false);
-      }
-    } else {
-      this.refs--;
-      this.read(addr);
-      hi = this.entryHi;
-      lo = this.entryLo;
-    }
+    const view = this.view;
+    const hi = view.getUint32(tableOffset + index, false);
+    const lo = view.getUint32(tableOffset + index + 4, false);
     if ((hi & 0x8000_0000) === 0) {
-      this.cause |= Dsisr.NOPTE;
+      this.cause |= 0x4000_0000; // NOPTE
       this.missAddr = addr;
       this.missLevel = 3;
       return false;
     }
     if ((hi & 0x4000_0000) === 0) {
       // A directory at the bottom: the next level's shape check fails, as in walkTree.
-      this.cause |= Dsisr.BADCONFIG;
+      this.cause |= 0x0008_0000; // BADCONFIG
       return false;
     }
     this.setLeaf(hi, lo, addr, shift, ah, al);
