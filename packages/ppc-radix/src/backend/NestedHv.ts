@@ -524,14 +524,18 @@ export class NestedHv implements NestedGuestHost {
    * software in L1 memory) and L0's tree for L1 into a shadow entry, or end
    * the L2's run with the fault for L1, or deliver / exit as KVM does.
    */
+  // Every L2 first touch runs through here: on its common path the DSISR and leaf bits are
+  // literals (an imported constant costs a module-binding load and a hole check per use; see
+  // RadixWalker.walkTree) — HDSISR BADCONFIG 0x0008_0000, STORE 0x0200_0000, ATOMIC_RC
+  // 0x0004_0000; leaf READ 4, READ_WRITE 2, EXECUTE 1; HISI 0xe20.
   l2Fault(vmmu: RadixVcpuMmu, walk: RadixTranslation, fault: FaultInfo): FaultOutcomeValue {
     const run = vmmu.nested!;
     const gp = run.guest;
     this.counters.l2Faults++;
     const cause = walk.cause;
-    if ((cause & Dsisr.BADCONFIG) !== 0) throw new HvmmuError('BACKEND_INVALID', 'radix MMU: a shadow partition-scoped tree is malformed (HDSISR BADCONFIG)');
-    const fetch = walk.vector === RadixVector.HISI;
-    const writing = !fetch && (cause & Dsisr.STORE) !== 0;
+    if ((cause & 0x0008_0000) !== 0) throw new HvmmuError('BACKEND_INVALID', 'radix MMU: a shadow partition-scoped tree is malformed (HDSISR BADCONFIG)');
+    const fetch = walk.vector === 0xe20;
+    const writing = !fetch && (cause & 0x0200_0000) !== 0;
     const tree = run.tree;
     // n_gpa: ASDR without its top 4 bits (the page; a table entry's address for PRTABLE_FAULT).
     const nHi = walk.asdrHi & 0x0fff_ffff;
@@ -543,7 +547,7 @@ export class NestedHv implements NestedGuestHost {
     }
     // kvmhv_translate_addr_nested: L1's tree for the L2, in L1 memory.
     const w = this.l1Walk;
-    let flags = writing ? Dsisr.STORE : 0;
+    let flags = writing ? 0x0200_0000 : 0;
     if (!w.walk(gp.l1GrToHrHi, gp.l1GrToHrLo, nHi, nLo)) {
       if (w.status === L1WalkStatus.BAD_TREE) flags |= Dsisr.BADCONFIG;
       else if (w.status === L1WalkStatus.NO_ENTRY) flags |= Dsisr.NOPTE;
@@ -553,13 +557,13 @@ export class NestedHv implements NestedGuestHost {
       return this.forward(vmmu, walk, tree, nGfn, flags, aHi, aLo, fault);
     }
     const l1Lo = w.leafLo;
-    if (writing ? (l1Lo & RADIX_PTE.READ_WRITE) === 0 : fetch ? (l1Lo & RADIX_PTE.EXECUTE) === 0 : (l1Lo & (RADIX_PTE.READ | RADIX_PTE.READ_WRITE)) === 0) {
+    if (writing ? (l1Lo & 2) === 0 : fetch ? (l1Lo & 1) === 0 : (l1Lo & 6) === 0) {
       flags |= fetch ? SRR1_NOEXEC_GUARD : Dsisr.PROTFAULT;
       return this.forward(vmmu, walk, tree, nGfn, flags, walk.asdrHi, walk.asdrLo, fault);
     }
     const gfn = w.raHi * TWO_POW_20 + (w.raLo >>> 12);
     const slot = gfn < PARTITION_GFN_LIMIT ? this.memslots.findByGfn(gfn) : undefined;
-    if ((cause & Dsisr.ATOMIC_RC) !== 0) {
+    if ((cause & 0x0004_0000) !== 0) {
       // kvmhv_handle_nested_set_rc: L1 must first have R (and C for a store) in its own entry.
       const need = writing ? RADIX_PTE.R | RADIX_PTE.C : RADIX_PTE.R;
       if ((need & ~l1Lo) !== 0) return this.reflect(vmmu, walk, cause, walk.asdrHi, walk.asdrLo, fault);

@@ -151,7 +151,7 @@ export class RadixWalker {
   // halves), and the bottom table's aligned real address and NLS; valid while the epoch holds.
   private readonly pwcSource: RadixTableEpoch | null;
   private pwcEpoch = -1;
-  private readonly pwcRegion = new Float64Array(PWC_ENTRIES).fill(-1);
+  private readonly pwcRegion = new Int32Array(PWC_ENTRIES).fill(-1);
   private readonly pwcRoot = new Int32Array(PWC_ENTRIES * 2);
   private readonly pwcTable = new Float64Array(PWC_ENTRIES);
   private readonly pwcOffset = new Float64Array(PWC_ENTRIES);
@@ -491,8 +491,9 @@ export class RadixWalker {
       this.pwcRegion.fill(-1);
       this.pwcEpoch = source.tableEpoch;
     }
-    const region = ah * 0x800 + (al >>> 21);
-    const i = region & (PWC_ENTRIES - 1);
+    // Guest real address bits 51..21 (ah is bits 51..32): an int32.
+    const region = (ah << 11) | (al >>> 21);
+    const i = region & 15; // PWC_ENTRIES - 1
     const roots = this.pwcRoot;
     if (this.pwcRegion[i] === region && roots[2 * i] === (this.pate0Hi | 0) && roots[2 * i + 1] === (this.pate0Lo | 0)) {
       return this.walkBottom(this.pwcTable[i]!, this.pwcOffset[i]!, this.pwcNls[i]!, ah, al);
