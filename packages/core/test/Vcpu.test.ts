@@ -47,7 +47,7 @@ class ScriptedMmu implements Mmu {
   readonly table = new Map<number, Entry>();
   readonly faultCalls: Array<{ vpn: number; access: number; missCode: number }> = [];
   walks = 0;
-  onFault: (vpn: number, access: number, fault: FaultInfo) => FaultOutcomeValue = () => FaultOutcome.RETRY;
+  onFault: (vpn: number, access: number, fault: FaultInfo, result: TranslationResult) => FaultOutcomeValue = () => FaultOutcome.RETRY;
 
   attachVcpu(): Translator {
     return {
@@ -70,9 +70,9 @@ class ScriptedMmu implements Mmu {
     };
   }
   detachVcpu(): void {}
-  handleFault(_vcpu: Vcpu, vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue {
+  handleFault(_vcpu: Vcpu, vpn: number, access: number, missCode: number, fault: FaultInfo, result: TranslationResult): FaultOutcomeValue {
     this.faultCalls.push({ vpn, access, missCode });
-    return this.onFault(vpn, access, fault);
+    return this.onFault(vpn, access, fault, result);
   }
   prepareMemslot(): object {
     return {};
@@ -124,6 +124,37 @@ function demandPaging(mmu: ScriptedMmu): void {
 }
 
 describe('Vcpu.translate', () => {
+  it('FILLED: the handler fixes the table and answers for the retried access itself — no second walk, the TLB filled from its answer (cacheable or not)', () => {
+    const { mmu, vcpu } = scripted();
+    mmu.onFault = (vpn, _access, _fault, result) => {
+      mmu.table.set(vpn, { hfn: vpn + 100, perm: PERM_READ_ONLY, cacheable: vpn !== 7 });
+      result.hfn = vpn + 100;
+      result.perm = PERM_READ_ONLY;
+      if (vpn === 7) result.cacheable = false;
+      return FaultOutcome.FILLED;
+    };
+    expect(vcpu.translate(5 * PAGE + 0x123, Access.READ)).toBe(105 * PAGE + 0x123);
+    expect(mmu.walks).toBe(1);
+    expect([vcpu.tlb.misses, vcpu.tableMisses, vcpu.faults]).toEqual([1, 1, 0]);
+    expect(vcpu.tlb.lookup(0, 5, Access.READ)).toBe(105);
+    expect(vcpu.tlb.lookup(0, 5, Access.WRITE)).toBe(-1);
+    // Not cacheable: answered, and the next access walks again (and finds the entry).
+    expect(vcpu.translate(7 * PAGE, Access.READ)).toBe(107 * PAGE);
+    expect(vcpu.tlb.lookup(0, 7, Access.READ)).toBe(-1);
+    expect(vcpu.translate(7 * PAGE + 8, Access.READ)).toBe(107 * PAGE + 8);
+    expect(mmu.walks).toBe(3);
+  });
+
+  it('FILLED with no host frame in `result` is a backend bug: BACKEND_INVALID', () => {
+    const { mmu, vcpu } = scripted();
+    mmu.onFault = (_vpn, _access, _fault, result) => {
+      result.hfn = -1;
+      return FaultOutcome.FILLED;
+    };
+    expectHvmmuError(() => vcpu.translate(3 * PAGE, Access.READ), 'BACKEND_INVALID');
+    expect(vcpu.tlb.lookup(0, 3, Access.READ)).toBe(-1);
+  });
+
   it('constants: at most 16 handler calls per access; -1 means "see vcpu.fault"', () => {
     expect(MAX_FAULT_RETRIES).toBe(16);
     expect(TRANSLATE_FAULT).toBe(-1);

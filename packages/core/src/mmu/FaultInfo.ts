@@ -42,11 +42,15 @@ export type FaultDestinationValue = (typeof FaultDestination)[keyof typeof Fault
 
 /**
  * Outcome of `Mmu.handleFault`: either the hardware tables were fixed and the
- * access is retried, or the access ends with the fault written to `FaultInfo`.
+ * access is retried, or the access ends with the fault written to `FaultInfo`
+ * — or the tables were fixed and the handler also wrote to `result` exactly
+ * what the retried access's walk would return (it knows the entry that walk
+ * reads), so the vCPU fills its TLB from that without walking again.
  */
 export const FaultOutcome = {
   RETRY: 0,
   DONE: 1,
+  FILLED: 2,
 } as const;
 export type FaultOutcomeValue = (typeof FaultOutcome)[keyof typeof FaultOutcome];
 

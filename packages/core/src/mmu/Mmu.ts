@@ -4,6 +4,7 @@ import type { MemslotListener } from '../memslot/MemslotListener.js';
 import type { BackendTypes } from '../vm/BackendTypes.js';
 import type { Vcpu } from '../vm/Vcpu.js';
 import type { FaultInfo, FaultOutcomeValue } from './FaultInfo.js';
+import type { TranslationResult } from './Translator.js';
 
 /**
  * The hypervisor side of a backend's MMU, one per VM.
@@ -29,10 +30,13 @@ export interface Mmu<T extends BackendTypes = BackendTypes> extends MemslotListe
   /**
    * A translator miss on `vpn` for `access` (`missCode` from the translator).
    * Fix the hardware tables and return RETRY, or fill `fault` (`deliver`,
-   * `reflect` or `exit`) and return DONE. Never throws for anything the
-   * guest controls.
+   * `reflect` or `exit`) and return DONE. A handler that knows what the
+   * retried access's walk would find may instead set `result`'s hfn, perm
+   * and cacheable to exactly that and return FILLED (the vCPU then fills
+   * its TLB as after that walk). Never throws for anything the guest
+   * controls.
    */
-  handleFault(vcpu: Vcpu<T>, vpn: number, access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue;
+  handleFault(vcpu: Vcpu<T>, vpn: number, access: number, missCode: number, fault: FaultInfo, result: TranslationResult): FaultOutcomeValue;
 
   /**
    * Perform a guest write the fault handler answered with EMULATE: store

@@ -162,7 +162,9 @@ export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAcc
       memslots.hostOutOfMemory = false;
       let outcome: number;
       try {
-        outcome = this.mmu.handleFault(this, vpn, access, result.missCode, fault);
+        // `cacheable` as for a walk; a handler that answers FILLED sets hfn and perm.
+        result.cacheable = true;
+        outcome = this.mmu.handleFault(this, vpn, access, result.missCode, fault, result);
       } catch (error) {
         // The host ran out of frames somewhere in the handler: an exit to the VMM, not a crash.
         if (!(error instanceof HvmmuError && error.code === 'HOST_OUT_OF_MEMORY')) throw error;
@@ -180,11 +182,22 @@ export class Vcpu<T extends BackendTypes = BackendTypes> extends GuestVirtualAcc
         this.faults++;
         return TRANSLATE_FAULT;
       }
+      if (outcome === FaultOutcome.FILLED) {
+        // The retried access, completed from what its walk would have returned.
+        const hfn = result.hfn;
+        if (!(hfn >= 0 && Number.isSafeInteger(hfn))) this.throwBadFill(hfn);
+        if (result.cacheable) this.tlb.insert(this.context, vpn, hfn, result.perm);
+        return hfn * 4096 + offset;
+      }
     }
     fault.exit(FaultKind.RETRY_LIMIT, -1);
     fault.setAccess(vpn, offset, access);
     this.faults++;
     return TRANSLATE_FAULT;
+  }
+
+  private throwBadFill(hfn: number): never {
+    throw new HvmmuError('BACKEND_INVALID', `handleFault answered FILLED with host frame ${String(hfn)}`);
   }
 
   private throwBadAccess(vpn: number, access: number): never {

@@ -12,6 +12,7 @@ import {
   type RmapRecord,
   type TlbShootdown,
   type TraceHook,
+  type TranslationResult,
 } from '@hvmmu/core';
 import { RADIX_PTE } from '../format/RadixEntry.js';
 import { Dsisr, RadixVector, SRR1_NOEXEC_GUARD } from '../format/RadixInterrupt.js';
@@ -528,7 +529,7 @@ export class NestedHv implements NestedGuestHost {
   // literals (an imported constant costs a module-binding load and a hole check per use; see
   // RadixWalker.walkTree) — HDSISR BADCONFIG 0x0008_0000, STORE 0x0200_0000, ATOMIC_RC
   // 0x0004_0000; leaf READ 4, READ_WRITE 2, EXECUTE 1; HISI 0xe20.
-  l2Fault(vmmu: RadixVcpuMmu, walk: RadixTranslation, fault: FaultInfo): FaultOutcomeValue {
+  l2Fault(vmmu: RadixVcpuMmu, walk: RadixTranslation, fault: FaultInfo, access: number, result: TranslationResult): FaultOutcomeValue {
     const run = vmmu.nested!;
     const gp = run.guest;
     this.counters.l2Faults++;
@@ -616,7 +617,8 @@ export class NestedHv implements NestedGuestHost {
     // The walk that faulted found the shadow tree's invalid bottom entry: the leaf goes there (no
     // invalidation ran since, so the tables it walked are still in place); otherwise walk and insert.
     const at = walk.partitionMissAddr;
-    if (at < 0 || !tree.insertAt(at, hfn, s.lo & 0xfff)) {
+    const inPlace = at >= 0 && tree.insertAt(at, hfn, s.lo & 0xfff);
+    if (!inPlace) {
       if (tree.insert(nGfn, hfn, s.lo & 0xfff) < 0) {
         fault.exit(FaultKind.HOST_OUT_OF_MEMORY, gfn * PAGE);
         return FaultOutcome.DONE;
@@ -627,6 +629,9 @@ export class NestedHv implements NestedGuestHost {
     slot.rmapOps.insertNested(slot, gfn, gp.l1Lpid, nGfn);
     this.counters.shadowInserts++;
     if (this.trace !== null) this.trace({ kind: 'radix-shadow-insert', lpid: gp.l1Lpid, l2Gfn: nGfn, gfn, hfn });
+    // The L2 retries: in real mode its walk reads exactly the entry just written (the walk that
+    // faulted found it invalid there; the page walk cache holds its table), so its answer is known.
+    if (inPlace && vmmu.completeRealModeRetry(access, tree.hiAt(at), tree.loAt(at), at, result)) return FaultOutcome.FILLED;
     return FaultOutcome.RETRY;
   }
 

@@ -21,6 +21,7 @@ import {
   type RmapRecord,
   type TraceHook,
   type Vcpu,
+  type TranslationResult,
   type VmConfig,
 } from '@hvmmu/core';
 import { inject, injectable } from 'tsyringe';
@@ -204,7 +205,7 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes>, L1PageSource {
 
   // ------------------------------------------------------------ faults
 
-  handleFault(vcpu: Vcpu<PpcRadixTypes>, _vpn: number, _access: number, missCode: number, fault: FaultInfo): FaultOutcomeValue {
+  handleFault(vcpu: Vcpu<PpcRadixTypes>, _vpn: number, access: number, missCode: number, fault: FaultInfo, result: TranslationResult): FaultOutcomeValue {
     const walk = vcpu.arch.lastWalk;
     switch (missCode) {
       case RadixMissCode.NO_PARTITION_TABLE:
@@ -219,7 +220,7 @@ export class PpcRadixMmu implements Mmu<PpcRadixTypes>, L1PageSource {
         this.deliverToGuest(walk, walk.cause, fault);
         return FaultOutcome.DONE;
       case RadixMissCode.PARTITION:
-        return vcpu.arch.nested !== null ? this.nested.l2Fault(vcpu.arch, walk, fault) : this.partitionFault(walk, fault);
+        return vcpu.arch.nested !== null ? this.nested.l2Fault(vcpu.arch, walk, fault, access, result) : this.partitionFault(walk, fault);
       default:
         throw new HvmmuError('BACKEND_INVALID', `radix MMU: unknown miss code ${missCode}`);
     }

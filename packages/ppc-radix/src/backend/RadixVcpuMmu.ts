@@ -17,6 +17,14 @@ function eaaProtOf(lo: number): number {
   return ((lo & 4) !== 0 ? 1 : 0) | ((lo & 2) !== 0 ? 3 : 0) | ((lo & 1) !== 0 ? 4 : 0);
 }
 
+/** What a partition-scoped leaf lets the TLB serve: EAA; C gates writes (a store without it raises the R/C fault); no fetch from non-idempotent I/O. */
+function partitionProtOf(lo: number): number {
+  let prot = eaaProtOf(lo);
+  if ((lo & 0x80) === 0) prot &= ~2;
+  if ((lo & 0x30) === 0x20) prot &= ~4;
+  return prot;
+}
+
 /** The guest-visible registers radix translation depends on, as `vcpu.arch.registers()` reports them. */
 export interface RadixVcpuRegisters {
   readonly pid: number;
@@ -110,11 +118,7 @@ export class RadixVcpuMmu implements Translator {
       out.missCode = t.vector === 0xe00 || t.vector === 0xe20 ? RadixMissCode.PARTITION : RadixMissCode.GUEST;
       return -1;
     }
-    // Partition scope: EAA only; C gates writes (a store without it raises the R/C fault).
-    const part = t.partitionPteLo;
-    let partProt = eaaProtOf(part);
-    if ((part & 0x80) === 0) partProt &= ~2;
-    if ((part & 0x30) === 0x20) partProt &= ~4;
+    const partProt = partitionProtOf(t.partitionPteLo);
     let userProt = 7;
     let supProt = 7;
     if (relocated) {
@@ -134,6 +138,43 @@ export class RadixVcpuMmu implements Translator {
     out.perm = this.permByProt[(userProt & partProt) * 8 + (supProt & partProt)]! & (regs.ir === regs.dr ? 0xffff : fetch ? this.fetchKinds : this.dataKinds);
     // The real address is below 2^53 (the host pool): its frame from the halves, no float division.
     return t.raHi * TWO_POW_20 + (t.raLo >>> 12);
+  }
+
+  /**
+   * The retried access of a real-mode L2 after L0 wrote its 4 KiB shadow
+   * leaf (`hi`, `lo`) into the bottom entry at real address `addr`, where
+   * this vCPU's last walk found it invalid: what `translate` returns for it
+   * now — its walk reads exactly that entry, the page walk cache holding
+   * the table — set in `out`, with `lastWalk` and the walk counters as that
+   * walk leaves them. False, nothing changed, when the access relocates or
+   * the leaf refuses it (R/C included): then the walk runs and raises what
+   * it raises.
+   */
+  completeRealModeRetry(access: number, hi: number, lo: number, addr: number, out: TranslationResult): boolean {
+    const regs = this.regs;
+    const fetch = (access & 2) !== 0;
+    if (fetch ? regs.ir : regs.dr) return false;
+    if (!this.walker.partitionLeafAllows(fetch ? 2 : access & 1, lo)) return false;
+    const t = this.lastWalk;
+    const gHi = t.guestRaHi;
+    const gLo = t.guestRaLo;
+    t.reset();
+    t.guestRaHi = gHi;
+    t.guestRaLo = gLo;
+    t.setRa(hi & 0x01ff_ffff, ((lo & 0xffff_f000) | (gLo & 0xfff)) >>> 0);
+    t.pageShift = 12;
+    t.prot = eaaProtOf(lo);
+    t.partitionPteHi = hi >>> 0;
+    t.partitionPteLo = lo >>> 0;
+    t.partitionPteAddr = addr;
+    t.refs = 1;
+    t.ok = true;
+    this.walks++;
+    this.walkRefs++;
+    out.perm = this.permByProt[partitionProtOf(lo) * 9]! & (regs.ir === regs.dr ? 0xffff : fetch ? this.fetchKinds : this.dataKinds);
+    out.hfn = t.raHi * TWO_POW_20 + (t.raLo >>> 12);
+    out.cacheable = true;
+    return true;
   }
 
   // ------------------------------------------------------------ the guest's registers

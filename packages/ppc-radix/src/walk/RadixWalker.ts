@@ -175,6 +175,18 @@ export class RadixWalker {
   /** The last address an entry can be read at directly when memory is flat, else -1. */
   private readonly flatLimit: number;
 
+  /**
+   * Whether a walk of the partition scope that ends at a leaf with low half
+   * `lo` lets `access` through: the leaf's permission (EAA, no fetch from
+   * non-idempotent I/O) and its R (and C for a store) already set — exactly
+   * what `partitionScoped` checks after its walk. (With `rc: 'update'` a
+   * missing R/C is false here: such a walk would write the leaf.)
+   */
+  partitionLeafAllows(access: number, lo: number): boolean {
+    this.cause = 0;
+    return this.checkProt(null, access, lo, true) >= 0 && this.rcAllows(access, lo);
+  }
+
   /** Forget cached partition- and process-table entries (what tlbie with RIC=2 does to the processor's caches). */
   invalidateTableCaches(): void {
     this.pateCached = false;

@@ -1,5 +1,17 @@
-import { describe, expect, it } from 'vitest';
-import { Access, FaultDestination, FaultKind, Hypervisor, MemslotFlags, TRANSLATE_FAULT, type GuestMemory, type Vcpu, type Vm } from '@hvmmu/core';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  Access,
+  ACCESS_KINDS,
+  isValidAccess,
+  FaultDestination,
+  FaultKind,
+  Hypervisor,
+  MemslotFlags,
+  TRANSLATE_FAULT,
+  type GuestMemory,
+  type Vcpu,
+  type Vm,
+} from '@hvmmu/core';
 import {
   Dsisr,
   HvGuestStateField,
@@ -271,6 +283,53 @@ describe('nested HV on the radix backend', () => {
     expect(s.l1.clearEntry(L2_LPID)).toBe(0);
     expect(s.vm.arch.nested.guests.size).toBe(0);
     expect(s.vm.arch.nested.lpids.inUse).toBe(1);
+  });
+
+  it('the retried access of a real-mode L2 is answered from the shadow leaf L0 just wrote (FaultOutcome.FILLED): the same address, TLB rights and lastWalk as a walk of that leaf gives', () => {
+    const s = startRealModeL2();
+    // The first shadow entry of the tree also makes its directories (no bottom entry to answer from).
+    expect(s.vcpu.translate(0x1000, Access.READ)).not.toBe(TRANSLATE_FAULT);
+    const fill = vi.spyOn(s.vcpu.arch, 'completeRealModeRetry');
+    const seen = (vpn: number) => {
+      const t = s.vcpu.arch.lastWalk;
+      const kinds: number[] = [];
+      for (let k = 0; k < ACCESS_KINDS; k++) if (isValidAccess(k) && s.vcpu.tlb.lookup(s.vcpu.context, vpn, k) >= 0) kinds.push(k);
+      return {
+        kinds,
+        walk: [
+          t.ok,
+          t.ra,
+          t.raHi,
+          t.raLo,
+          t.pageShift,
+          t.prot,
+          t.guestRaHi,
+          t.guestRaLo,
+          t.partitionPteHi,
+          t.partitionPteLo,
+          t.partitionPteAddr,
+          t.processPteAddr,
+        ],
+        faults: [t.refs, t.vector, t.cause, t.darHi, t.darLo, t.asdrHi, t.asdrLo, t.partitionMissAddr],
+      };
+    };
+    for (const [addr, access] of [
+      [0x3123, Access.WRITE],
+      [0x4010, Access.READ],
+      [0x5008, Access.FETCH],
+      [0x6000, Access.READ | Access.USER],
+    ] as const) {
+      const walks = s.vm.stats().ppcRadixWalks;
+      const hpa = s.vcpu.translate(addr, access);
+      expect(hpa).not.toBe(TRANSLATE_FAULT);
+      expect(fill).toHaveLastReturnedWith(true);
+      // Two walks as the processor does them: the HDSI, then the retried access's (answered, not re-read).
+      expect(s.vm.stats().ppcRadixWalks - walks).toBe(2);
+      const filled = seen(addr >>> 12);
+      s.vcpu.tlb.flushAll();
+      expect(s.vcpu.translate(addr, access)).toBe(hpa);
+      expect(seen(addr >>> 12)).toEqual(filled);
+    }
   });
 
   it("L0's page walk cache of L1's tree: a table L1 replaces is used for new L2 faults once L1 flushes with H_TLB_INVALIDATE (RIC 1 here, which KVM treats as nothing to do)", () => {
