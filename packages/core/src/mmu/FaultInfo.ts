@@ -146,14 +146,8 @@ export class FaultInfo {
     this.vpn = vpn;
     this.offset = offset;
     this.access = access;
-    // Integer shifts for the usual vpn below 2^31 (a float division and modulo otherwise, on every fault).
-    if (vpn <= 0x7fff_ffff) {
-      this.vaHi = vpn >>> 20;
-      this.vaLo = (((vpn & 0xf_ffff) << 12) | offset) >>> 0;
-    } else {
-      this.vaHi = Math.floor(vpn / TWO_POW_20);
-      this.vaLo = ((vpn % TWO_POW_20) * 4096 + offset) >>> 0;
-    }
+    this.vaHi = Math.floor(vpn / TWO_POW_20);
+    this.vaLo = ((vpn % TWO_POW_20) * 4096 + offset) >>> 0;
     if (this.addressWord >= 0) this.setWord(this.addressWord, this.vaHi, this.vaLo);
   }
 

@@ -1,4 +1,5 @@
 import { GuestPhysMemory } from '@hvmmu/core';
+import { UINT32_FIELD } from '../format/Uint32Field.js';
 /** How a software walk of L1's partition-scoped tree for an L2 ended (KVM's return values). */
 export const L1WalkStatus = {
   OK: 0,
@@ -53,13 +54,13 @@ export interface L1PartitionWalkOptions {
 export class L1PartitionWalk {
   status: number = L1WalkStatus.OK;
   /** The leaf (hi, lo) on success. */
-  leafHi = 0;
-  leafLo = 0;
+  leafHi = UINT32_FIELD;
+  leafLo = UINT32_FIELD;
   /** log2 of the leaf's page size. */
   shift = 0;
   /** The L1 real address the L2 address maps to (hi, lo). */
   raHi = 0;
-  raLo = 0;
+  raLo = UINT32_FIELD;
   /** BAD_ADDRESS: the failing entry's L1 real address. */
   entryAddr = 0;
   /** Entries read. */
@@ -75,8 +76,8 @@ export class L1PartitionWalk {
   private slotBase = 0;
   private slotPages = 0;
   private slotFrames: Int32Array = NO_FRAMES;
-  private hi = 0;
-  private lo = 0;
+  private hi = UINT32_FIELD;
+  private lo = UINT32_FIELD;
   // The page walk cache: per entry the region (L2 real address >> 21, -1 if empty), the tree
   // (PATE dw0 halves), the bottom table's L1 real address (halves) and NLS.
   private readonly pwc: boolean;

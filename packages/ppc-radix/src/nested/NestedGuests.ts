@@ -1,6 +1,7 @@
 import { HvmmuError } from '@hvmmu/core';
 import { TABLE_BASE_HI, TABLE_BASE_LO, TABLE_SIZE_MASK } from '../format/PartitionTable.js';
 import type { ShadowLpids } from './ShadowLpids.js';
+import { UINT32_FIELD } from '../format/Uint32Field.js';
 
 /** PAPR return codes (Linux arch/powerpc/include/asm/hvcall.h). */
 export const H_SUCCESS = 0;
@@ -32,10 +33,10 @@ export interface NestedGuestHost {
 /** One nested guest (KVM struct kvm_nested_guest). */
 export class NestedGuest {
   /** L1's cached partition-table entry for it: the root of L1's partition-scoped tree for the L2 (dw0) and the L2's process table (dw1); zero until read. */
-  l1GrToHrHi = 0;
-  l1GrToHrLo = 0;
-  processTableHi = 0;
-  processTableLo = 0;
+  l1GrToHrHi = UINT32_FIELD;
+  l1GrToHrLo = UINT32_FIELD;
+  processTableHi = UINT32_FIELD;
+  processTableLo = UINT32_FIELD;
   /** Table reference plus one per active user (H_ENTER_NESTED, tlbie emulation, copy hcall). */
   refcnt = 0;
   /** Set once released (its shadow LPID and table are gone). */

@@ -1,9 +1,10 @@
 import { RADIX_PTE } from '../format/RadixEntry.js';
+import { UINT32_FIELD } from '../format/Uint32Field.js';
 
 /** The leaf L0 puts in an L2's shadow partition-scoped tree, and its size. */
 export class ShadowLeaf {
-  hi = 0;
-  lo = 0;
+  hi = UINT32_FIELD;
+  lo = UINT32_FIELD;
   /** log2 of the shadow page: L0's leaf size when it is no larger than L1's, else smaller (see `makeShadowLeaf`). */
   shift = 0;
 }

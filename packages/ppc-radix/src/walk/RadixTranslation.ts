@@ -1,3 +1,4 @@
+import { UINT32_FIELD } from '../format/Uint32Field.js';
 const TWO_POW_32 = 0x1_0000_0000;
 
 /** What a translation is for (QEMU MMUAccessType): a load, a store or an instruction fetch. */
@@ -19,7 +20,7 @@ export class RadixTranslation {
   ok = false;
   /** Real address (host real after a partition-scoped step), halves; `ra` as a number, -1 at or above 2^53. */
   raHi = 0;
-  raLo = 0;
+  raLo = UINT32_FIELD;
   ra = -1;
   /** log2 of the effective page size: the smaller of the process- and partition-scoped pages. */
   pageShift = 0;
@@ -27,14 +28,14 @@ export class RadixTranslation {
   prot = 0;
   /** Guest real address the process-scoped step produced (= ra without a partition-scoped step). */
   guestRaHi = 0;
-  guestRaLo = 0;
+  guestRaLo = UINT32_FIELD;
   /** Process-scoped leaf: its value and real address (-1 if none); for software R/C handling. */
-  processPteHi = 0;
-  processPteLo = 0;
+  processPteHi = UINT32_FIELD;
+  processPteLo = UINT32_FIELD;
   processPteAddr = -1;
   /** Partition-scoped leaf of the final address: value and real address (-1 if none). */
-  partitionPteHi = 0;
-  partitionPteLo = 0;
+  partitionPteHi = UINT32_FIELD;
+  partitionPteLo = UINT32_FIELD;
   partitionPteAddr = -1;
   /** Table entries read (process table and partition table entries included). */
   refs = 0;
@@ -44,11 +45,11 @@ export class RadixTranslation {
   /** DSISR (DSI), HDSISR (HDSI) or the SRR1 / HSRR1 cause bits (ISI, HISI). */
   cause = 0;
   /** DAR / HDAR: the effective address (data interrupts). */
-  darHi = 0;
-  darLo = 0;
+  darHi = UINT32_FIELD;
+  darLo = UINT32_FIELD;
   /** ASDR (HDSI, HISI): the guest real address whose partition-scoped translation failed. */
-  asdrHi = 0;
-  asdrLo = 0;
+  asdrHi = UINT32_FIELD;
+  asdrLo = UINT32_FIELD;
   /**
    * HDSI/HISI with NOPTE at the bottom level of the partition-scoped tree:
    * the real address of the invalid leaf entry (where a hypervisor's fault

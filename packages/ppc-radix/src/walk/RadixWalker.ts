@@ -13,6 +13,7 @@ import {
 } from '../format/PartitionTable.js';
 import type { RadixRegisters } from './RadixRegisters.js';
 import { RadixAccess, type RadixTranslation } from './RadixTranslation.js';
+import { UINT32_FIELD } from '../format/Uint32Field.js';
 
 /**
  * What the "hardware" does when a leaf's R (or, for a store, C) is not set.
@@ -121,29 +122,29 @@ function indexAt(ah: number, al: number, shift: number, nls: number): number {
 export class RadixWalker {
   private readonly updateRc: boolean;
   // The last tree walk's leaf and result (one tree; entries at real addresses).
-  private leafHi = 0;
-  private leafLo = 0;
+  private leafHi = UINT32_FIELD;
+  private leafLo = UINT32_FIELD;
   private leafAddr = -1;
   private bits = 0;
   private raHi = 0;
-  private raLo = 0;
+  private raLo = UINT32_FIELD;
   private cause = 0;
   private prot = 0;
   private refs = 0;
   // The partition-table entry in use.
-  private pate0Hi = 0;
-  private pate0Lo = 0;
+  private pate0Hi = UINT32_FIELD;
+  private pate0Lo = UINT32_FIELD;
 
   private readonly cacheTables: boolean;
   // Partition-table cache: the entry last read, keyed by PTCR and LPID.
   private pateCached = false;
-  private pateKeyHi = 0;
-  private pateKeyLo = 0;
+  private pateKeyHi = UINT32_FIELD;
+  private pateKeyLo = UINT32_FIELD;
   private pateKeyLpid = -1;
-  private cPate0Hi = 0;
-  private cPate0Lo = 0;
-  private cPate1Hi = 0;
-  private cPate1Lo = 0;
+  private cPate0Hi = UINT32_FIELD;
+  private cPate0Lo = UINT32_FIELD;
+  private cPate1Hi = UINT32_FIELD;
+  private cPate1Lo = UINT32_FIELD;
   // Process-table cache: one entry per PID slot of a small direct-mapped array, keyed by (PATE dw1, LPID, PID).
   private readonly prteKey = new Float64Array(PRTE_CACHE * 4).fill(-1);
   private readonly prteValue = new Uint32Array(PRTE_CACHE * 2);
@@ -382,13 +383,13 @@ export class RadixWalker {
     return true;
   }
 
-  private pate1Hi = 0;
-  private pate1Lo = 0;
+  private pate1Hi = UINT32_FIELD;
+  private pate1Lo = UINT32_FIELD;
   // The entry address and level at which the last tree walk found an invalid entry.
   private missAddr = -1;
   private missLevel = -1;
-  private entryHi = 0;
-  private entryLo = 0;
+  private entryHi = UINT32_FIELD;
+  private entryLo = UINT32_FIELD;
 
   /** Read the big-endian doubleword at real address `addr` into entryHi/entryLo; unbacked memory reads as zero. */
   private read(addr: number): boolean {
