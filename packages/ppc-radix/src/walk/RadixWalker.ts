@@ -513,9 +513,12 @@ export class RadixWalker {
     }
     this.bottomTable = -1;
     const ok = this.walkTree(this.pate0Hi, this.pate0Lo, rootDirectorySize(this.pate0Lo), radixTreeBits(this.pate0Hi, this.pate0Lo), ah, al);
-    // The table's offset in the view too (a table lies in one page): a hit reads without resolving.
+    // The table's offset in the view too, so a hit reads without resolving: kept only when its
+    // last entry resolves to the same run of the view (a table lies in one page; this also
+    // bounds every read of a hit inside the view).
     const offset = this.bottomTable >= 0 ? this.memory.resolve(this.bottomTable, false) : -1;
-    if (offset >= 0) {
+    const last = (8 << this.bottomNls) - 8;
+    if (offset >= 0 && this.memory.resolve(this.bottomTable + last, false) === offset + last) {
       this.pwcRegion[i] = region;
       roots[2 * i] = this.pate0Hi;
       roots[2 * i + 1] = this.pate0Lo;
