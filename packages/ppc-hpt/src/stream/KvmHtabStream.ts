@@ -70,6 +70,7 @@ export class KvmHtabReader {
       return 0;
     }
     const firstPass = this.firstPass;
+    const little = this.little;
     // Every entry from here to where this call stops is covered by a record, or (in a later pass)
     // skipped as unmodified: the modified bits of the range go at once when the call ends
     // (record_hpte clears them one by one; nothing else runs in between).
@@ -98,9 +99,16 @@ export class KvmHtabReader {
       }
       const nInvalid = i - invalidStart;
       if (nValid !== 0 || nInvalid !== 0) {
-        view.setUint32(headerAt, first >>> 0, this.little);
-        view.setUint16(headerAt + 4, nValid, this.little);
-        view.setUint16(headerAt + 6, nInvalid, this.little);
+        // The byte order as a constant at each call: a variable one cost a tenth of the pass.
+        if (little) {
+          view.setUint32(headerAt, first >>> 0, true);
+          view.setUint16(headerAt + 4, nValid, true);
+          view.setUint16(headerAt + 6, nInvalid, true);
+        } else {
+          view.setUint32(headerAt, first >>> 0, false);
+          view.setUint16(headerAt + 4, nValid, false);
+          view.setUint16(headerAt + 6, nInvalid, false);
+        }
       } else {
         used -= 8;
       }
