@@ -33,7 +33,7 @@ export const BACKEND_METRICS: Readonly<Record<string, BackendMetrics>> = {
   'ppc-radix': {
     hypervisorFaults: (s) => n(s, 'ppcRadixPartitionFaults'),
     refsPerWalk: (s) => (n(s, 'ppcRadixWalks') === 0 ? 0 : n(s, 'ppcRadixWalkRefs') / n(s, 'ppcRadixWalks')),
-    refsSource: 'radix: entries the 2-D walks read (ppcRadixWalkRefs / ppcRadixWalks)',
+    refsSource: 'radix: entries the 2-D walks read, the partition-scoped ones through the page walk cache (ppcRadixWalkRefs / ppcRadixWalks)',
     tableBytes: (s) => n(s, 'ppcRadixTableBytes'),
     // KVM keeps no rmap for L1's own leaves (the tree is indexed by gpa): one derived entry per leaf.
     rmapEntries: (s) => n(s, 'ppcRadixLeaves'),
