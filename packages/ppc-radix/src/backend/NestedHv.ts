@@ -525,11 +525,11 @@ export class NestedHv implements NestedGuestHost {
    * software in L1 memory) and L0's tree for L1 into a shadow entry, or end
    * the L2's run with the fault for L1, or deliver / exit as KVM does.
    */
-  // Every L2 first touch runs through here: on its common path the DSISR and leaf bits are
-  // literals (an imported constant costs a module-binding load and a hole check per use; see
-  // RadixWalker.walkTree) — HDSISR BADCONFIG 0x0008_0000, STORE 0x0200_0000, ATOMIC_RC
-  // 0x0004_0000; leaf READ 4, READ_WRITE 2, EXECUTE 1; HISI 0xe20.
   l2Fault(vmmu: RadixVcpuMmu, walk: RadixTranslation, fault: FaultInfo, access: number, result: TranslationResult): FaultOutcomeValue {
+    // Every L2 first touch runs through here: on its common path the DSISR and leaf bits are
+    // literals (an imported constant costs a module-binding load and a hole check per use; see
+    // RadixWalker.walkTree) — HDSISR BADCONFIG 0x0008_0000, STORE 0x0200_0000, ATOMIC_RC
+    // 0x0004_0000; leaf READ 4, READ_WRITE 2, EXECUTE 1; HISI 0xe20.
     const run = vmmu.nested!;
     const gp = run.guest;
     this.counters.l2Faults++;

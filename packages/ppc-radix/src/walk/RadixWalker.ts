@@ -782,10 +782,10 @@ export class RadixWalker {
   }
 
   /** Access a leaf allows (QEMU ppc_radix64_check_prot), or -1 with the cause ORed into `cause`. */
-  // Literals (see walkTree): leaf ATT 0x30 (non-idempotent I/O 0x20), PRIVILEGED 8, EAA READ 4,
-  // READ_WRITE 2 (implies read), EXECUTE 1; RadixProt READ 1, WRITE 2, EXECUTE 4; access LOAD 0,
-  // STORE 1, FETCH 2; SRR1_NOEXEC_GUARD 0x1000_0000, DSISR PROTFAULT 0x0800_0000.
   private checkProt(regs: RadixRegisters | null, access: number, lo: number, partition: boolean): number {
+    // Literals (see walkTree): leaf ATT 0x30 (non-idempotent I/O 0x20), PRIVILEGED 8, EAA READ 4,
+    // READ_WRITE 2 (implies read), EXECUTE 1; RadixProt READ 1, WRITE 2, EXECUTE 4; access LOAD 0,
+    // STORE 1, FETCH 2; SRR1_NOEXEC_GUARD 0x1000_0000, DSISR PROTFAULT 0x0800_0000.
     // Non-idempotent I/O is guarded storage: no instruction fetch from it.
     if ((lo & 0x30) === 0x20 && access === 2) {
       this.cause |= 0x1000_0000;
