@@ -15,7 +15,7 @@ export { RadixVector, Dsisr, SRR1_NOEXEC_GUARD } from './format/RadixInterrupt.j
 export { PATE0_HR_HI, PATE1_GR_HI, radixTreeBits, rootDirectoryBase, rootDirectorySize, tableBase, tableBytes } from './format/PartitionTable.js';
 export { RadixRegisters } from './walk/RadixRegisters.js';
 export { RadixAccess, RadixTranslation, type RadixAccessValue } from './walk/RadixTranslation.js';
-export { RadixWalker, type RadixRcPolicy, type RadixWalkerOptions } from './walk/RadixWalker.js';
+export { RadixWalker, type RadixRcPolicy, type RadixTableEpoch, type RadixWalkerOptions } from './walk/RadixWalker.js';
 export { RadixTreeBuilder, RadixTree, RadixTable, RadixGeometry, type RadixGeometryName, type RadixLeafFlags } from './guest/RadixTreeBuilder.js';
 export { radixDebugTranslate } from './inspect/radixDebugTranslate.js';
 export { enumerateRadixTree, type RadixLeaf, type RadixTreeListing, type EnumerateRadixOptions } from './inspect/enumerateRadixTree.js';
@@ -42,7 +42,7 @@ export {
   PT_REGS_BYTES,
   type L1Reader,
 } from './nested/HvGuestState.js';
-export { L1PartitionWalk, L1WalkStatus, type L1DoublewordReader } from './nested/L1PartitionWalk.js';
+export { L1PartitionWalk, L1WalkStatus, type L1DoublewordReader, type L1PartitionWalkOptions } from './nested/L1PartitionWalk.js';
 export { L1NestedHost, NestedHcall, type L1Machine, type L1NestedInit } from './nested/L1NestedHost.js';
 export { ppcRadixBackend, RADIX_PAGING_MODE, RADIX_GUEST_LPID } from './backend/PpcRadixBackend.js';
 export { PpcRadixMmu, PPC_RADIX_BACKEND_ID } from './backend/PpcRadixMmu.js';
