@@ -80,3 +80,58 @@ export function pairedNs(value: () => number, baseline: () => number, inner: num
 export function speedFigure(t: { value: number; baseline: number }, unit: string, ratioMeaning: string, target: string): BenchFigure {
   return { value: t.value, baseline: t.baseline, ratio: t.baseline / t.value, unit, ratioMeaning, target };
 }
+
+/** The median of `xs` (the upper one of an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+/**
+ * A fault figure in units of a raw walk: each round `reset` (untimed) puts
+ * the pages back to "not mapped yet", `touch` faults `pages` of them in
+ * (timed), then `raw` (`rawWalks` walks a call) runs for as long; the
+ * medians of the rounds, ns per page and per raw walk. An untimed warm-up
+ * of the same comes first: each suite runs in a fresh process, so both
+ * sides must reach optimised code before the first timed round (a few
+ * thousand faults are not enough for that). Returns the rounds the warm-up
+ * took too, so a caller can check its counters.
+ */
+export function faultRoundsVsRaw(
+  ctx: BenchContext,
+  pages: number,
+  reset: () => void,
+  touch: () => number,
+  raw: () => number,
+  rawWalks: number,
+): { value: number; baseline: number; warmRounds: number; rounds: number } {
+  const rounds = ctx.quick ? 5 : 15;
+  const faultNs: number[] = [];
+  const rawNs: number[] = [];
+  let sink = 0;
+  const warmEnd = performance.now() + (ctx.quick ? 150 : 400);
+  let warmRounds = 0;
+  while (performance.now() < warmEnd) {
+    reset();
+    sink += touch() + raw();
+    warmRounds++;
+  }
+  for (let r = 0; r < rounds; r++) {
+    reset();
+    const t0 = performance.now();
+    sink += touch();
+    const t1 = performance.now();
+    let reps = 0;
+    const t2 = performance.now();
+    let t3 = t2;
+    do {
+      sink += raw();
+      reps++;
+      t3 = performance.now();
+    } while (t3 - t2 < t1 - t0);
+    faultNs.push(((t1 - t0) * 1e6) / pages);
+    rawNs.push(((t3 - t2) * 1e6) / (reps * rawWalks));
+  }
+  if (sink === 0.5) console.log('');
+  return { value: median(faultNs), baseline: median(rawNs), warmRounds, rounds };
+}

@@ -11,7 +11,7 @@ import {
   type PpcRadixTypes,
   type RadixTree,
 } from '@hvmmu/ppc-radix';
-import type { BenchContext, BenchFigure, BenchSuite } from '../../../bench/src/BenchFigure.js';
+import { faultRoundsVsRaw, median, type BenchContext, type BenchFigure, type BenchSuite } from '../../../bench/src/BenchFigure.js';
 
 const MiB = 1 << 20;
 const PAGE = 4096;
@@ -233,11 +233,6 @@ function rawRadixWalk(walks: number): () => number {
   return walk;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-
 // ------------------------------------------------------------ L2 first touch
 
 /**
@@ -246,10 +241,9 @@ function median(xs: number[]): number {
  * shadowed yet. From the TLB miss through the walk under the shadow LPID
  * (HDSI), kvmhv_nested_page_fault (L0's software walk of L1's tree in L1
  * memory, L0's leaf looked up — or instantiated —, the shadow leaf made and
- * inserted, the nested rmap entry) to the retried walk and the TLB fill —
- * in raw 4-level radix walks, timed as x86's first-touch figure is: a round
- * of first touches over consecutive pages, then raw walks for as long,
- * medians of the rounds.
+ * inserted, the nested rmap entry) to the retried access and the TLB fill —
+ * in raw 4-level radix walks, timed as x86's first-touch figure is
+ * (`faultRoundsVsRaw`).
  */
 function l2FirstTouch(ctx: BenchContext, mode: 'real' | 'virtual', dropL0: boolean): BenchFigure {
   const pages = ctx.quick ? 2048 : 8192;
@@ -258,35 +252,14 @@ function l2FirstTouch(ctx: BenchContext, mode: 'real' | 'virtual', dropL0: boole
   const rawWalks = 2048;
   const raw = rawRadixWalk(rawWalks);
   const stats0 = s.vm.stats();
-  const rounds = ctx.quick ? 5 : 15;
-  const faultNs: number[] = [];
-  const rawNs: number[] = [];
-  let sink = 0;
-  // Warm-up, untimed: both sides reach optimised code before the first timed round.
-  const warmEnd = performance.now() + (ctx.quick ? 150 : 400);
-  let warmRounds = 0;
-  while (performance.now() < warmEnd) {
-    unshadow(s, pages, dropL0);
-    sink += touch(s, 0, pages) + raw();
-    warmRounds++;
-  }
-  for (let r = 0; r < rounds; r++) {
-    unshadow(s, pages, dropL0);
-    const t0 = performance.now();
-    sink += touch(s, 0, pages);
-    const t1 = performance.now();
-    let reps = 0;
-    const t2 = performance.now();
-    let t3 = t2;
-    do {
-      sink += raw();
-      reps++;
-      t3 = performance.now();
-    } while (t3 - t2 < t1 - t0);
-    faultNs.push(((t1 - t0) * 1e6) / pages);
-    rawNs.push(((t3 - t2) * 1e6) / (reps * rawWalks));
-  }
-  if (sink === 0.5) console.log('');
+  const { value, baseline, warmRounds, rounds } = faultRoundsVsRaw(
+    ctx,
+    pages,
+    () => unshadow(s, pages, dropL0),
+    () => touch(s, 0, pages),
+    raw,
+    rawWalks,
+  );
   // Every timed touch was one L2 fault L0 resolved with one shadow insert; none went to L1.
   const st = s.vm.stats();
   const touches = (warmRounds + rounds) * pages;
@@ -296,12 +269,10 @@ function l2FirstTouch(ctx: BenchContext, mode: 'real' | 'virtual', dropL0: boole
     );
   }
   if (dropL0 && st.ppcRadixInstantiations - stats0.ppcRadixInstantiations !== touches) throw new Error('bench: expected an L0 instantiation per touch');
-  const value = median(faultNs);
-  const baseline = median(rawNs);
   const what =
     mode === 'real'
-      ? 'L2 first touch, real mode (walk under the shadow LPID: 4 reads, twice)'
-      : 'L2 first touch, relocation on (2-D walk of the L2 tree under the shadow tree: 24 reads, twice)';
+      ? "L2 first touch, real mode (walk under the shadow LPID, L0 walks L1's tree, shadow insert, retried access)"
+      : 'L2 first touch, relocation on (2-D walk of the L2 tree under the shadow tree, twice)';
   return {
     value,
     baseline,

@@ -1,6 +1,6 @@
 import { Access, FlatGuestMemory, Hypervisor, type Vcpu, type Vm } from '@hvmmu/core';
 import { ShadowPages, X86ShadowMmu, x86ShadowBackend, type X86ShadowTypes } from '@hvmmu/x86-shadow/internal';
-import type { BenchContext, BenchFigure, BenchSuite } from '../../../bench/src/BenchFigure.js';
+import { faultRoundsVsRaw, median, type BenchContext, type BenchFigure, type BenchSuite } from '../../../bench/src/BenchFigure.js';
 import { buildLongModeTables, rawLongModeWalk } from '../../../bench/src/x86Walk.bench.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
@@ -77,11 +77,6 @@ function touchAll(g: Guest): number {
   return s;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-
 /**
  * Shadow fault: first touch of a 4 KiB page whose guest tables exist (and
  * whose upper shadow levels exist), from the TLB miss through the hardware
@@ -101,36 +96,14 @@ function shadowFault(ctx: BenchContext): BenchFigure {
   const { image, cr3, vpns } = buildLongModeTables(rawWalks);
   const view = new FlatGuestMemory(image).view;
   const raw = rawLongModeWalk(view, cr3, vpns);
-  const rounds = ctx.quick ? 5 : 15;
-  const faultNs: number[] = [];
-  const rawNs: number[] = [];
-  let sink = 0;
-  // Warm-up, untimed: each suite runs in a fresh process, so both sides must reach optimised
-  // code before the first timed round (a few thousand faults are not enough for that).
-  const warmEnd = performance.now() + (ctx.quick ? 150 : 400);
-  while (performance.now() < warmEnd) {
-    g.mmu.invalidateGfnRange(slot, slot.baseGfn, slot.baseGfn + pages);
-    sink += touchAll(g) + raw();
-  }
-  for (let r = 0; r < rounds; r++) {
-    g.mmu.invalidateGfnRange(slot, slot.baseGfn, slot.baseGfn + pages);
-    const t0 = performance.now();
-    sink += touchAll(g);
-    const t1 = performance.now();
-    let reps = 0;
-    const t2 = performance.now();
-    let t3 = t2;
-    do {
-      sink += raw();
-      reps++;
-      t3 = performance.now();
-    } while (t3 - t2 < t1 - t0);
-    faultNs.push(((t1 - t0) * 1e6) / pages);
-    rawNs.push(((t3 - t2) * 1e6) / (reps * rawWalks));
-  }
-  if (sink === 0.5) console.log('');
-  const value = median(faultNs);
-  const baseline = median(rawNs);
+  const { value, baseline } = faultRoundsVsRaw(
+    ctx,
+    pages,
+    () => g.mmu.invalidateGfnRange(slot, slot.baseGfn, slot.baseGfn + pages),
+    () => touchAll(g),
+    raw,
+    rawWalks,
+  );
   return {
     value,
     baseline,

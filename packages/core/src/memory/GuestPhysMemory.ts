@@ -74,28 +74,6 @@ export class GuestPhysMemory implements GuestMemory {
 
   /** The 64-bit value at an 8-byte aligned gpa into `hi`/`lo`; false if no memory backs it. */
   read64(gpa: number, littleEndian: boolean): boolean {
-    // The common case inline — the last slot, a page with its own frame — and no call: a walker
-    // reading L1's tables for every nested fault spent more on resolve's call than on the reads.
-    const slot = this.last;
-    if (slot !== undefined && gpa >= 0 && gpa <= Number.MAX_SAFE_INTEGER) {
-      // ToInt32 is exact modulo 2^32 for safe integers: these are gpa mod 4096 and mod 8.
-      const offset = gpa & 0xfff;
-      const index = (gpa - offset) / 4096 - slot.baseGfn;
-      if ((offset & 7) === 0 && !slot.invalid && index >= 0 && index < slot.npages) {
-        const hfn = slot.frameAt(index);
-        if (hfn >= 0) {
-          const off = hfn * 4096 + offset;
-          const view = this.view;
-          this.hi = view.getUint32(littleEndian ? off + 4 : off, littleEndian);
-          this.lo = view.getUint32(littleEndian ? off : off + 4, littleEndian);
-          return true;
-        }
-      }
-    }
-    return this.read64Resolved(gpa, littleEndian);
-  }
-
-  private read64Resolved(gpa: number, littleEndian: boolean): boolean {
     const off = this.resolve(gpa, false);
     if (off < 0 || gpa % 8 !== 0) return false;
     const view = this.view;

@@ -209,23 +209,7 @@ export class NestedRmapSlots {
    * as kvmhv_update_nest_rmap_rc_list walks it: the list keeps its shape).
    */
   forEachEntry(page: number, visit: (lpid: number, gfn: number) => void): number {
-    this.checkPage(page);
-    if (this.hi === null) return 0;
-    let wHi = this.hi[page]!;
-    let wLo = this.lo![page]!;
-    if (wHi === 0 && wLo === 0) return 0;
-    let n = 0;
-    while ((wLo & 1) === 0) {
-      const node = (wLo >>> 1) - 1;
-      const eHi = this.nodes.entryHi(node);
-      const eLo = this.nodes.entryLo(node);
-      wHi = this.nodes.nextHi(node);
-      wLo = this.nodes.nextLo(node);
-      visit(eHi >>> 20, (eHi & 0xf_ffff) * 0x10_0000 + (eLo >>> 12));
-      n++;
-    }
-    visit(wHi >>> 20, (wHi & 0xf_ffff) * 0x10_0000 + (wLo >>> 12));
-    return n + 1;
+    return this.walkList(page, visit, false);
   }
 
   /**
@@ -234,21 +218,29 @@ export class NestedRmapSlots {
    * free its nodes. Returns the number of entries.
    */
   detachAll(page: number, visit: (lpid: number, gfn: number) => void): number {
+    return this.walkList(page, visit, true);
+  }
+
+  /** Hand each entry of a slot's list to `visit`, newest first; with `detach`, the slot becomes 0 and each node is freed as it is left. */
+  private walkList(page: number, visit: (lpid: number, gfn: number) => void, detach: boolean): number {
     this.checkPage(page);
     if (this.hi === null) return 0;
     let wHi = this.hi[page]!;
     let wLo = this.lo![page]!;
     if (wHi === 0 && wLo === 0) return 0;
-    this.hi[page] = 0;
-    this.lo![page] = 0;
+    if (detach) {
+      this.hi[page] = 0;
+      this.lo![page] = 0;
+    }
+    const nodes = this.nodes;
     let n = 0;
     while ((wLo & 1) === 0) {
       const node = (wLo >>> 1) - 1;
-      const eHi = this.nodes.entryHi(node);
-      const eLo = this.nodes.entryLo(node);
-      wHi = this.nodes.nextHi(node);
-      wLo = this.nodes.nextLo(node);
-      this.nodes.free(node);
+      const eHi = nodes.entryHi(node);
+      const eLo = nodes.entryLo(node);
+      wHi = nodes.nextHi(node);
+      wLo = nodes.nextLo(node);
+      if (detach) nodes.free(node);
       visit(eHi >>> 20, (eHi & 0xf_ffff) * 0x10_0000 + (eLo >>> 12));
       n++;
     }

@@ -221,35 +221,20 @@ export class RadixWalker {
    * 61..0 are the guest real address, which only the partition-scoped tree
    * translates. The same result and faults as `translate`, which it defers
    * to for anything but the plain case — quadrant 0 or 3, EA bits 61..52
-   * clear, the partition-table entry in the cache. A vCPU's miss path takes
+   * clear, a partition-table entry for the LPID. A vCPU's miss path takes
    * it for real-mode guests: an L2 in real mode walks here twice per first
    * touch (the HDSI, then the retried access).
    */
   translateGuestReal(regs: RadixRegisters, eaHi: number, eaLo: number, access: number, out: RadixTranslation): boolean {
-    const lpid = regs.lpidr >>> 0;
     const quadrant = eaHi >>> 30;
-    if (
-      regs.hv ||
-      regs.virtualHypervisor ||
-      (access === 2 ? regs.ir : regs.dr) ||
-      (eaHi & 0x3ff0_0000) !== 0 ||
-      quadrant === 1 ||
-      quadrant === 2 ||
-      lpid === 0 ||
-      !this.pateCached ||
-      this.pateKeyLpid !== lpid ||
-      this.pateKeyHi !== regs.ptcrHi ||
-      this.pateKeyLo !== regs.ptcrLo
-    ) {
+    if (regs.hv || regs.virtualHypervisor || (access === 2 ? regs.ir : regs.dr) || (eaHi & 0x3ff0_0000) !== 0 || quadrant === 1 || quadrant === 2) {
       return this.translate(regs, eaHi, eaLo, access, out);
     }
+    const lpid = regs.lpidr >>> 0;
     out.reset();
     this.refs = 0;
-    // loadPate's cached entry (dw1 is not used by a partition-scoped walk).
-    this.pate0Hi = this.cPate0Hi;
-    this.pate0Lo = this.cPate0Lo;
-    this.pate1Hi = this.cPate1Hi;
-    this.pate1Lo = this.cPate1Lo;
+    // No partition-table entry: the general way raises the fault.
+    if (!this.loadPate(regs, lpid)) return this.translate(regs, eaHi, eaLo, access, out);
     const gHi = eaHi & 0x3fff_ffff;
     const gLo = eaLo >>> 0;
     out.guestRaHi = gHi;
