@@ -171,6 +171,9 @@ class OperationRunner {
         const guestFrames = memslots.framesInUse;
         memslots.delete(id);
         this.model.slots.delete(id);
+        // The slot's frames are free now and may back another page next (a migration's new frame,
+        // say): what was aged of them is not that page's state.
+        for (const f of owned) this.aged.delete(f);
         const violations = owned
           .filter((f) => vm.memslots.host.isAllocated(f))
           .map((f) => `deleting memslot ${id} left its host frame 0x${f.toString(16)} allocated`);
